@@ -1,0 +1,66 @@
+// info(), getNumThreads(), setNumThreads(n).
+#include <cmath>
+
+#include "addon/bindings.h"
+#include "addon/js_errors.h"
+#include "core/runtime_info.h"
+
+namespace cover::addon {
+namespace {
+
+Napi::Array toJsStrings(Napi::Env env, const std::vector<std::string>& strings) {
+  auto array = Napi::Array::New(env, strings.size());
+  for (size_t i = 0; i < strings.size(); ++i) array.Set(static_cast<uint32_t>(i), strings[i]);
+  return array;
+}
+
+Napi::Value info(const Napi::CallbackInfo& args) {
+  const Napi::Env env = args.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const core::RuntimeInfo runtime = core::runtimeInfo();
+    auto result = Napi::Object::New(env);
+    result.Set("addonVersion", COVER_TORCH_VERSION);
+    result.Set("napiVersion", NAPI_VERSION);
+    result.Set("torchVersion", runtime.torchVersion);
+    result.Set("cudaAvailable", runtime.cudaAvailable);
+    result.Set("cudaDeviceCount", runtime.cudaDeviceCount);
+    result.Set("cudaDeviceNames", toJsStrings(env, runtime.cudaDeviceNames));
+    result.Set("numThreads", runtime.numThreads);
+    result.Set("numInteropThreads", runtime.numInteropThreads);
+    result.Set("parallelBackend", runtime.parallelBackend);
+    result.Set("libtorchPath", runtime.libtorchPath);
+    result.Set("loadedTorchLibraries", toJsStrings(env, runtime.loadedTorchLibraries));
+    return result;
+  });
+}
+
+Napi::Value getNumThreads(const Napi::CallbackInfo& args) {
+  return guarded(args.Env(), [&]() -> Napi::Value {
+    return Napi::Number::New(args.Env(), core::runtimeInfo().numThreads);
+  });
+}
+
+Napi::Value setNumThreads(const Napi::CallbackInfo& args) {
+  const Napi::Env env = args.Env();
+  if (args.Length() < 1 || !args[0].IsNumber()) {
+    throw Napi::TypeError::New(env, "Expected a number for numThreads");
+  }
+  const double requested = args[0].As<Napi::Number>().DoubleValue();
+  if (!(requested >= 1) || std::floor(requested) != requested || requested > 4096) {
+    throw Napi::RangeError::New(env, "Expected an integer between 1 and 4096 for numThreads");
+  }
+  return guarded(env, [&]() -> Napi::Value {
+    core::setNumThreads(static_cast<int>(requested));
+    return env.Undefined();
+  });
+}
+
+}  // namespace
+
+void registerInfoBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("info", Napi::Function::New(env, info, "info"));
+  exports.Set("getNumThreads", Napi::Function::New(env, getNumThreads, "getNumThreads"));
+  exports.Set("setNumThreads", Napi::Function::New(env, setNumThreads, "setNumThreads"));
+}
+
+}  // namespace cover::addon

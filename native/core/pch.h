@@ -1,0 +1,3 @@
+// Precompiled header for the core library: LibTorch's full C++ API.
+#pragma once
+#include <torch/torch.h>

@@ -1,0 +1,85 @@
+#include "core/runtime_info.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+#ifdef COVER_TORCH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace cover::core {
+namespace {
+
+// The shared object that defines at::get_num_threads, i.e. libtorch_cpu as loaded.
+std::string libraryDefiningTorchSymbols() {
+  Dl_info info{};
+  auto symbol = reinterpret_cast<void*>(&at::get_num_threads);
+  if (dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return {};
+  return info.dli_fname;
+}
+
+bool isTorchLibrary(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  return name.rfind("libc10.so", 0) == 0 || name.rfind("libc10_cuda.so", 0) == 0 ||
+         name.rfind("libtorch.so", 0) == 0 || name.rfind("libtorch_cpu.so", 0) == 0 ||
+         name.rfind("libtorch_cuda.so", 0) == 0;
+}
+
+// Reads /proc/self/maps (Linux) for every mapped LibTorch file; two copies of libc10 in the
+// list means two LibTorch installations were mixed into one process.
+std::vector<std::string> mappedTorchLibraries() {
+  std::set<std::string> found;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto pathStart = line.find('/');
+    if (pathStart == std::string::npos) continue;
+    std::string path = line.substr(pathStart);
+    if (isTorchLibrary(path)) found.insert(path);
+  }
+  return {found.begin(), found.end()};
+}
+
+std::string parallelBackendName() {
+#if AT_PARALLEL_OPENMP
+  return "OpenMP";
+#elif AT_PARALLEL_NATIVE
+  return "native";
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace
+
+RuntimeInfo runtimeInfo() {
+  RuntimeInfo info;
+  info.torchVersion = TORCH_VERSION;
+  info.cudaAvailable = torch::cuda::is_available();
+  info.cudaDeviceCount = static_cast<int>(torch::cuda::device_count());
+#ifdef COVER_TORCH_CUDA
+  for (int device = 0; device < info.cudaDeviceCount; ++device) {
+    info.cudaDeviceNames.emplace_back(at::cuda::getDeviceProperties(device)->name);
+  }
+#endif
+  info.numThreads = at::get_num_threads();
+  info.numInteropThreads = at::get_num_interop_threads();
+  info.libtorchPath = libraryDefiningTorchSymbols();
+  info.loadedTorchLibraries = mappedTorchLibraries();
+  info.parallelBackend = parallelBackendName();
+  return info;
+}
+
+void setNumThreads(int numThreads) {
+  TORCH_CHECK(numThreads >= 1, "number of threads must be at least 1, got ", numThreads);
+  at::set_num_threads(numThreads);
+}
+
+}  // namespace cover::core
