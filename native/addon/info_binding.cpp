@@ -40,7 +40,7 @@ Napi::Value getNumThreads(const Napi::CallbackInfo& args) {
   });
 }
 
-Napi::Value setNumThreads(const Napi::CallbackInfo& args) {
+int threadCountArg(const Napi::CallbackInfo& args) {
   const Napi::Env env = args.Env();
   if (args.Length() < 1 || !args[0].IsNumber()) {
     throw Napi::TypeError::New(env, "Expected a number for numThreads");
@@ -49,9 +49,22 @@ Napi::Value setNumThreads(const Napi::CallbackInfo& args) {
   if (!(requested >= 1) || std::floor(requested) != requested || requested > 4096) {
     throw Napi::RangeError::New(env, "Expected an integer between 1 and 4096 for numThreads");
   }
-  return guarded(env, [&]() -> Napi::Value {
-    core::setNumThreads(static_cast<int>(requested));
-    return env.Undefined();
+  return static_cast<int>(requested);
+}
+
+Napi::Value setNumThreads(const Napi::CallbackInfo& args) {
+  const int numThreads = threadCountArg(args);
+  return guarded(args.Env(), [&]() -> Napi::Value {
+    core::setNumThreads(numThreads);
+    return args.Env().Undefined();
+  });
+}
+
+Napi::Value setDefaultNumThreadsOnce(const Napi::CallbackInfo& args) {
+  const int numThreads = threadCountArg(args);
+  return guarded(args.Env(), [&]() -> Napi::Value {
+    core::setDefaultNumThreadsOnce(numThreads);
+    return args.Env().Undefined();
   });
 }
 
@@ -61,6 +74,8 @@ void registerInfoBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, info, "info"));
   exports.Set("getNumThreads", Napi::Function::New(env, getNumThreads, "getNumThreads"));
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreads, "setNumThreads"));
+  exports.Set("setDefaultNumThreadsOnce",
+              Napi::Function::New(env, setDefaultNumThreadsOnce, "setDefaultNumThreadsOnce"));
 }
 
 }  // namespace cover::addon

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <set>
 
 #include <ATen/Parallel.h>
@@ -80,6 +81,11 @@ RuntimeInfo runtimeInfo() {
 void setNumThreads(int numThreads) {
   TORCH_CHECK(numThreads >= 1, "number of threads must be at least 1, got ", numThreads);
   at::set_num_threads(numThreads);
+}
+
+void setDefaultNumThreadsOnce(int numThreads) {
+  static std::once_flag applied;
+  std::call_once(applied, [numThreads] { setNumThreads(numThreads); });
 }
 
 }  // namespace cover::core

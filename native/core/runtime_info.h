@@ -24,4 +24,9 @@ RuntimeInfo runtimeInfo();
 // Sets LibTorch's intra-op thread count for the whole process (it is process-wide state).
 void setNumThreads(int numThreads);
 
+// Applies the default intra-op thread count the first time any environment (main thread,
+// worker, jest context) loads the addon; later calls do nothing, so a worker that loads
+// the addon never undoes a count the application chose.
+void setDefaultNumThreadsOnce(int numThreads);
+
 }  // namespace cover::core

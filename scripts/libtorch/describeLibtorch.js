@@ -30,7 +30,7 @@ function describeLibtorch(folder) {
   const hasCudaLibrary = fs.existsSync(path.join(libDir, 'libtorch_cuda.so'));
   const version = readVersion(real);
   if (!version) throw new Error(`${real} has no build-version, version.py or torch/version.h`);
-  const suffix = version.includes('+') ? version.split('+')[1] : '';
+  const suffix = version.split('+')[1] ?? '';
   const cudaVersion = readCudaVersion(real) ?? cudaVersionFromSuffix(suffix);
   let flavour = suffix && /^(cpu|cu\d+)$/.test(suffix) ? suffix : '';
   if (!flavour) flavour = hasCudaLibrary ? (cudaVersion ? `cu${cudaVersion.replace('.', '')}` : 'cuda') : 'cpu';

@@ -10,8 +10,9 @@
 function versionMatchesSpec(version, spec) {
   const match = /^\s*torch\s*==\s*([0-9]+(?:\.[0-9]+)*)(\.\*)?\s*$/.exec(spec);
   if (!match) return undefined;
-  const base = version.split('+')[0];
-  const [, wanted, wildcard] = match;
+  const base = version.split('+')[0] ?? version;
+  const wanted = match[1] ?? '';
+  const wildcard = match[2];
   if (wildcard) return base === wanted || base.startsWith(`${wanted}.`);
   // "==2.13" also matches "2.13.0" (PEP 440 pads with zeros).
   const pad = (/** @type {string} */ v) => v.split('.').concat(['0', '0', '0']).slice(0, 3).join('.');

@@ -1,0 +1,49 @@
+import { info } from '../runtime';
+
+const USAGE = `Usage: cover-torch <command> [options]
+
+Commands:
+  info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
+  help            Show this help`;
+
+/**
+ * Runs the command line and returns the exit code. Output goes to `out`, errors to `err`.
+ */
+export async function runCli(
+  argv: string[],
+  out: (text: string) => void = (text) => process.stdout.write(text),
+  err: (text: string) => void = (text) => process.stderr.write(text),
+): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    out(`${USAGE}\n`);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === 'info') {
+    const unknown = rest.filter((arg) => arg !== '--json');
+    if (unknown.length > 0) {
+      err(`cover-torch info: unknown option ${unknown[0]}; expected only --json\n`);
+      return 2;
+    }
+    const report = info();
+    out(rest.includes('--json') ? `${JSON.stringify(report, null, 2)}\n` : formatInfo(report));
+    return 0;
+  }
+  err(`cover-torch: unknown command "${command}"\n\n${USAGE}\n`);
+  return 2;
+}
+
+function formatInfo(report: ReturnType<typeof info>): string {
+  const cuda = report.cuda.available
+    ? `available, ${report.cuda.deviceCount} device(s): ${report.cuda.deviceNames.join(', ')}`
+    : 'not available';
+  return [
+    `cover-torch ${report.packageVersion}`,
+    `LibTorch    ${report.libtorch.version} (${report.libtorch.flavour}) from ${report.libtorch.source}`,
+    `            ${report.libtorch.folder}`,
+    `CUDA        ${cuda}`,
+    `threads     ${report.threads.intraOp} intra-op, ${report.threads.interOp} inter-op (${report.threads.backend})`,
+    `binary      ${report.binaryPath}`,
+    '',
+  ].join('\n');
+}
