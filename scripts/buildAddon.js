@@ -18,10 +18,7 @@ const RELEASE_DIR = path.join(BUILD_DIR, 'Release');
 function buildAddon(libtorch, log) {
   const packageVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-  const defines = [
-    `--CDCOVER_TORCH_LIBTORCH=${libtorch.folder}`,
-    `--CDCOVER_TORCH_PACKAGE_VERSION=${packageVersion}`,
-  ];
+  const defines = [`--CDCOVER_TORCH_LIBTORCH=${libtorch.folder}`, `--CDCOVER_TORCH_PACKAGE_VERSION=${packageVersion}`];
   // Configure again only when the LibTorch changed or nothing was configured yet; CMake
   // itself reconfigures when CMakeLists.txt changes. This keeps a no-op rebuild at seconds.
   if (needsConfigure(libtorch.folder)) {

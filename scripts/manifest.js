@@ -45,7 +45,9 @@ function readManifest(binaryDir) {
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new Error(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   if (typeof parsed?.libtorch?.folder !== 'string' || typeof parsed?.libtorch?.version !== 'string') {
     throw new Error(`${file} does not record the LibTorch the addon was built against`);

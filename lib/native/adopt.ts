@@ -7,7 +7,9 @@ import type { DType, RawTensor, TypedArrayByDType } from './binding';
  * are re-created (message kept) and TypedArrays re-viewed (no copy).
  */
 
-const ARRAY_CONSTRUCTORS: { [D in DType]: new (buffer: ArrayBufferLike, offset: number, length: number) => TypedArrayByDType[D] } = {
+const ARRAY_CONSTRUCTORS: {
+  [D in DType]: new (buffer: ArrayBufferLike, offset: number, length: number) => TypedArrayByDType[D];
+} = {
   float32: Float32Array,
   float64: Float64Array,
   int32: Int32Array,

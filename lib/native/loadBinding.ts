@@ -51,7 +51,9 @@ export function defaultThreadCount(env: NodeJS.ProcessEnv): number {
   if (configured === undefined || configured === '') return os.availableParallelism();
   const parsed = Number(configured);
   if (!Number.isInteger(parsed) || parsed < 1) {
-    throw new RangeError(`Expected a positive integer for COVER_TORCH_NUM_THREADS but received ${JSON.stringify(configured)}`);
+    throw new RangeError(
+      `Expected a positive integer for COVER_TORCH_NUM_THREADS but received ${JSON.stringify(configured)}`,
+    );
   }
   return parsed;
 }

@@ -5,6 +5,11 @@
 #include "addon/js_errors.h"
 #include "core/runtime_info.h"
 
+// The package version arrives unquoted from the build (quotes do not survive both CMake and
+// gyp escaping), so it is turned into a string here.
+#define COVER_TORCH_STRINGIFY_INNER(x) #x
+#define COVER_TORCH_STRINGIFY(x) COVER_TORCH_STRINGIFY_INNER(x)
+
 namespace cover::addon {
 namespace {
 
@@ -19,7 +24,7 @@ Napi::Value info(const Napi::CallbackInfo& args) {
   return guarded(env, [&]() -> Napi::Value {
     const core::RuntimeInfo runtime = core::runtimeInfo();
     auto result = Napi::Object::New(env);
-    result.Set("addonVersion", COVER_TORCH_VERSION);
+    result.Set("addonVersion", COVER_TORCH_STRINGIFY(COVER_TORCH_VERSION));
     result.Set("napiVersion", NAPI_VERSION);
     result.Set("torchVersion", runtime.torchVersion);
     result.Set("cudaAvailable", runtime.cudaAvailable);

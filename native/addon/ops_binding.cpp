@@ -21,8 +21,7 @@ Napi::Value roundTrip(const Napi::CallbackInfo& args) {
   return guarded(args.Env(), [&]() -> Napi::Value {
     torch::Tensor input = tensorFromJs(tensorArg(args, 0), "tensor");
     return TensorWorker::Start(
-        args.Env(), "cover-torch.ops.roundTrip", [input] { return input.clone(); },
-        convertTensor);
+        args.Env(), "cover-torch.ops.roundTrip", [input] { return input.clone(); }, convertTensor);
   });
 }
 

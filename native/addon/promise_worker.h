@@ -17,7 +17,7 @@ namespace cover::addon {
 template <typename Result>
 class PromiseWorker : public Napi::AsyncWorker {
  public:
-  using Work = std::function<Result()>;                         // runs off the JS thread
+  using Work = std::function<Result()>;                            // runs off the JS thread
   using Convert = std::function<Napi::Value(Napi::Env, Result&)>;  // runs on the JS thread
 
   // `name` labels the work in async_hooks and diagnostics (e.g. "cover-torch.ops.matmul").

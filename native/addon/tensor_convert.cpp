@@ -48,9 +48,8 @@ std::vector<int64_t> readShape(Napi::Env env, const Napi::Value& value, const st
     const Napi::Value dim = array.Get(i);
     const double d = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1.0;
     if (!dim.IsNumber() || !(d >= 0) || std::floor(d) != d || d > 9007199254740991.0) {
-      throwType(env, "Expected a non-negative integer for " + what + ".shape[" +
-                         std::to_string(i) + "] but received " +
-                         dim.ToString().Utf8Value());
+      throwType(env, "Expected a non-negative integer for " + what + ".shape[" + std::to_string(i) +
+                         "] but received " + dim.ToString().Utf8Value());
     }
     shape.push_back(static_cast<int64_t>(d));
   }
@@ -66,7 +65,8 @@ torch::Tensor tensorFromJs(const Napi::Value& value, const std::string& what) {
   }
   const auto object = value.As<Napi::Object>();
   const Napi::Value dtypeValue = object.Get("dtype");
-  const std::string dtypeName = dtypeValue.IsString() ? dtypeValue.As<Napi::String>().Utf8Value() : "";
+  const std::string dtypeName =
+      dtypeValue.IsString() ? dtypeValue.As<Napi::String>().Utf8Value() : "";
   const DtypeEntry* dtype = findByName(dtypeName);
   if (dtype == nullptr) {
     throwType(env, "Expected one of float32, float64, int32, int64, uint8 for " + what +
@@ -88,8 +88,7 @@ torch::Tensor tensorFromJs(const Napi::Value& value, const std::string& what) {
   }
   if (static_cast<int64_t>(data.ElementLength()) != numel) {
     throwType(env, "Expected " + std::to_string(numel) + " elements in " + what +
-                       ".data for its shape but received " +
-                       std::to_string(data.ElementLength()));
+                       ".data for its shape but received " + std::to_string(data.ElementLength()));
   }
 
   torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype->scalarType));
@@ -97,9 +96,9 @@ torch::Tensor tensorFromJs(const Napi::Value& value, const std::string& what) {
     // napi_get_typedarray_info gives the element pointer with the view's offset applied,
     // whether the backing store is an ArrayBuffer or a SharedArrayBuffer.
     void* bytes = nullptr;
-    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, data, nullptr, nullptr, &bytes,
-                                                       nullptr, nullptr),
-                         torch::Tensor());
+    NAPI_THROW_IF_FAILED(
+        env, napi_get_typedarray_info(env, data, nullptr, nullptr, &bytes, nullptr, nullptr),
+        torch::Tensor());
     std::memcpy(tensor.data_ptr(), bytes, data.ByteLength());
   }
   return tensor;
@@ -125,7 +124,8 @@ Napi::Object tensorToJs(Napi::Env env, const torch::Tensor& tensor) {
     shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(host.size(i))));
   }
   napi_value array = nullptr;
-  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, dtype->arrayType, length, buffer, 0, &array),
+  NAPI_THROW_IF_FAILED(env,
+                       napi_create_typedarray(env, dtype->arrayType, length, buffer, 0, &array),
                        Napi::Object());
   auto result = Napi::Object::New(env);
   result.Set("dtype", dtype->name);

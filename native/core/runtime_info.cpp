@@ -1,15 +1,14 @@
 #include "core/runtime_info.h"
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <set>
-
-#include <ATen/Parallel.h>
-#include <torch/cuda.h>
-#include <torch/version.h>
 #ifdef COVER_TORCH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #endif

@@ -12,9 +12,9 @@ struct RuntimeInfo {
   bool cudaAvailable = false;
   int cudaDeviceCount = 0;
   std::vector<std::string> cudaDeviceNames;  // filled only in builds against CUDA LibTorch
-  int numThreads = 0;         // LibTorch intra-op threads
-  int numInteropThreads = 0;  // LibTorch inter-op threads
-  std::string libtorchPath;   // file that holds LibTorch's CPU kernels, as mapped now
+  int numThreads = 0;                        // LibTorch intra-op threads
+  int numInteropThreads = 0;                 // LibTorch inter-op threads
+  std::string libtorchPath;  // file that holds LibTorch's CPU kernels, as mapped now
   std::vector<std::string> loadedTorchLibraries;  // every mapped libc10/libtorch* file
   std::string parallelBackend;                    // e.g. "OpenMP"
 };

@@ -23,9 +23,13 @@ class LibtorchResolutionError extends Error {
    */
   constructor(headline, attempts, solutions) {
     super(
-      [`cover-torch: ${headline}`, 'Tried:', ...attempts.map((a) => `- ${a}`), 'Possible solutions:', ...solutions].join(
-        '\n',
-      ),
+      [
+        `cover-torch: ${headline}`,
+        'Tried:',
+        ...attempts.map((a) => `- ${a}`),
+        'Possible solutions:',
+        ...solutions,
+      ].join('\n'),
     );
     this.name = 'LibtorchResolutionError';
     this.attempts = attempts;
@@ -62,7 +66,11 @@ function resolveLibtorch(settings, { provision, log = () => {} }) {
       throw new LibtorchResolutionError(
         `LIBTORCH=${settings.libtorch} holds LibTorch ${described.version}, but ${spec} is required.`,
         [`LIBTORCH: ${described.folder} (${described.version})`],
-        [`- Point LIBTORCH at a LibTorch that satisfies ${spec}`, `- Or set COVER_TORCH_TORCH_SPEC to match it`, bypassHint],
+        [
+          `- Point LIBTORCH at a LibTorch that satisfies ${spec}`,
+          `- Or set COVER_TORCH_TORCH_SPEC to match it`,
+          bypassHint,
+        ],
       );
     }
     log(`using LIBTORCH=${described.folder} (${described.version}, ${described.flavour})`);
@@ -125,7 +133,10 @@ function resolveLibtorch(settings, { provision, log = () => {} }) {
   }
   if (versionMatchesSpec(provisioned.version, spec) === false && !settings.bypassVersionCheck) {
     attempts.push(`provisioning: pip installed torch ${provisioned.version}, which does not satisfy ${spec}`);
-    throw new LibtorchResolutionError('provisioned LibTorch has the wrong version.', attempts, [...solutions, bypassHint]);
+    throw new LibtorchResolutionError('provisioned LibTorch has the wrong version.', attempts, [
+      ...solutions,
+      bypassHint,
+    ]);
   }
   log(`provisioned ${provisioned.folder} (${provisioned.version}, ${provisioned.flavour})`);
   return { ...provisioned, source: 'provisioned' };

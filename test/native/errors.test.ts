@@ -25,9 +25,9 @@ describe('errors reach JS as catchable Errors', () => {
     await expect(ops.sum({ dtype: 'float32', shape: [1], data: new Float64Array(1) } as never)).rejects.toThrow(
       'Expected a Float32Array (dtype float32) for tensor.data but received a Float64Array',
     );
-    await expect(ops.matmul(tensor(new Float32Array(1), [1]), { dtype: 'int32', shape: [-2], data: new Int32Array(2) })).rejects.toThrow(
-      new RangeError('Expected a non-negative integer for b.shape[0] but received -2 of type number'),
-    );
+    await expect(
+      ops.matmul(tensor(new Float32Array(1), [1]), { dtype: 'int32', shape: [-2], data: new Int32Array(2) }),
+    ).rejects.toThrow(new RangeError('Expected a non-negative integer for b.shape[0] but received -2 of type number'));
   });
 
   // The raw addon's errors come from the realm it was loaded in, so they are checked by name.

@@ -44,7 +44,10 @@ describe('worker threads', () => {
     const mainThread = (async () => {
       const sums: number[][] = [];
       for (let round = 0; round < 5; round++) {
-        const a = tensor(new Float64Array(n * n).map((_, i) => (i % 7) + 3), [n, n]);
+        const a = tensor(
+          new Float64Array(n * n).map((_, i) => (i % 7) + 3),
+          [n, n],
+        );
         sums.push(Array.from((await ops.matmul(a, tensor(new Float64Array(n).fill(1), [n, 1]))).data as Float64Array));
       }
       return sums;

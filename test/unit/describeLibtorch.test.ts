@@ -36,6 +36,8 @@ describe('describeLibtorch', () => {
   it('says what is missing', () => {
     expect(() => describeLibtorch(path.join(dir, 'nope'))).toThrow(/does not exist/);
     fs.mkdirSync(path.join(dir, 'empty'));
-    expect(() => describeLibtorch(path.join(dir, 'empty'))).toThrow(/share\/cmake\/Torch\/TorchConfig.cmake is missing/);
+    expect(() => describeLibtorch(path.join(dir, 'empty'))).toThrow(
+      /share\/cmake\/Torch\/TorchConfig.cmake is missing/,
+    );
   });
 });

@@ -25,7 +25,10 @@ export function makeFakeLibtorch(
     fs.writeFileSync(path.join(folder, 'build-version'), `${options.version}\n`);
   } else {
     const cuda = options.cuda ? `'${options.cuda}'` : 'None';
-    fs.writeFileSync(path.join(folder, 'version.py'), `__version__ = '${options.version}'\ncuda: Optional[str] = ${cuda}\n`);
+    fs.writeFileSync(
+      path.join(folder, 'version.py'),
+      `__version__ = '${options.version}'\ncuda: Optional[str] = ${cuda}\n`,
+    );
   }
   return folder;
 }

@@ -55,7 +55,9 @@ describe('resolveLibtorch', () => {
     const old = makeFakeLibtorch(dir, { version: '2.1.0', name: 'old' });
     const oldPython = fakePython(dir, old);
     expect(() =>
-      resolveLibtorch(settingsFor({ COVER_TORCH_SKIP_PYTHON: '', COVER_TORCH_PYTHON: oldPython }), { provision: false }),
+      resolveLibtorch(settingsFor({ COVER_TORCH_SKIP_PYTHON: '', COVER_TORCH_PYTHON: oldPython }), {
+        provision: false,
+      }),
     ).toThrow(/Python: torch 2\.1\.0 at .* does not satisfy torch==2\.13\.\*/);
   });
 

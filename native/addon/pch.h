@@ -1,4 +1,0 @@
-// Precompiled header for the addon: LibTorch plus node-addon-api.
-#pragma once
-#include <napi.h>
-#include <torch/torch.h>

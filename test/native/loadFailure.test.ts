@@ -1,0 +1,36 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const entry = path.resolve(__dirname, '../../dist/lib/index.js');
+
+/** Loads the package in a child process with extra environment, returning its outcome. */
+function loadWith(env: NodeJS.ProcessEnv) {
+  const probe = `try { require(${JSON.stringify(entry)}).info(); console.log('loaded') } catch (e) { console.log(e.message); process.exitCode = 7 }`;
+  return spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+describe('loading with a mismatched LibTorch', () => {
+  it('refuses, with found / tried / fixes, when LIBTORCH names another LibTorch', () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-other-'));
+    try {
+      const result = loadWith({ LIBTORCH: other });
+      expect(result.signal).toBeNull();
+      expect(result.status).toBe(7);
+      expect(result.stdout).toMatch(
+        new RegExp(`Could not load the cover-torch native module for ${process.platform}-${process.arch}`),
+      );
+      expect(result.stdout).toMatch(/LIBTORCH=.* is not a usable LibTorch/);
+      expect(result.stdout).toMatch(/Possible solutions:[\s\S]*npm rebuild cover-torch/);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a missing explicit binary and falls back to the local build', () => {
+    const result = loadWith({ COVER_TORCH_BINARY: '/nonexistent/cover_torch.node' });
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe('loaded');
+  });
+});
