@@ -1,0 +1,45 @@
+#include "core/loss.h"
+
+#include "core/warp.h"
+
+namespace cover::core {
+namespace {
+
+// The validity mask as (B, 1, *S) in the features' dtype; (B, *S) is accepted too.
+torch::Tensor maskOf(const torch::Tensor& mask, const torch::Tensor& like) {
+  auto eps = mask.to(like.scalar_type());
+  return eps.dim() == like.dim() - 1 ? eps.unsqueeze(1) : eps;
+}
+
+torch::Tensor normalizeChannels(const torch::Tensor& x) {
+  return x / x.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+}
+
+}  // namespace
+
+torch::Tensor vectorLoss(const torch::Tensor& predicted, const torch::Tensor& target,
+                         const torch::Tensor& mask) {
+  TORCH_CHECK(predicted.sizes() == target.sizes(), "vector loss: predicted ", predicted.sizes(),
+              " and target ", target.sizes(), " differ in shape");
+  const auto eps = maskOf(mask, predicted);
+  const auto perPosition = (predicted - target).abs().sum(1, /*keepdim=*/true);
+  return (eps * perPosition).sum() / eps.sum().clamp_min(1.0);
+}
+
+torch::Tensor consistencyLoss(const torch::Tensor& fixedFeatures,
+                              const torch::Tensor& movingFeatures, const torch::Tensor& target,
+                              const torch::Tensor& mask) {
+  const auto eps = maskOf(mask, fixedFeatures);
+  const auto warped = warp(movingFeatures, target);
+  const auto cosine = (normalizeChannels(fixedFeatures) * normalizeChannels(warped)).sum(1, true);
+  return 1 - (eps * cosine).sum() / eps.sum().clamp_min(1.0);
+}
+
+torch::Tensor collapseIndicator(const torch::Tensor& features) {
+  torch::NoGradGuard noGrad;
+  const auto flat = features.flatten(2);  // (B, C, P)
+  const auto mean = flat.mean(2, /*keepdim=*/true);
+  return (normalizeChannels(flat) * normalizeChannels(mean)).sum(1).mean();
+}
+
+}  // namespace cover::core

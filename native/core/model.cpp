@@ -1,0 +1,82 @@
+#include "core/model.h"
+
+#include "core/mov.h"
+#include "core/warp.h"
+
+namespace cover::core {
+
+ProjectionImpl::ProjectionImpl(int dims, int64_t in, int64_t out)
+    : norm_(makeGroupNorm(1, out)), proj_(makeConv(dims, in, out, 1)) {
+  // Registration order matches the PyTorch module: norm, then proj.
+  register_module("norm", norm_.ptr());
+  register_module("proj", proj_.ptr());
+}
+
+torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
+  return norm_.forward(proj_.forward(x));
+}
+
+CoverModelImpl::CoverModelImpl(const ModelOptions& options) : options_(options) {
+  validate(options_);
+  backbone_ = register_module("backbone", UNet(options_));
+  proj_ = register_module("proj", torch::nn::ModuleList());
+  // Pyramid widths coarse to fine: F5 (channels[4]), F4 (channels[3]), ..., F1 (channels[0]).
+  for (int level = 0; level < 5; ++level) {
+    const int64_t in = options_.channels[4 - level];
+    proj_->push_back(Projection(options_.dims, in, options_.headDim * options_.heads[level]));
+  }
+  initializeWeights(*proj_);  // the backbone initialised itself
+}
+
+torch::Tensor CoverModelImpl::mov(const torch::Tensor& q, const torch::Tensor& k,
+                                  int64_t heads) const {
+  if (movKind_ == MovKind::Fused && q.device().is_cpu()) {
+    return movFused(q, k, heads, options_.radius);
+  }
+  return movReference(q, k, heads, options_.radius);
+}
+
+CoverOutput CoverModelImpl::forward(const torch::Tensor& moving, const torch::Tensor& fixed) {
+  TORCH_CHECK(moving.sizes() == fixed.sizes(), "moving and fixed views must have the same shape, got ",
+              moving.sizes(), " and ", fixed.sizes());
+  TORCH_CHECK(moving.dim() == options_.dims + 2 && moving.size(1) == options_.inChannels,
+              "expected views of shape (B, ", options_.inChannels, options_.dims == 2 ? ", H, W)" : ", D, H, W)",
+              ", got ", moving.sizes());
+  for (int64_t i = 2; i < moving.dim(); ++i) {
+    TORCH_CHECK(moving.size(i) % 16 == 0 && moving.size(i) > 0,
+                "every spatial size must be a positive multiple of 16, got ", moving.sizes());
+  }
+  const int64_t batch = moving.size(0);
+  // One backbone pass over both views.
+  const auto pyramid = backbone_->forward(torch::cat({moving, fixed}, 0));
+  std::vector<torch::Tensor> m, f;  // index 0 = F1 (fine) .. 4 = F5 (coarse)
+  for (const auto& level : pyramid) {
+    m.push_back(level.narrow(0, 0, batch));
+    f.push_back(level.narrow(0, batch, batch));
+  }
+  auto project = [&](int level, const torch::Tensor& x) {
+    return proj_[level]->as<ProjectionImpl>()->forward(x);
+  };
+
+  // Coarsest level (1/16), then 1/8, 1/4, 1/2, then full resolution (COVER-SPEC, VPA).
+  auto w = 2 * mov(project(0, f[4]), project(0, m[4]), options_.heads[0]);
+  auto psi = up2(w);
+  for (int level = 1; level <= 3; ++level) {
+    const int scale = 4 - level;  // pyramid index: 3 (1/8), 2 (1/4), 1 (1/2)
+    const auto warped = warp(m[scale], psi);
+    w = up2(2 * mov(project(level, f[scale]), project(level, warped), options_.heads[level]));
+    psi = warp(up2(2 * psi), w) + w;
+  }
+  const auto warpedFine = warp(m[0], psi);
+  w = mov(project(4, f[0]), project(4, warpedFine), options_.heads[4]);
+  psi = warp(psi, w) + w;
+  return CoverOutput{psi, m[0], f[0]};
+}
+
+int64_t parameterCount(torch::nn::Module& module) {
+  int64_t total = 0;
+  for (const auto& p : module.parameters()) total += p.numel();
+  return total;
+}
+
+}  // namespace cover::core

@@ -1,0 +1,62 @@
+// The COVER network: a shared U-Net backbone, one projection per pyramid level, and the
+// vector pyramid (VPA) that turns features of a moving and a fixed view into a displacement.
+// Parameter names follow the PyTorch state_dict (backbone.*, proj.N.{norm,proj}.*).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "core/model_options.h"
+#include "core/unet.h"
+
+namespace cover::core {
+
+// 1x1 conv to head_dim * J channels, then GroupNorm with one group.
+class ProjectionImpl : public torch::nn::Module {
+ public:
+  ProjectionImpl(int dims, int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::AnyModule norm_;
+  torch::nn::AnyModule proj_;
+};
+TORCH_MODULE(Projection);
+
+struct CoverOutput {
+  torch::Tensor displacement;    // psi' (B, n, *S), voxels, array-axis order
+  torch::Tensor movingFeatures;  // M1 (B, C1, *S), not warped
+  torch::Tensor fixedFeatures;   // F1 (B, C1, *S)
+};
+
+// Which MoV implementation the model uses; the reference is for tests and benchmarks.
+enum class MovKind { Fused, Reference };
+
+class CoverModelImpl : public torch::nn::Module {
+ public:
+  explicit CoverModelImpl(const ModelOptions& options);
+
+  // moving = x_a, fixed = x_b, both (B, C_in, *S) with every spatial size divisible by 16.
+  CoverOutput forward(const torch::Tensor& moving, const torch::Tensor& fixed);
+
+  // The decoder pyramid F1..F5 of one batch of images.
+  std::vector<torch::Tensor> features(const torch::Tensor& image) { return backbone_->forward(image); }
+
+  const ModelOptions& options() const { return options_; }
+  void setMovKind(MovKind kind) { movKind_ = kind; }
+
+ private:
+  torch::Tensor mov(const torch::Tensor& q, const torch::Tensor& k, int64_t heads) const;
+
+  ModelOptions options_;
+  MovKind movKind_ = MovKind::Fused;
+  UNet backbone_{nullptr};
+  torch::nn::ModuleList proj_{nullptr};  // index 0 = coarsest level (1/16)
+};
+TORCH_MODULE(CoverModel);
+
+// The number of scalar parameters.
+int64_t parameterCount(torch::nn::Module& module);
+
+}  // namespace cover::core

@@ -1,0 +1,24 @@
+// MoV (mixture of vectors): for each position, a softmax over a (2r+1)^n window of
+// query-key similarities per head, read out as the expected offset, averaged over heads.
+//   q, k: (B, C, *S), C divisible by `heads`; channel c belongs to head c mod heads.
+//   returns (B, n, *S): offsets in voxels, components in array-axis order.
+// Offsets whose target x + o falls outside the grid are excluded (logit -1000).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace cover::core {
+
+// Built from LibTorch ops; materialises all logits. Kept as the reference for tests.
+torch::Tensor movReference(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
+                           int64_t radius);
+
+// Fused CPU kernel with its own autograd function: forward keeps no logits, backward
+// recomputes them. float32 and float64.
+torch::Tensor movFused(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
+                       int64_t radius);
+
+// The logit given to offsets outside the grid.
+constexpr double kMovOutsideLogit = -1000.0;
+
+}  // namespace cover::core

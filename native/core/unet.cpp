@@ -1,0 +1,97 @@
+#include "core/unet.h"
+
+namespace cover::core {
+namespace {
+
+torch::Tensor maxPool(int dims, const torch::Tensor& x) {
+  return dims == 2 ? torch::max_pool2d(x, 2) : torch::max_pool3d(x, 2);
+}
+
+// Linear x2 upsampling with align_corners = false, as in the U-Net's decoder.
+torch::Tensor upsample(int dims, const torch::Tensor& x) {
+  namespace F = torch::nn::functional;
+  auto options = F::InterpolateFuncOptions()
+                     .scale_factor(std::vector<double>(dims, 2.0))
+                     .mode(dims == 2 ? F::InterpolateFuncOptions::mode_t(torch::kBilinear)
+                                         : F::InterpolateFuncOptions::mode_t(torch::kTrilinear))
+                     .align_corners(false);
+  return F::interpolate(x, options);
+}
+
+}  // namespace
+
+torch::nn::AnyModule makeConv(int dims, int64_t in, int64_t out, int64_t kernel) {
+  const int64_t padding = kernel / 2;
+  if (dims == 2) return torch::nn::AnyModule(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).padding(padding)));
+  return torch::nn::AnyModule(torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, kernel).padding(padding)));
+}
+
+torch::nn::AnyModule makeGroupNorm(int64_t groups, int64_t channels) {
+  return torch::nn::AnyModule(torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels)));
+}
+
+void initializeWeights(torch::nn::Module& module) {
+  torch::NoGradGuard noGrad;
+  // Walks children() recursively: modules() needs shared_from_this, which is not available
+  // while a module is still being constructed.
+  for (auto& child : module.children()) {
+    initializeWeights(*child);
+    if (auto* conv2 = child->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv2->weight);
+    } else if (auto* conv3 = child->as<torch::nn::Conv3d>()) {
+      torch::nn::init::kaiming_normal_(conv3->weight);
+    } else if (auto* norm = child->as<torch::nn::GroupNorm>()) {
+      norm->weight.fill_(1.0);
+      norm->bias.zero_();
+    }
+  }
+}
+
+DoubleConvImpl::DoubleConvImpl(int dims, int64_t in, int64_t out) {
+  for (int i = 0; i < 2; ++i) {
+    layers_->push_back(makeConv(dims, i == 0 ? in : out, out, 3));
+    layers_->push_back(makeGroupNorm(out / 8, out));
+    layers_->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+  }
+  register_module("double_conv", layers_);
+}
+
+UNetImpl::UNetImpl(const ModelOptions& options) : dims_(options.dims) {
+  const auto& c = options.channels;
+  inc_ = register_module("inc", DoubleConv(dims_, options.inChannels, c[0]));
+  for (int i = 0; i < 4; ++i) {
+    // downN.maxpool_conv = [max-pool, DoubleConv]; the pool has no parameters.
+    torch::nn::Sequential maxpoolConv;
+    const int dims = dims_;
+    maxpoolConv->push_back(torch::nn::Functional([dims](torch::Tensor x) { return maxPool(dims, x); }));
+    downConv_.push_back(DoubleConv(dims_, c[i], c[i + 1]));
+    maxpoolConv->push_back(downConv_.back());
+    auto down = std::make_shared<torch::nn::Module>();
+    down->register_module("maxpool_conv", maxpoolConv);
+    register_module("down" + std::to_string(i + 1), down);
+  }
+  for (int i = 0; i < 4; ++i) {
+    // upN concatenates the skip (c[3-i]) with the upsampled coarser map (width c[4-i]).
+    upConv_.push_back(DoubleConv(dims_, c[4 - i] + c[3 - i], c[3 - i]));
+    auto up = std::make_shared<torch::nn::Module>();
+    up->register_module("conv", upConv_.back());
+    register_module("up" + std::to_string(i + 1), up);
+  }
+  initializeWeights(*this);
+}
+
+std::vector<torch::Tensor> UNetImpl::forward(const torch::Tensor& image) {
+  std::vector<torch::Tensor> skips{inc_->forward(image)};
+  for (auto& down : downConv_) skips.push_back(down->forward(maxPool(dims_, skips.back())));
+  // skips: x1 (full) .. x5 (1/16). Decoder outputs coarse to fine, collected fine to coarse.
+  std::vector<torch::Tensor> pyramid(5);
+  pyramid[4] = skips[4];
+  torch::Tensor x = skips[4];
+  for (int i = 0; i < 4; ++i) {
+    x = upConv_[i]->forward(torch::cat({skips[3 - i], upsample(dims_, x)}, 1));
+    pyramid[3 - i] = x;
+  }
+  return pyramid;
+}
+
+}  // namespace cover::core

@@ -1,0 +1,47 @@
+// The U-Net backbone, 2D or 3D, with PyTorch state_dict names
+// (inc, down1..down4, up1..up4; each block is `double_conv` = conv, GN, act, conv, GN, act).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "core/model_options.h"
+
+namespace cover::core {
+
+// [conv k3 -> GroupNorm(C/8) -> LeakyReLU(0.2)] x 2, registered as "double_conv" (0..5).
+class DoubleConvImpl : public torch::nn::Module {
+ public:
+  DoubleConvImpl(int dims, int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x) { return layers_->forward(x); }
+
+ private:
+  torch::nn::Sequential layers_;
+};
+TORCH_MODULE(DoubleConv);
+
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(const ModelOptions& options);
+
+  // Returns the decoder pyramid fine to coarse: F1 (full), F2 (1/2), F3 (1/4), F4 (1/8), F5
+  // (bottleneck, 1/16). Each spatial size of the input must be divisible by 16.
+  std::vector<torch::Tensor> forward(const torch::Tensor& image);
+
+ private:
+  int dims_;
+  DoubleConv inc_{nullptr};
+  std::vector<DoubleConv> downConv_;  // downN.maxpool_conv.1 (index 0 is the max-pool)
+  std::vector<DoubleConv> upConv_;    // upN.conv
+};
+TORCH_MODULE(UNet);
+
+// The layers shared by the backbone and the projections, in 2D or 3D.
+torch::nn::AnyModule makeConv(int dims, int64_t in, int64_t out, int64_t kernel);
+torch::nn::AnyModule makeGroupNorm(int64_t groups, int64_t channels);
+
+// Kaiming-normal conv weights (PyTorch's kaiming_normal_ defaults), GroupNorm weight 1, bias 0.
+void initializeWeights(torch::nn::Module& module);
+
+}  // namespace cover::core

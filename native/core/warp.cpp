@@ -1,0 +1,64 @@
+#include "core/warp.h"
+
+namespace cover::core {
+
+torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
+  const int64_t dims = src.dim() - 2;
+  TORCH_CHECK(dims == 2 || dims == 3, "warp expects src of shape (B, C, H, W) or (B, C, D, H, W), got ",
+              src.sizes());
+  TORCH_CHECK(psi.dim() == src.dim() && psi.size(0) == src.size(0) && psi.size(1) == dims &&
+                  psi.sizes().slice(2) == src.sizes().slice(2),
+              "warp expects a displacement of shape (B, ", dims, ", *S) matching src ", src.sizes(),
+              ", got ", psi.sizes());
+  const int64_t batch = src.size(0);
+  const int64_t channels = src.size(1);
+  const auto spatial = src.sizes().slice(2).vec();
+  int64_t positions = 1;
+  for (const auto s : spatial) positions *= s;
+
+  // Sample position p = x + psi(x) per axis, split into floor and fraction.
+  std::vector<torch::Tensor> floors, fractions;
+  for (int64_t axis = 0; axis < dims; ++axis) {
+    std::vector<int64_t> shape(dims + 1, 1);
+    shape[axis + 1] = spatial[axis];
+    auto grid = torch::arange(spatial[axis], psi.options()).reshape(shape);
+    auto position = psi.select(1, axis) + grid;  // (B, *S)
+    auto lower = torch::floor(position);
+    floors.push_back(lower.detach().to(torch::kLong));
+    fractions.push_back(position - lower);
+  }
+
+  const auto flatSrc = src.reshape({batch, channels, positions});
+  torch::Tensor result = torch::zeros({batch, channels, positions}, src.options());
+  // 2^n corners; each contributes weight * src[corner] where the corner is inside.
+  for (int64_t corner = 0; corner < (int64_t{1} << dims); ++corner) {
+    torch::Tensor weight;
+    torch::Tensor flatIndex = torch::zeros_like(floors[0]);
+    torch::Tensor inside;
+    for (int64_t axis = 0; axis < dims; ++axis) {
+      const bool upper = (corner >> (dims - 1 - axis)) & 1;
+      auto index = upper ? floors[axis] + 1 : floors[axis];
+      auto axisWeight = upper ? fractions[axis] : 1 - fractions[axis];
+      auto axisInside = (index >= 0) & (index < spatial[axis]);
+      weight = weight.defined() ? weight * axisWeight : axisWeight;
+      inside = inside.defined() ? inside & axisInside : axisInside;
+      flatIndex = flatIndex * spatial[axis] + index.clamp(0, spatial[axis] - 1);
+    }
+    weight = weight * inside.to(weight.scalar_type());  // (B, *S)
+    auto gathered = flatSrc.gather(2, flatIndex.reshape({batch, 1, positions}).expand({batch, channels, positions}));
+    result = result + gathered * weight.reshape({batch, 1, positions});
+  }
+  return result.reshape(src.sizes());
+}
+
+torch::Tensor up2(const torch::Tensor& field) {
+  namespace F = torch::nn::functional;
+  const int64_t dims = field.dim() - 2;
+  return F::interpolate(field, F::InterpolateFuncOptions()
+                                   .scale_factor(std::vector<double>(dims, 2.0))
+                                   .mode(dims == 2 ? F::InterpolateFuncOptions::mode_t(torch::kBilinear)
+                                         : F::InterpolateFuncOptions::mode_t(torch::kTrilinear))
+                                   .align_corners(true));
+}
+
+}  // namespace cover::core

@@ -1,0 +1,40 @@
+// Losses against values computed by hand.
+#include "core/loss.h"
+#include "tests/harness.h"
+
+namespace {
+
+using namespace cover::core;
+
+TEST_CASE("loss: vector loss is the masked mean of per-position L1 distances") {
+  // Two positions valid: |1-0| + |2-1| = 2 and |0-0| + |-1-2| = 3 -> (2 + 3) / 2 = 2.5.
+  auto predicted = torch::tensor({1.0, 0.0, 5.0, 2.0, -1.0, 7.0}).reshape({1, 2, 1, 3});
+  auto target = torch::tensor({0.0, 0.0, 0.0, 1.0, 2.0, 0.0}).reshape({1, 2, 1, 3});
+  auto mask = torch::tensor({1.0, 1.0, 0.0}).reshape({1, 1, 1, 3});
+  EXPECT_NEAR(vectorLoss(predicted, target, mask).item<double>(), 2.5, 1e-12);
+}
+
+TEST_CASE("loss: consistency loss is 1 - masked mean cosine after warping by the target") {
+  // Fixed features at two positions: (1,0) and (0,1). Moving features identical; zero
+  // target -> cosines 1 and 1 -> loss 0. Moving (1,1)/sqrt2 at both -> cos = 0.7071 each.
+  auto fixed = torch::tensor({1.0, 0.0, 0.0, 1.0}).reshape({1, 2, 1, 2});
+  auto zeroField = torch::zeros({1, 2, 1, 2});
+  auto mask = torch::ones({1, 1, 1, 2});
+  EXPECT_NEAR(consistencyLoss(fixed, fixed, zeroField, mask).item<double>(), 0.0, 1e-7);
+  auto moving = torch::tensor({3.0, 3.0, 3.0, 3.0}).reshape({1, 2, 1, 2});
+  EXPECT_NEAR(consistencyLoss(fixed, moving, zeroField, mask).item<double>(), 1 - std::sqrt(0.5), 1e-7);
+  // Shift: the target samples moving at x + 1 along W; only position 0 is valid.
+  auto shifted = torch::tensor({0.0, 1.0, 0.0, 0.0}).reshape({1, 2, 1, 2});  // (0,0) then (1,0)
+  auto field = torch::zeros({1, 2, 1, 2});
+  field.select(1, 1).fill_(1);
+  auto firstOnly = torch::tensor({1.0, 0.0}).reshape({1, 1, 1, 2});
+  // warp(moving, field)(0) = moving(1) = (1, 0) and fixed(0) = (1, 0): cosine 1, loss 0.
+  EXPECT_NEAR(consistencyLoss(fixed, shifted, field, firstOnly).item<double>(), 0.0, 1e-7);
+}
+
+TEST_CASE("loss: collapse indicator is 1 for constant features and low for random ones") {
+  EXPECT_NEAR(collapseIndicator(torch::ones({2, 8, 4, 4})).item<double>(), 1.0, 1e-6);
+  EXPECT(collapseIndicator(torch::randn({2, 8, 16, 16})).item<double>() < 0.3);
+}
+
+}  // namespace

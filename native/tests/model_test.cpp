@@ -1,0 +1,94 @@
+// Model structure: parameter counts and PyTorch state_dict names and shapes.
+#include <fstream>
+#include <map>
+
+#include "core/model.h"
+#include "tests/harness.h"
+
+namespace {
+
+using cover::core::CoverModel;
+using cover::core::ModelOptions;
+
+// "name (d0, d1, ...)" lines -> name -> shape.
+std::map<std::string, std::vector<int64_t>> readReference(const std::string& file) {
+  std::ifstream in(std::string(COVER_TORCH_FIXTURES_DIR) + "/" + file);
+  if (!in) throw cover::tests::Failure("cannot open fixture " + file);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto space = line.find(' ');
+    if (space == std::string::npos) continue;
+    std::vector<int64_t> shape;
+    std::string number;
+    for (char c : line.substr(space)) {
+      if (std::isdigit(static_cast<unsigned char>(c))) {
+        number += c;
+      } else if (!number.empty()) {
+        shape.push_back(std::stoll(number));
+        number.clear();
+      }
+    }
+    shapes[line.substr(0, space)] = shape;
+  }
+  return shapes;
+}
+
+void expectMatchesReference(int dims, const std::string& file, int64_t expectedCount) {
+  ModelOptions options;
+  options.dims = dims;
+  CoverModel model(options);
+  EXPECT(cover::core::parameterCount(*model) == expectedCount);
+  const auto reference = readReference(file);
+  const auto params = model->named_parameters();
+  EXPECT(params.size() == reference.size());
+  for (const auto& item : params) {
+    const auto found = reference.find(item.key());
+    if (found == reference.end()) throw cover::tests::Failure("unexpected parameter " + item.key());
+    if (item.value().sizes().vec() != found->second) {
+      throw cover::tests::Failure("shape of " + item.key() + " differs from the reference");
+    }
+  }
+}
+
+TEST_CASE("model: 2D defaults have 7,881,712 parameters named and shaped as in PyTorch") {
+  expectMatchesReference(2, "cover-2d-state-dict.txt", 7881712);
+}
+
+TEST_CASE("model: 3D defaults have 23,567,920 parameters named and shaped as in PyTorch") {
+  expectMatchesReference(3, "cover-3d-state-dict.txt", 23567920);
+}
+
+TEST_CASE("model: GroupNorm starts at weight 1, bias 0; conv weights have Kaiming variance") {
+  ModelOptions options;
+  CoverModel model(options);
+  const auto params = model->named_parameters();
+  EXPECT(params["backbone.inc.double_conv.1.weight"].eq(1).all().item<bool>());
+  EXPECT(params["backbone.inc.double_conv.1.bias"].eq(0).all().item<bool>());
+  // kaiming_normal_ (fan_in, leaky_relu with a = 0): std = sqrt(2 / fan_in).
+  const auto weight = params["backbone.up1.conv.double_conv.0.weight"];
+  const double fanIn = 768.0 * 9.0;
+  EXPECT_NEAR(weight.std().item<double>(), std::sqrt(2.0 / fanIn), 0.02 * std::sqrt(2.0 / fanIn));
+}
+
+TEST_CASE("model: forward gives full-resolution displacement and features for 2D and 3D") {
+  for (int dims : {2, 3}) {
+    ModelOptions options;
+    options.dims = dims;
+    options.channels = {8, 16, 16, 16, 16};
+    CoverModel model(options);
+    std::vector<int64_t> shape{2, 1, 32, 16};
+    if (dims == 3) shape = {1, 1, 16, 32, 16};
+    const auto moving = torch::rand(shape);
+    const auto output = model->forward(moving, torch::rand(shape));
+    auto expected = shape;
+    expected[1] = dims;
+    EXPECT(output.displacement.sizes().vec() == expected);
+    expected[1] = 8;
+    EXPECT(output.fixedFeatures.sizes().vec() == expected);
+    EXPECT(output.movingFeatures.sizes().vec() == expected);
+    EXPECT(torch::isfinite(output.displacement).all().item<bool>());
+  }
+}
+
+}  // namespace
