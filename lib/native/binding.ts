@@ -37,7 +37,67 @@ export interface RawRuntimeInfo {
   loadedTorchLibraries: string[];
 }
 
+/** Model options as the addon reads them (already validated by lib/). */
+export interface RawModelOptions {
+  dims: number;
+  inChannels?: number;
+  channels?: number[];
+  headDim?: number;
+  heads?: number[];
+  radius?: number;
+  seed?: number;
+}
+
+/** Training options as the addon reads them (already validated by lib/). */
+export interface RawTrainOptions {
+  gradClip?: number;
+  consistencyWeight?: number;
+  consistencyWarmupSteps?: number;
+  seed?: number;
+  views?: Record<string, number | boolean | number[]>;
+  optimizer?: Record<string, number | boolean | string>;
+}
+
+export interface RawStepMetrics {
+  vectorLoss: number;
+  consistencyLoss: number;
+  totalLoss: number;
+  zeroBaseline: number;
+  gradNorm: number;
+  reachableFraction: number;
+  validFraction: number;
+  featureVariation: number;
+  learningRate: number;
+  consistencyWeight: number;
+  timings: { viewsMs: number; forwardMs: number; backwardMs: number; optimizerMs: number; stepMs: number };
+}
+
+export interface RawForwardOutput {
+  displacement: RawTensor;
+  movingFeatures: RawTensor;
+  fixedFeatures: RawTensor;
+}
+
+export interface RawTrainingState {
+  optimizer: Record<string, RawTensor>;
+  generator: RawTensor;
+  steps: number;
+}
+
+export interface RawModel {
+  parameterCount(): number;
+  forward(moving: RawTensor, fixed: RawTensor): Promise<RawForwardOutput>;
+  configureTraining(options: RawTrainOptions): void;
+  trainStep(images: RawTensor, learningRate: number): Promise<RawStepMetrics>;
+  stateDict(): Promise<Record<string, RawTensor>>;
+  loadStateDict(tensors: Record<string, RawTensor>): Promise<void>;
+  trainingState(): Promise<RawTrainingState>;
+  loadTrainingState(state: RawTrainingState): Promise<void>;
+  dispose(): void;
+}
+
 export interface Binding {
+  Model: new (options: RawModelOptions) => RawModel;
   info(): RawRuntimeInfo;
   getNumThreads(): number;
   setNumThreads(numThreads: number): void;

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "addon/bindings.h"
+#include "addon/model_wrap.h"
 
 namespace cover::addon {
 
@@ -11,7 +12,13 @@ class CoverTorchAddon : public Napi::Addon<CoverTorchAddon> {
   CoverTorchAddon(Napi::Env env, Napi::Object exports) {
     registerInfoBindings(env, exports);
     registerOpsBindings(env, exports);
+    const Napi::Function model = ModelWrap::DefineClass(env);
+    modelConstructor_ = Napi::Persistent(model);  // per env, released with it
+    exports.Set("Model", model);
   }
+
+ private:
+  Napi::FunctionReference modelConstructor_;
 };
 
 }  // namespace cover::addon

@@ -35,11 +35,12 @@ torch::Tensor consistencyLoss(const torch::Tensor& fixedFeatures,
   return 1 - (eps * cosine).sum() / eps.sum().clamp_min(1.0);
 }
 
-torch::Tensor collapseIndicator(const torch::Tensor& features) {
+torch::Tensor featureVariation(const torch::Tensor& features) {
   torch::NoGradGuard noGrad;
   const auto flat = features.flatten(2);  // (B, C, P)
-  const auto mean = flat.mean(2, /*keepdim=*/true);
-  return (normalizeChannels(flat) * normalizeChannels(mean)).sum(1).mean();
+  const auto centred = flat - flat.mean(2, /*keepdim=*/true);
+  const auto energy = flat.pow(2).sum({1, 2}).clamp_min(1e-12);
+  return (centred.pow(2).sum({1, 2}) / energy).mean();
 }
 
 }  // namespace cover::core

@@ -15,8 +15,10 @@ torch::Tensor consistencyLoss(const torch::Tensor& fixedFeatures,
                               const torch::Tensor& movingFeatures, const torch::Tensor& target,
                               const torch::Tensor& mask);
 
-// Mean cosine similarity of each position's feature to the image's mean feature: near 1
-// means every position has the same direction (collapse).
-torch::Tensor collapseIndicator(const torch::Tensor& features);
+// Collapse indicator: the share of the features' energy that varies across positions,
+// E||f(x) - mean f||^2 / E||f(x)||^2 per image, averaged. 0 means every position has the same
+// feature (collapse); random features give about 1. Unlike the cosine of f(x) to the mean,
+// it is not close to 1 merely because LeakyReLU features are mostly positive.
+torch::Tensor featureVariation(const torch::Tensor& features);
 
 }  // namespace cover::core

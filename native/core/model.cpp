@@ -37,11 +37,12 @@ torch::Tensor CoverModelImpl::mov(const torch::Tensor& q, const torch::Tensor& k
 }
 
 CoverOutput CoverModelImpl::forward(const torch::Tensor& moving, const torch::Tensor& fixed) {
-  TORCH_CHECK(moving.sizes() == fixed.sizes(), "moving and fixed views must have the same shape, got ",
-              moving.sizes(), " and ", fixed.sizes());
+  TORCH_CHECK(moving.sizes() == fixed.sizes(),
+              "moving and fixed views must have the same shape, got ", moving.sizes(), " and ",
+              fixed.sizes());
   TORCH_CHECK(moving.dim() == options_.dims + 2 && moving.size(1) == options_.inChannels,
-              "expected views of shape (B, ", options_.inChannels, options_.dims == 2 ? ", H, W)" : ", D, H, W)",
-              ", got ", moving.sizes());
+              "expected views of shape (B, ", options_.inChannels,
+              options_.dims == 2 ? ", H, W)" : ", D, H, W)", ", got ", moving.sizes());
   for (int64_t i = 2; i < moving.dim(); ++i) {
     TORCH_CHECK(moving.size(i) % 16 == 0 && moving.size(i) > 0,
                 "every spatial size must be a positive multiple of 16, got ", moving.sizes());

@@ -41,7 +41,9 @@ class CoverModelImpl : public torch::nn::Module {
   CoverOutput forward(const torch::Tensor& moving, const torch::Tensor& fixed);
 
   // The decoder pyramid F1..F5 of one batch of images.
-  std::vector<torch::Tensor> features(const torch::Tensor& image) { return backbone_->forward(image); }
+  std::vector<torch::Tensor> features(const torch::Tensor& image) {
+    return backbone_->forward(image);
+  }
 
   const ModelOptions& options() const { return options_; }
   void setMovKind(MovKind kind) { movKind_ = kind; }

@@ -37,13 +37,8 @@ torch::Tensor fromKernelLayout(const torch::Tensor& x, const Geometry& g, at::In
 
 Geometry geometryOf(const torch::Tensor& q, int64_t heads) {
   const bool is3d = q.dim() == 5;
-  return Geometry{q.size(0),
-                  is3d ? q.size(2) : 1,
-                  q.size(-2),
-                  q.size(-1),
-                  heads,
-                  q.size(1) / heads,
-                  is3d ? 3 : 2};
+  return Geometry{q.size(0), is3d ? q.size(2) : 1, q.size(-2),  q.size(-1),
+                  heads,     q.size(1) / heads,    is3d ? 3 : 2};
 }
 
 template <typename scalar_t>
@@ -80,8 +75,8 @@ struct PositionSoftmax {
   bool inside[kMaxWindow];
   scalar_t expected[3];
 
-  void compute(const scalar_t* qRow, const scalar_t* kRow, const Window& window,
-               const Geometry& g, int64_t d, int64_t h, int64_t w, scalar_t scale) {
+  void compute(const scalar_t* qRow, const scalar_t* kRow, const Window& window, const Geometry& g,
+               int64_t d, int64_t h, int64_t w, scalar_t scale) {
     const int64_t count = static_cast<int64_t>(window.offsets.size());
     scalar_t maxLogit = -std::numeric_limits<scalar_t>::infinity();
     for (int64_t i = 0; i < count; ++i) {
@@ -142,8 +137,7 @@ void forwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, torch::Tens
 // slabs run in parallel first, then odd ones, and no two running slabs write the same row.
 template <typename scalar_t>
 void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torch::Tensor& gradOut,
-                    torch::Tensor& gradQ, torch::Tensor& gradK, const Geometry& g,
-                    int64_t radius) {
+                    torch::Tensor& gradQ, torch::Tensor& gradK, const Geometry& g, int64_t radius) {
   const Window window = makeWindow(g, radius);
   const int64_t count = static_cast<int64_t>(window.offsets.size());
   const scalar_t scale = scalar_t(1) / std::sqrt(static_cast<scalar_t>(g.headDim));
@@ -159,8 +153,8 @@ void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torc
   const int64_t outer = slabOnDepth ? g.depth : g.height;
   const int64_t inner = positions / outer;  // positions per outer index
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t thickness =
-      std::max<int64_t>(std::max<int64_t>(2 * radius, 1), (outer + 2 * threads - 1) / (2 * threads));
+  const int64_t thickness = std::max<int64_t>(std::max<int64_t>(2 * radius, 1),
+                                              (outer + 2 * threads - 1) / (2 * threads));
   const int64_t slabs = (outer + thickness - 1) / thickness;
 
   for (int64_t parity = 0; parity < 2; ++parity) {
@@ -178,7 +172,8 @@ void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torc
           const int64_t h = (p / g.width) % g.height;
           const int64_t w = p % g.width;
           scalar_t gradV[3] = {0, 0, 0};
-          for (int a = 0; a < g.dims; ++a) gradV[a] = go[(b * g.dims + a) * positions + p] / g.heads;
+          for (int a = 0; a < g.dims; ++a)
+            gradV[a] = go[(b * g.dims + a) * positions + p] / g.heads;
           for (int64_t j = 0; j < g.heads; ++j) {
             const int64_t row = index * rowStride + j * g.headDim;
             softmax.compute(q + row, k + row, window, g, d, h, w, scale);
@@ -188,7 +183,8 @@ void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torc
               if (!softmax.inside[i]) continue;
               scalar_t gradDotOffset = 0;
               for (int a = 0; a < g.dims; ++a) gradDotOffset += gradV[a] * window.offsets[i][a];
-              const scalar_t gradLogit = softmax.probability[i] * (gradDotOffset - gradDotExpected) * scale;
+              const scalar_t gradLogit =
+                  softmax.probability[i] * (gradDotOffset - gradDotExpected) * scale;
               if (gradLogit == scalar_t(0)) continue;
               const int64_t target = row + window.strides[i];
               scalar_t* gqRow = gq + row;

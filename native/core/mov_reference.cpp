@@ -1,5 +1,4 @@
 #include "core/mov.h"
-
 #include "core/mov_window.h"
 
 namespace cover::core {

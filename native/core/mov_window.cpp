@@ -15,7 +15,8 @@ std::vector<Offset> windowOffsets(int64_t dims, int64_t radius) {
   return offsets;
 }
 
-torch::Tensor offsetTensor(const std::vector<Offset>& offsets, const torch::TensorOptions& options) {
+torch::Tensor offsetTensor(const std::vector<Offset>& offsets,
+                           const torch::TensorOptions& options) {
   const int64_t count = static_cast<int64_t>(offsets.size());
   auto table = torch::empty({count, 3}, torch::kFloat64);
   auto accessor = table.accessor<double, 2>();
@@ -25,8 +26,7 @@ torch::Tensor offsetTensor(const std::vector<Offset>& offsets, const torch::Tens
   return table.to(options);
 }
 
-void checkMovInputs(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
-                    int64_t radius) {
+void checkMovInputs(const torch::Tensor& q, const torch::Tensor& k, int64_t heads, int64_t radius) {
   TORCH_CHECK(q.dim() == 4 || q.dim() == 5,
               "MoV expects q of shape (B, C, H, W) or (B, C, D, H, W), got ", q.sizes());
   TORCH_CHECK(q.sizes() == k.sizes(), "MoV expects q and k of the same shape, got ", q.sizes(),

@@ -17,7 +17,6 @@ std::vector<Offset> windowOffsets(int64_t dims, int64_t radius);
 torch::Tensor offsetTensor(const std::vector<Offset>& offsets, const torch::TensorOptions& options);
 
 // Throws c10::Error that says what is wrong with the MoV inputs.
-void checkMovInputs(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
-                    int64_t radius);
+void checkMovInputs(const torch::Tensor& q, const torch::Tensor& k, int64_t heads, int64_t radius);
 
 }  // namespace cover::core

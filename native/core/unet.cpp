@@ -13,7 +13,7 @@ torch::Tensor upsample(int dims, const torch::Tensor& x) {
   auto options = F::InterpolateFuncOptions()
                      .scale_factor(std::vector<double>(dims, 2.0))
                      .mode(dims == 2 ? F::InterpolateFuncOptions::mode_t(torch::kBilinear)
-                                         : F::InterpolateFuncOptions::mode_t(torch::kTrilinear))
+                                     : F::InterpolateFuncOptions::mode_t(torch::kTrilinear))
                      .align_corners(false);
   return F::interpolate(x, options);
 }
@@ -22,8 +22,11 @@ torch::Tensor upsample(int dims, const torch::Tensor& x) {
 
 torch::nn::AnyModule makeConv(int dims, int64_t in, int64_t out, int64_t kernel) {
   const int64_t padding = kernel / 2;
-  if (dims == 2) return torch::nn::AnyModule(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).padding(padding)));
-  return torch::nn::AnyModule(torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, kernel).padding(padding)));
+  if (dims == 2)
+    return torch::nn::AnyModule(
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).padding(padding)));
+  return torch::nn::AnyModule(
+      torch::nn::Conv3d(torch::nn::Conv3dOptions(in, out, kernel).padding(padding)));
 }
 
 torch::nn::AnyModule makeGroupNorm(int64_t groups, int64_t channels) {
@@ -63,7 +66,8 @@ UNetImpl::UNetImpl(const ModelOptions& options) : dims_(options.dims) {
     // downN.maxpool_conv = [max-pool, DoubleConv]; the pool has no parameters.
     torch::nn::Sequential maxpoolConv;
     const int dims = dims_;
-    maxpoolConv->push_back(torch::nn::Functional([dims](torch::Tensor x) { return maxPool(dims, x); }));
+    maxpoolConv->push_back(
+        torch::nn::Functional([dims](torch::Tensor x) { return maxPool(dims, x); }));
     downConv_.push_back(DoubleConv(dims_, c[i], c[i + 1]));
     maxpoolConv->push_back(downConv_.back());
     auto down = std::make_shared<torch::nn::Module>();

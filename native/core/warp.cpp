@@ -4,8 +4,8 @@ namespace cover::core {
 
 torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
   const int64_t dims = src.dim() - 2;
-  TORCH_CHECK(dims == 2 || dims == 3, "warp expects src of shape (B, C, H, W) or (B, C, D, H, W), got ",
-              src.sizes());
+  TORCH_CHECK(dims == 2 || dims == 3,
+              "warp expects src of shape (B, C, H, W) or (B, C, D, H, W), got ", src.sizes());
   TORCH_CHECK(psi.dim() == src.dim() && psi.size(0) == src.size(0) && psi.size(1) == dims &&
                   psi.sizes().slice(2) == src.sizes().slice(2),
               "warp expects a displacement of shape (B, ", dims, ", *S) matching src ", src.sizes(),
@@ -45,7 +45,8 @@ torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
       flatIndex = flatIndex * spatial[axis] + index.clamp(0, spatial[axis] - 1);
     }
     weight = weight * inside.to(weight.scalar_type());  // (B, *S)
-    auto gathered = flatSrc.gather(2, flatIndex.reshape({batch, 1, positions}).expand({batch, channels, positions}));
+    auto gathered = flatSrc.gather(
+        2, flatIndex.reshape({batch, 1, positions}).expand({batch, channels, positions}));
     result = result + gathered * weight.reshape({batch, 1, positions});
   }
   return result.reshape(src.sizes());
@@ -54,11 +55,12 @@ torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
 torch::Tensor up2(const torch::Tensor& field) {
   namespace F = torch::nn::functional;
   const int64_t dims = field.dim() - 2;
-  return F::interpolate(field, F::InterpolateFuncOptions()
-                                   .scale_factor(std::vector<double>(dims, 2.0))
-                                   .mode(dims == 2 ? F::InterpolateFuncOptions::mode_t(torch::kBilinear)
-                                         : F::InterpolateFuncOptions::mode_t(torch::kTrilinear))
-                                   .align_corners(true));
+  return F::interpolate(field,
+                        F::InterpolateFuncOptions()
+                            .scale_factor(std::vector<double>(dims, 2.0))
+                            .mode(dims == 2 ? F::InterpolateFuncOptions::mode_t(torch::kBilinear)
+                                            : F::InterpolateFuncOptions::mode_t(torch::kTrilinear))
+                            .align_corners(true));
 }
 
 }  // namespace cover::core

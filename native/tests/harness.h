@@ -36,30 +36,31 @@ double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b);
 
 #define COVER_CONCAT_INNER(a, b) a##b
 #define COVER_CONCAT(a, b) COVER_CONCAT_INNER(a, b)
-#define TEST_CASE(name)                                                             \
-  static void COVER_CONCAT(testBody, __LINE__)();                                   \
-  static ::cover::tests::Registrar COVER_CONCAT(registrar, __LINE__)(               \
-      name, &COVER_CONCAT(testBody, __LINE__));                                     \
+#define TEST_CASE(name)                                               \
+  static void COVER_CONCAT(testBody, __LINE__)();                     \
+  static ::cover::tests::Registrar COVER_CONCAT(registrar, __LINE__)( \
+      name, &COVER_CONCAT(testBody, __LINE__));                       \
   static void COVER_CONCAT(testBody, __LINE__)()
 
-#define EXPECT(condition)                                                                  \
-  do {                                                                                     \
-    if (!(condition)) {                                                                    \
-      std::ostringstream message_;                                                         \
-      message_ << __FILE__ << ":" << __LINE__ << ": expected " #condition;                \
-      throw ::cover::tests::Failure(message_.str());                                       \
-    }                                                                                      \
+#define EXPECT(condition)                                                  \
+  do {                                                                     \
+    if (!(condition)) {                                                    \
+      std::ostringstream message_;                                         \
+      message_ << __FILE__ << ":" << __LINE__ << ": expected " #condition; \
+      throw ::cover::tests::Failure(message_.str());                       \
+    }                                                                      \
   } while (0)
 
-#define EXPECT_NEAR(a, b, tolerance)                                                             \
-  do {                                                                                           \
-    const double a_ = (a), b_ = (b);                                                             \
-    if (!(std::abs(a_ - b_) <= (tolerance))) {                                                   \
-      std::ostringstream message_;                                                               \
+#define EXPECT_NEAR(a, b, tolerance)                                                           \
+  do {                                                                                         \
+    const double a_ = (a), b_ = (b);                                                           \
+    if (!(std::abs(a_ - b_) <= (tolerance))) {                                                 \
+      std::ostringstream message_;                                                             \
       message_ << __FILE__ << ":" << __LINE__ << ": " #a " = " << a_ << " but " #b " = " << b_ \
-               << " (tolerance " << (tolerance) << ")";                                          \
-      throw ::cover::tests::Failure(message_.str());                                             \
-    }                                                                                            \
+               << " (tolerance " << (tolerance) << ")";                                        \
+      throw ::cover::tests::Failure(message_.str());                                           \
+    }                                                                                          \
   } while (0)
 
-#define EXPECT_CLOSE(a, b, tolerance) EXPECT_NEAR(::cover::tests::maxAbsDiff((a), (b)), 0.0, (tolerance))
+#define EXPECT_CLOSE(a, b, tolerance) \
+  EXPECT_NEAR(::cover::tests::maxAbsDiff((a), (b)), 0.0, (tolerance))

@@ -1,5 +1,6 @@
 // Losses against values computed by hand.
 #include "core/loss.h"
+
 #include "tests/harness.h"
 
 namespace {
@@ -22,7 +23,8 @@ TEST_CASE("loss: consistency loss is 1 - masked mean cosine after warping by the
   auto mask = torch::ones({1, 1, 1, 2});
   EXPECT_NEAR(consistencyLoss(fixed, fixed, zeroField, mask).item<double>(), 0.0, 1e-7);
   auto moving = torch::tensor({3.0, 3.0, 3.0, 3.0}).reshape({1, 2, 1, 2});
-  EXPECT_NEAR(consistencyLoss(fixed, moving, zeroField, mask).item<double>(), 1 - std::sqrt(0.5), 1e-7);
+  EXPECT_NEAR(consistencyLoss(fixed, moving, zeroField, mask).item<double>(), 1 - std::sqrt(0.5),
+              1e-7);
   // Shift: the target samples moving at x + 1 along W; only position 0 is valid.
   auto shifted = torch::tensor({0.0, 1.0, 0.0, 0.0}).reshape({1, 2, 1, 2});  // (0,0) then (1,0)
   auto field = torch::zeros({1, 2, 1, 2});
@@ -32,9 +34,12 @@ TEST_CASE("loss: consistency loss is 1 - masked mean cosine after warping by the
   EXPECT_NEAR(consistencyLoss(fixed, shifted, field, firstOnly).item<double>(), 0.0, 1e-7);
 }
 
-TEST_CASE("loss: collapse indicator is 1 for constant features and low for random ones") {
-  EXPECT_NEAR(collapseIndicator(torch::ones({2, 8, 4, 4})).item<double>(), 1.0, 1e-6);
-  EXPECT(collapseIndicator(torch::randn({2, 8, 16, 16})).item<double>() < 0.3);
+TEST_CASE("loss: feature variation is 0 for constant features, ~1 for centred random ones") {
+  EXPECT_NEAR(featureVariation(torch::ones({2, 8, 4, 4}) * 3).item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(featureVariation(torch::randn({2, 8, 64, 64})).item<double>(), 1.0, 0.01);
+  // Half the energy in a constant offset: 1 + 1 = 2 per channel, 1 of it varying.
+  const auto x = torch::randn({1, 4, 128, 128}) + 1.0;
+  EXPECT_NEAR(featureVariation(x).item<double>(), 0.5, 0.01);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Model structure: parameter counts and PyTorch state_dict names and shapes.
+#include "core/model.h"
+
 #include <fstream>
 #include <map>
 
-#include "core/model.h"
 #include "tests/harness.h"
 
 namespace {

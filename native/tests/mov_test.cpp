@@ -1,5 +1,6 @@
 // Fused MoV against the reference: values and gradients, 2D and 3D, borders included.
 #include "core/mov.h"
+
 #include "tests/harness.h"
 
 namespace {
@@ -8,7 +9,8 @@ using cover::core::movFused;
 using cover::core::movReference;
 
 std::vector<int64_t> shapeFor(int dims, int64_t channels) {
-  return dims == 2 ? std::vector<int64_t>{2, channels, 9, 7} : std::vector<int64_t>{2, channels, 5, 6, 4};
+  return dims == 2 ? std::vector<int64_t>{2, channels, 9, 7}
+                   : std::vector<int64_t>{2, channels, 5, 6, 4};
 }
 
 TEST_CASE("mov: fused equals reference in value and gradient (float32, 2D/3D, r 1..3, J 1/4)") {
@@ -51,7 +53,8 @@ TEST_CASE("mov: identical features give zero displacement; shifted keys give the
 TEST_CASE("mov: fused passes gradcheck in float64 (2D and 3D)") {
   for (int dims : {2, 3}) {
     for (int64_t heads : {1, 2}) {
-      const auto shape = dims == 2 ? std::vector<int64_t>{1, 4, 4, 5} : std::vector<int64_t>{1, 4, 3, 4, 3};
+      const auto shape =
+          dims == 2 ? std::vector<int64_t>{1, 4, 4, 5} : std::vector<int64_t>{1, 4, 3, 4, 3};
       auto q = torch::randn(shape, torch::kFloat64).requires_grad_(true);
       auto k = torch::randn(shape, torch::kFloat64).requires_grad_(true);
       const auto output = movFused(q, k, heads, 1);
@@ -65,9 +68,17 @@ TEST_CASE("mov: fused passes gradcheck in float64 (2D and 3D)") {
         for (int64_t i = 0; i < flat.numel(); ++i) {
           const double saved = flat[i].item<double>();
           flat[i] = saved + h;
-          const double plus = (movFused(which == 0 ? input : q.detach(), which == 1 ? input : k.detach(), heads, 1) * projection).sum().item<double>();
+          const double plus = (movFused(which == 0 ? input : q.detach(),
+                                        which == 1 ? input : k.detach(), heads, 1) *
+                               projection)
+                                  .sum()
+                                  .item<double>();
           flat[i] = saved - h;
-          const double minus = (movFused(which == 0 ? input : q.detach(), which == 1 ? input : k.detach(), heads, 1) * projection).sum().item<double>();
+          const double minus = (movFused(which == 0 ? input : q.detach(),
+                                         which == 1 ? input : k.detach(), heads, 1) *
+                                projection)
+                                   .sum()
+                                   .item<double>();
           flat[i] = saved;
           EXPECT_NEAR(grads[which].view(-1)[i].item<double>(), (plus - minus) / (2 * h), 1e-6);
         }
@@ -81,7 +92,8 @@ TEST_CASE("mov: bad inputs raise errors that say what is wrong") {
   try {
     movFused(torch::randn({1, 6, 4, 4}), torch::randn({1, 6, 4, 4}), 4, 2);
   } catch (const c10::Error& error) {
-    threw = std::string(error.what_without_backtrace()).find("must divide the channel count") != std::string::npos;
+    threw = std::string(error.what_without_backtrace()).find("must divide the channel count") !=
+            std::string::npos;
   }
   EXPECT(threw);
 }

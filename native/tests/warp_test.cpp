@@ -1,5 +1,6 @@
 // warp, up2 and the VPA composition rule.
 #include "core/warp.h"
+
 #include "tests/harness.h"
 
 namespace {
@@ -27,7 +28,8 @@ TEST_CASE("warp: an integer shift moves content by exactly that shift, zeros out
 }
 
 TEST_CASE("warp: fractional shifts interpolate linearly") {
-  const auto ramp = torch::arange(10, torch::kFloat64).reshape({1, 1, 1, 10}).expand({1, 1, 3, 10}).contiguous();
+  const auto ramp =
+      torch::arange(10, torch::kFloat64).reshape({1, 1, 1, 10}).expand({1, 1, 3, 10}).contiguous();
   auto psi = torch::zeros({1, 2, 3, 10}, torch::kFloat64);
   psi.select(1, 1).fill_(0.25);
   const auto out = warp(ramp, psi);
@@ -81,7 +83,7 @@ TEST_CASE("vpa: composition of a non-uniform pair matches sampling twice") {
   // Smooth fields so that the composition is well defined inside the grid.
   const auto ys = torch::arange(16, torch::kFloat64).reshape({1, 16, 1}).expand({1, 16, 16});
   const auto xs = torch::arange(16, torch::kFloat64).reshape({1, 1, 16}).expand({1, 16, 16});
-  const auto psi = torch::stack({torch::sin(xs / 5) , torch::cos(ys / 4) - 1}, 1);
+  const auto psi = torch::stack({torch::sin(xs / 5), torch::cos(ys / 4) - 1}, 1);
   const auto w = torch::stack({torch::round(ys / 8), torch::round(xs / 9)}, 1);  // integer
   const auto composed = warp(psi, w) + w;
   const auto image = torch::randn({1, 1, 16, 16}, torch::kFloat64);

@@ -12,7 +12,10 @@ describe('core (C++)', () => {
   });
 
   it.each(names)('%s', (name) => {
-    const result = spawnSync(executable, ['--run', name], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+    const result = spawnSync(executable, ['--run', name], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '2' },
+    });
     if (result.status !== 0) throw new Error(`${result.stdout}\n${result.stderr}`);
     expect(result.stdout).toContain(`ok   ${name}`);
   });

@@ -1,0 +1,113 @@
+import fs from 'node:fs/promises';
+import type { DType, Tensor, TypedArrayByDType } from '../tensor';
+import { writeFileAtomic } from './writeFileAtomic';
+
+/**
+ * The safetensors format: 8-byte little-endian header length, a JSON header mapping names to
+ * { dtype, shape, data_offsets } (plus optional "__metadata__" of strings), then the raw
+ * little-endian data. PyTorch reads it with `safetensors.torch.load_file`.
+ */
+
+const TO_SAFETENSORS: Record<DType, string> = {
+  float32: 'F32',
+  float64: 'F64',
+  int32: 'I32',
+  int64: 'I64',
+  uint8: 'U8',
+};
+const FROM_SAFETENSORS: Record<string, DType> = {
+  F32: 'float32',
+  F64: 'float64',
+  I32: 'int32',
+  I64: 'int64',
+  U8: 'uint8',
+};
+const ARRAYS: {
+  [D in DType]: {
+    new (buffer: ArrayBuffer, offset: number, length: number): TypedArrayByDType[D];
+    BYTES_PER_ELEMENT: number;
+  };
+} = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+};
+
+/** Writes named tensors (and string metadata) to `file` atomically. */
+export async function saveSafetensors(
+  file: string,
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  const chunks: Uint8Array[] = [];
+  for (const [name, tensor] of Object.entries(tensors)) {
+    const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+    header[name] = {
+      dtype: TO_SAFETENSORS[tensor.dtype],
+      shape: [...tensor.shape],
+      data_offsets: [offset, offset + bytes.byteLength],
+    };
+    chunks.push(bytes);
+    offset += bytes.byteLength;
+  }
+  // The header is padded with spaces to a multiple of 8 bytes, as the reference writer does.
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(headerBytes.byteLength));
+  await writeFileAtomic(file, [length, headerBytes, ...chunks]);
+}
+
+/** Reads a safetensors file; every problem is an Error that names the file. */
+export async function loadSafetensors(
+  file: string,
+): Promise<{ tensors: Record<string, Tensor>; metadata: Record<string, string> }> {
+  const bytes = await fs.readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`Cannot read ${file}: ${error.message}`);
+  });
+  const fail = (why: string): never => {
+    throw new Error(`${file} is not a valid safetensors file: ${why}`);
+  };
+  if (bytes.byteLength < 8) fail('shorter than its 8-byte header length');
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  if (headerLength > bytes.byteLength - 8) fail(`header length ${headerLength} exceeds the file size`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return fail('the header is not JSON');
+  }
+  const dataStart = 8 + headerLength;
+  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const {
+      dtype,
+      shape,
+      data_offsets: offsets,
+    } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const ours = FROM_SAFETENSORS[dtype];
+    if (!ours) fail(`tensor "${name}" has dtype ${dtype}; supported: ${Object.keys(FROM_SAFETENSORS).join(', ')}`);
+    const ArrayType = ARRAYS[ours as DType];
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (
+      !Array.isArray(offsets) ||
+      offsets[1] - offsets[0] !== count * ArrayType.BYTES_PER_ELEMENT ||
+      dataStart + offsets[1] > bytes.byteLength
+    ) {
+      fail(`tensor "${name}" has data offsets that do not match its shape or the file size`);
+    }
+    // Copy into an aligned buffer of its own: file offsets need not be element-aligned.
+    const copy = new ArrayBuffer(count * ArrayType.BYTES_PER_ELEMENT);
+    new Uint8Array(copy).set(bytes.subarray(dataStart + offsets[0], dataStart + offsets[1]));
+    tensors[name] = { dtype: ours as DType, shape, data: new ArrayType(copy, 0, count) } as Tensor;
+  }
+  return { tensors, metadata };
+}

@@ -1,0 +1,33 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * Writes a file so that readers see either the old content or the complete new one: the
+ * data goes to a temporary file in the same folder, is fsynced, then renamed over the
+ * target, and the folder is fsynced so the rename survives a crash.
+ */
+export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const handle = await fs.open(temp, 'w');
+  try {
+    for (const chunk of chunks) await handle.write(chunk);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await fs.rename(temp, file);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  const folder = await fs.open(path.dirname(file), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}

@@ -1,0 +1,204 @@
+import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { adoptError, adoptTensor } from '../native/adopt';
+import type { RawModel, RawStepMetrics } from '../native/binding';
+import { loadBinding } from '../native/loadBinding';
+import { assertTensor, type Tensor } from '../tensor';
+import { checkNumber } from '../validate';
+import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
+import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
+
+/** What one training step reports. */
+export type StepMetrics = RawStepMetrics;
+
+/** The result of {@link CoverModel.forward}. */
+export interface ForwardOutput {
+  /** Predicted displacement psi' (B, n, *S), voxels, array-axis order: fixed(x) ~ moving(x + psi'(x)). */
+  displacement: Tensor;
+  /** Finest features of the moving view, M1 (B, C1, *S). */
+  movingFeatures: Tensor;
+  /** Finest features of the fixed view, F1 (B, C1, *S). */
+  fixedFeatures: Tensor;
+}
+
+/** Thrown when a disposed model is used. */
+export class DisposedError extends Error {
+  constructor() {
+    super('This model was disposed; create or load a new one');
+    this.name = 'DisposedError';
+  }
+}
+
+const OPTIONS_METADATA = 'cover-torch.model-options';
+
+async function call<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw adoptError(error);
+  }
+}
+
+/**
+ * A COVER network (U-Net backbone, projections, vector pyramid) in native memory.
+ * Create with {@link CoverModel.create} or {@link CoverModel.load}; free with `dispose()`.
+ */
+export class CoverModel {
+  readonly options: ResolvedModelOptions;
+  #native: RawModel | undefined;
+
+  private constructor(options: ResolvedModelOptions, native: RawModel) {
+    this.options = options;
+    this.#native = native;
+  }
+
+  /** Builds a freshly initialised model (Kaiming-normal convolutions, GroupNorm 1/0). */
+  static async create(options: ModelOptions): Promise<CoverModel> {
+    const resolved = resolveModelOptions(options);
+    const { binding } = loadBinding();
+    try {
+      return new CoverModel(resolved, new binding.Model(resolved));
+    } catch (error) {
+      throw adoptError(error);
+    }
+  }
+
+  /** Loads weights saved by {@link CoverModel.save} (or any file with the same names and shapes). */
+  static async load(file: string, options?: ModelOptions): Promise<CoverModel> {
+    const { tensors, metadata } = await loadSafetensors(file);
+    let saved: ModelOptions | undefined;
+    if (metadata[OPTIONS_METADATA]) saved = JSON.parse(metadata[OPTIONS_METADATA]) as ModelOptions;
+    const chosen = options ?? saved;
+    if (!chosen)
+      throw new Error(`${file} does not record its model options; pass them: CoverModel.load(file, { dims: 2, ... })`);
+    const model = await CoverModel.create(chosen);
+    try {
+      await model.loadStateDict(tensors);
+    } catch (error) {
+      model.dispose();
+      throw new Error(`Cannot load ${file}: ${(error as Error).message}`, { cause: error });
+    }
+    return model;
+  }
+
+  /** The number of scalar parameters (7,881,712 for the 2D defaults). */
+  parameterCount(): number {
+    return this.#live().parameterCount();
+  }
+
+  /** Predicts the displacement between two views and returns the finest features of both. */
+  async forward(moving: Tensor, fixed: Tensor): Promise<ForwardOutput> {
+    assertTensor(moving, 'moving');
+    assertTensor(fixed, 'fixed');
+    this.#checkViews(moving, 'moving');
+    if (moving.shape.join() !== fixed.shape.join()) {
+      throw new RangeError(
+        `Expected fixed of shape [${moving.shape.join(', ')}] like moving but received [${fixed.shape.join(', ')}]`,
+      );
+    }
+    const native = this.#live();
+    const out = await call(() => native.forward(moving, fixed));
+    return {
+      displacement: adoptTensor(out.displacement),
+      movingFeatures: adoptTensor(out.movingFeatures),
+      fixedFeatures: adoptTensor(out.fixedFeatures),
+    };
+  }
+
+  /** Sets up the optimiser and view generation for {@link CoverModel.trainStep}. */
+  configureTraining(options: TrainingOptions): void {
+    const raw = resolveTrainingOptions(options, this.options.dims);
+    const native = this.#live();
+    try {
+      native.configureTraining(raw);
+    } catch (error) {
+      throw adoptError(error);
+    }
+  }
+
+  /**
+   * One training step on a batch of images (B, C_in, *S), S at least the crop size (about
+   * 1.5x for context): views, forward, losses, backward, clipping, optimiser step at
+   * `learningRate`. Runs off the JS thread.
+   */
+  async trainStep(images: Tensor, learningRate: number): Promise<StepMetrics> {
+    assertTensor(images, 'images');
+    this.#checkViews(images, 'images');
+    checkNumber(learningRate, 'learningRate', 0);
+    const native = this.#live();
+    return call(() => native.trainStep(images, learningRate));
+  }
+
+  /** Parameters and buffers by PyTorch state_dict name, copied to JS memory. */
+  async stateDict(): Promise<Record<string, Tensor>> {
+    const native = this.#live();
+    const raw = await call(() => native.stateDict());
+    return Object.fromEntries(Object.entries(raw).map(([name, tensor]) => [name, adoptTensor(tensor)]));
+  }
+
+  /** Replaces every parameter; names and shapes must match exactly. */
+  async loadStateDict(tensors: Record<string, Tensor>): Promise<void> {
+    for (const [name, tensor] of Object.entries(tensors)) assertTensor(tensor, `stateDict["${name}"]`);
+    const native = this.#live();
+    await call(() => native.loadStateDict(tensors));
+  }
+
+  /**
+   * Writes the weights to a safetensors file (atomically) with PyTorch state_dict names, so
+   * `model.load_state_dict(safetensors.torch.load_file(path))` works in Python.
+   */
+  async save(file: string): Promise<void> {
+    const { seed: _seed, ...options } = this.options;
+    void _seed;
+    await saveSafetensors(file, await this.stateDict(), { format: 'pt', [OPTIONS_METADATA]: JSON.stringify(options) });
+  }
+
+  /** Optimiser moments, view-generator state and step count, for exact resume. */
+  async saveTrainingState(file: string): Promise<void> {
+    const native = this.#live();
+    const state = await call(() => native.trainingState());
+    const tensors: Record<string, Tensor> = { generator: adoptTensor(state.generator) };
+    for (const [name, tensor] of Object.entries(state.optimizer)) tensors[`optimizer.${name}`] = adoptTensor(tensor);
+    await saveSafetensors(file, tensors, { steps: String(state.steps) });
+  }
+
+  /** Restores what {@link CoverModel.saveTrainingState} wrote; call configureTraining() first. */
+  async loadTrainingState(file: string): Promise<void> {
+    const { tensors, metadata } = await loadSafetensors(file);
+    const generator = tensors.generator;
+    const steps = Number(metadata.steps);
+    if (!generator || !Number.isInteger(steps)) throw new Error(`${file} is not a cover-torch training state`);
+    const optimizer: Record<string, Tensor> = {};
+    for (const [name, tensor] of Object.entries(tensors)) {
+      if (name.startsWith('optimizer.')) optimizer[name.slice('optimizer.'.length)] = tensor;
+    }
+    const native = this.#live();
+    await call(() => native.loadTrainingState({ optimizer, generator, steps }));
+  }
+
+  /** Frees the native model now. Running calls finish first; later calls throw DisposedError. */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(): RawModel {
+    if (!this.#native) throw new DisposedError();
+    return this.#native;
+  }
+
+  #checkViews(tensor: Tensor, name: string): void {
+    const { dims, inChannels } = this.options;
+    const layout = dims === 2 ? '(B, C, H, W)' : '(B, C, D, H, W)';
+    if (tensor.dtype !== 'float32')
+      throw new TypeError(`Expected float32 data for ${name} but received ${tensor.dtype}`);
+    if (tensor.shape.length !== dims + 2 || tensor.shape[1] !== inChannels) {
+      throw new RangeError(
+        `Expected ${name} of shape ${layout} with C = ${inChannels} for this ${dims}D model but received [${tensor.shape.join(', ')}]`,
+      );
+    }
+  }
+}

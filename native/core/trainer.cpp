@@ -1,0 +1,185 @@
+#include "core/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+
+#include "core/loss.h"
+
+namespace cover::core {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double millisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// Timings must not include queued device work.
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& parameters,
+                                                       const OptimizerOptions& o) {
+  if (o.kind == "adam") {
+    return std::make_unique<torch::optim::Adam>(parameters, torch::optim::AdamOptions(1e-3)
+                                                                .betas({o.beta1, o.beta2})
+                                                                .eps(o.eps)
+                                                                .weight_decay(o.weightDecay));
+  }
+  if (o.kind == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(parameters, torch::optim::AdamWOptions(1e-3)
+                                                                 .betas({o.beta1, o.beta2})
+                                                                 .eps(o.eps)
+                                                                 .weight_decay(o.weightDecay));
+  }
+  if (o.kind == "sgd") {
+    return std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(1e-3)
+                                                               .momentum(o.momentum)
+                                                               .nesterov(o.nesterov)
+                                                               .weight_decay(o.weightDecay));
+  }
+  TORCH_CHECK(false, "optimizer must be adam, adamw or sgd, got \"", o.kind, "\"");
+}
+
+Trainer::Trainer(CoverModel model, TrainOptions options)
+    : model_(std::move(model)),
+      options_(std::move(options)),
+      generator_(at::make_generator<at::CPUGeneratorImpl>(options_.seed)) {
+  TORCH_CHECK(options_.gradClip >= 0, "gradClip must be >= 0, got ", options_.gradClip);
+  TORCH_CHECK(options_.consistencyWeight >= 0, "consistencyWeight must be >= 0, got ",
+              options_.consistencyWeight);
+  std::vector<torch::Tensor> parameters;
+  for (const auto& item : model_->named_parameters()) {
+    parameterNames_.push_back(item.key());
+    parameters.push_back(item.value());
+  }
+  optimizer_ = makeOptimizer(parameters, options_.optimizer);
+}
+
+StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
+  TORCH_CHECK(learningRate >= 0 && std::isfinite(learningRate),
+              "learning rate must be a finite number >= 0, got ", learningRate);
+  const auto device = model_->parameters().front().device();
+  const auto started = Clock::now();
+  StepMetrics metrics;
+  metrics.learningRate = learningRate;
+  model_->train();
+
+  auto phase = Clock::now();
+  const double reach = 31.0 * static_cast<double>(model_->options().radius);
+  const Views views = generateViews(images.to(device), options_.views, reach, generator_);
+  metrics.reachableFraction = views.reachableFraction;
+  metrics.validFraction = views.validFraction;
+  synchronize(device);
+  metrics.viewMs = millisecondsSince(phase);
+
+  phase = Clock::now();
+  const auto output = model_->forward(views.moving, views.fixed);
+  const auto lossVector = vectorLoss(output.displacement, views.target, views.mask);
+  const auto lossConsistency =
+      consistencyLoss(output.fixedFeatures, output.movingFeatures, views.target, views.mask);
+  metrics.consistencyWeight = currentConsistencyWeight();
+  const auto total = lossVector + metrics.consistencyWeight * lossConsistency;
+  synchronize(device);
+  metrics.forwardMs = millisecondsSince(phase);
+
+  phase = Clock::now();
+  optimizer_->zero_grad();
+  total.backward();
+  synchronize(device);
+  metrics.backwardMs = millisecondsSince(phase);
+
+  phase = Clock::now();
+  const double maxNorm =
+      options_.gradClip > 0 ? options_.gradClip : std::numeric_limits<double>::infinity();
+  metrics.gradNorm = torch::nn::utils::clip_grad_norm_(model_->parameters(), maxNorm);
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
+  optimizer_->step();
+  synchronize(device);
+  metrics.optimizerMs = millisecondsSince(phase);
+
+  metrics.vectorLoss = lossVector.item<double>();
+  metrics.consistencyLoss = lossConsistency.item<double>();
+  metrics.totalLoss = total.item<double>();
+  metrics.zeroBaseline =
+      vectorLoss(torch::zeros_like(views.target), views.target, views.mask).item<double>();
+  metrics.featureVariation = featureVariation(output.fixedFeatures).item<double>();
+  metrics.stepMs = millisecondsSince(started);
+  ++steps_;
+  return metrics;
+}
+
+double Trainer::currentConsistencyWeight() const {
+  const auto warmup = options_.consistencyWarmupSteps;
+  if (warmup <= 0 || steps_ >= warmup) return options_.consistencyWeight;
+  return options_.consistencyWeight * static_cast<double>(steps_) / static_cast<double>(warmup);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Trainer::optimizerState() const {
+  std::vector<std::pair<std::string, torch::Tensor>> state;
+  const auto& params = optimizer_->param_groups().front().params();
+  const auto& perParameter = optimizer_->state();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto found = perParameter.find(params[i].unsafeGetTensorImpl());
+    if (found == perParameter.end()) continue;
+    const std::string& name = parameterNames_[i];
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(found->second.get())) {
+      state.emplace_back(name + ".step", torch::tensor(adam->step(), torch::kInt64));
+      state.emplace_back(name + ".exp_avg", adam->exp_avg());
+      state.emplace_back(name + ".exp_avg_sq", adam->exp_avg_sq());
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(found->second.get())) {
+      state.emplace_back(name + ".step", torch::tensor(adamw->step(), torch::kInt64));
+      state.emplace_back(name + ".exp_avg", adamw->exp_avg());
+      state.emplace_back(name + ".exp_avg_sq", adamw->exp_avg_sq());
+    } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(found->second.get())) {
+      if (sgd->momentum_buffer().defined())
+        state.emplace_back(name + ".momentum_buffer", sgd->momentum_buffer());
+    }
+  }
+  return state;
+}
+
+void Trainer::loadOptimizerState(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
+  std::map<std::string, torch::Tensor> byName(state.begin(), state.end());
+  const auto& params = optimizer_->param_groups().front().params();
+  auto& perParameter = optimizer_->state();
+  const auto take = [&](const std::string& key) {
+    const auto found = byName.find(key);
+    TORCH_CHECK(found != byName.end(), "optimizer state is missing \"", key, "\"");
+    return found->second;
+  };
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string& name = parameterNames_[i];
+    const auto device = params[i].device();
+    std::unique_ptr<torch::optim::OptimizerParamState> entry;
+    if (options_.optimizer.kind == "adam" || options_.optimizer.kind == "adamw") {
+      if (!byName.count(name + ".step")) continue;  // parameter not stepped yet
+      const auto step = take(name + ".step").item<int64_t>();
+      const auto expAvg = take(name + ".exp_avg").to(device).clone();
+      const auto expAvgSq = take(name + ".exp_avg_sq").to(device).clone();
+      TORCH_CHECK(expAvg.sizes() == params[i].sizes(), "optimizer state for \"", name,
+                  "\" has shape ", expAvg.sizes(), ", expected ", params[i].sizes());
+      if (options_.optimizer.kind == "adam") {
+        auto adam = std::make_unique<torch::optim::AdamParamState>();
+        adam->step(step).exp_avg(expAvg).exp_avg_sq(expAvgSq);
+        entry = std::move(adam);
+      } else {
+        auto adamw = std::make_unique<torch::optim::AdamWParamState>();
+        adamw->step(step).exp_avg(expAvg).exp_avg_sq(expAvgSq);
+        entry = std::move(adamw);
+      }
+    } else {
+      if (!byName.count(name + ".momentum_buffer")) continue;
+      auto sgd = std::make_unique<torch::optim::SGDParamState>();
+      sgd->momentum_buffer(take(name + ".momentum_buffer").to(device).clone());
+      entry = std::move(sgd);
+    }
+    perParameter[params[i].unsafeGetTensorImpl()] = std::move(entry);
+  }
+}
+
+}  // namespace cover::core

@@ -1,0 +1,85 @@
+// One COVER training step, native end to end: views, forward, losses, backward, gradient
+// clipping, optimiser step at the learning rate the caller's schedule gives.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/model.h"
+#include "core/views.h"
+
+namespace cover::core {
+
+struct OptimizerOptions {
+  std::string kind = "adam";  // adam (L2-style weight decay), adamw (decoupled), sgd
+  double weightDecay = 1e-4;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
+  double momentum = 0.9;                          // sgd
+  bool nesterov = false;                          // sgd
+};
+
+struct TrainOptions {
+  ViewOptions views;
+  OptimizerOptions optimizer;
+  double gradClip = 1.0;           // max global gradient norm; 0 disables clipping
+  double consistencyWeight = 1.0;  // lambda in L = L_vec + lambda * L_con
+  // lambda ramps linearly from 0 over this many steps. From random features L_con is
+  // lowered fastest by making F1 constant, which also flattens MoV and stalls L_vec;
+  // letting L_vec shape the features first avoids that collapse. 0 = full weight at once.
+  int64_t consistencyWarmupSteps = 0;
+  uint64_t seed = 0;  // view generation
+};
+
+struct StepMetrics {
+  double vectorLoss = 0;       // L_vec
+  double consistencyLoss = 0;  // L_con
+  double totalLoss = 0;        // L_vec + lambda * L_con
+  double zeroBaseline = 0;     // L_vec of predicting psi' = 0, for the same views
+  double gradNorm = 0;         // before clipping
+  double reachableFraction = 0;
+  double validFraction = 0;
+  double featureVariation = 0;  // of F1 (see featureVariation); near 0 = collapsed
+  double learningRate = 0;
+  double consistencyWeight = 0;  // lambda used at this step (after warmup)
+  double viewMs = 0, forwardMs = 0, backwardMs = 0, optimizerMs = 0, stepMs = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(CoverModel model, TrainOptions options);
+
+  // images: (B, C_in, *S) on the model's device, S >= crop size per axis.
+  StepMetrics step(const torch::Tensor& images, double learningRate);
+
+  const TrainOptions& options() const { return options_; }
+  int64_t stepsTaken() const { return steps_; }
+
+  // Optimiser state as named tensors ("<param>.exp_avg", "<param>.step", ...) and back.
+  std::vector<std::pair<std::string, torch::Tensor>> optimizerState() const;
+  void loadOptimizerState(const std::vector<std::pair<std::string, torch::Tensor>>& state);
+
+  // The view generator's state, for exact resume.
+  torch::Tensor generatorState() const { return generator_.get_state(); }
+  void setGeneratorState(const torch::Tensor& state) { generator_.set_state(state); }
+  void setStepsTaken(int64_t steps) { steps_ = steps; }
+
+ private:
+  double currentConsistencyWeight() const;
+
+  CoverModel model_;
+  TrainOptions options_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<std::string> parameterNames_;
+  at::Generator generator_;
+  int64_t steps_ = 0;
+};
+
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& parameters,
+                                                       const OptimizerOptions& options);
+
+}  // namespace cover::core

@@ -1,0 +1,204 @@
+#include "core/views.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "core/warp.h"
+
+namespace cover::core {
+namespace {
+
+double uniform(at::Generator& generator, double low, double high) {
+  return torch::empty({1}, torch::kFloat64).uniform_(low, high, generator).item<double>();
+}
+
+double normal(at::Generator& generator, double stddev) {
+  return torch::empty({1}, torch::kFloat64).normal_(0.0, stddev, generator).item<double>();
+}
+
+int64_t randomInt(at::Generator& generator, int64_t low, int64_t highInclusive) {
+  return torch::randint(low, highInclusive + 1, {1}, generator, torch::kLong).item<int64_t>();
+}
+
+// Rotation about one axis pair (a, b) of an n x n matrix.
+torch::Tensor planeRotation(int64_t n, int64_t a, int64_t b, double angle) {
+  auto r = torch::eye(n, torch::kFloat64);
+  r[a][a] = std::cos(angle);
+  r[a][b] = -std::sin(angle);
+  r[b][a] = std::sin(angle);
+  r[b][b] = std::cos(angle);
+  return r;
+}
+
+// A = R * Shear * Scale for one image.
+torch::Tensor randomLinearPart(int64_t n, double g, at::Generator& generator) {
+  const double pi = M_PI;
+  auto a = torch::eye(n, torch::kFloat64);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i + 1; j < n; ++j) {
+      a = torch::matmul(a, planeRotation(n, i, j, uniform(generator, -g * pi / 9, g * pi / 9)));
+    }
+  }
+  auto shear = torch::eye(n, torch::kFloat64);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i + 1; j < n; ++j)
+      shear[i][j] = std::tan(uniform(generator, -g * pi / 32, g * pi / 32));
+  }
+  auto scale = torch::eye(n, torch::kFloat64);
+  for (int64_t i = 0; i < n; ++i) scale[i][i] = uniform(generator, 1 - g / 2, 1 + g / 2);
+  return torch::matmul(torch::matmul(a, shear), scale);
+}
+
+// Separable Gaussian smoothing of (B, C, *S) along every spatial axis (zero padding).
+torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma) {
+  const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma)));
+  auto kernel =
+      torch::arange(-radius, radius + 1, x.options()).pow(2).div(-2 * sigma * sigma).exp();
+  kernel = kernel / kernel.sum();
+  const int64_t dims = x.dim() - 2;
+  const int64_t channels = x.size(1);
+  auto y = x;
+  for (int64_t axis = 0; axis < dims; ++axis) {
+    std::vector<int64_t> shape(dims + 2, 1);
+    shape[axis + 2] = 2 * radius + 1;
+    std::vector<int64_t> padding(dims, 0);
+    padding[axis] = radius;
+    auto expanded = shape;
+    expanded[0] = channels;  // depthwise: one copy of the kernel per channel
+    auto weight = kernel.reshape(shape).expand(expanded).contiguous();
+    y = dims == 2 ? torch::conv2d(y, weight, {}, 1, padding, 1, channels)
+                  : torch::conv3d(y, weight, {}, 1, padding, 1, channels);
+  }
+  return y;
+}
+
+// noise, contrast about the mean, brightness, then in-painting boxes of U(0, 1) noise.
+torch::Tensor applyAppearance(torch::Tensor image, const ViewOptions& o, at::Generator& generator) {
+  const auto cpu = torch::TensorOptions().dtype(image.scalar_type());
+  const double noiseStd = uniform(generator, 0, o.noiseStdMax);
+  image = image + torch::randn(image.sizes(), generator, cpu).to(image.device()) * noiseStd;
+  const double contrast = uniform(generator, o.contrastMin, o.contrastMax);
+  const auto mean = image.mean();
+  image = (image - mean) * contrast + mean + normal(generator, o.brightnessStd);
+  const int64_t dims = image.dim() - 1;  // image is (1, *P)
+  for (int64_t box = 0; box < o.inpaintMaxBoxes; ++box) {
+    if (uniform(generator, 0, 1) >= o.inpaintProbability) break;
+    auto region = image;
+    for (int64_t axis = 0; axis < dims; ++axis) {
+      const int64_t size = image.size(axis + 1);
+      const int64_t side = std::max<int64_t>(
+          1, static_cast<int64_t>(std::round(
+                 uniform(generator, o.inpaintMinFraction, o.inpaintMaxFraction) * size)));
+      const int64_t start = randomInt(generator, 0, size - side);
+      region = region.narrow(axis + 1, start, side);
+    }
+    region.copy_(torch::rand(region.sizes(), generator, cpu));
+  }
+  return image;
+}
+
+}  // namespace
+
+torch::Tensor randomDisplacement(int64_t batch, const std::vector<int64_t>& sourceSize,
+                                 const std::vector<int64_t>& cropSize, const ViewOptions& options,
+                                 at::Generator& generator, const torch::Device& device) {
+  const int64_t n = static_cast<int64_t>(sourceSize.size());
+  const double g = options.degree;
+  // Voxel coordinates of the grid relative to its centre: (n, *S).
+  std::vector<torch::Tensor> axes;
+  for (int64_t i = 0; i < n; ++i) {
+    axes.push_back(torch::arange(sourceSize[i], torch::kFloat64) - (sourceSize[i] - 1) / 2.0);
+  }
+  const auto grid = torch::stack(torch::meshgrid(axes, "ij"), 0).reshape({n, -1});
+  std::vector<torch::Tensor> fields;
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto linear = randomLinearPart(n, g, generator);
+    auto translation = torch::empty({n, 1}, torch::kFloat64);
+    for (int64_t i = 0; i < n; ++i) {
+      const double limit = 0.2 * g * cropSize[i];
+      translation[i][0] = uniform(generator, -limit, limit);
+    }
+    // psi(x) = A (x - c) + c + t - x, with grid = x - c.
+    fields.push_back(torch::matmul(linear, grid) + translation - grid);
+  }
+  std::vector<int64_t> shape{batch, n};
+  shape.insert(shape.end(), sourceSize.begin(), sourceSize.end());
+  auto psi = torch::stack(fields, 0).reshape(shape);
+  if (options.elasticAmplitude > 0) {
+    auto noise = torch::rand(shape, generator, torch::kFloat64) * 2 - 1;
+    psi = psi + gaussianSmooth(noise, options.elasticSigma) * options.elasticAmplitude;
+  }
+  return psi.to(device, torch::kFloat32);
+}
+
+Views viewsFromDisplacement(const torch::Tensor& images, const torch::Tensor& displacement,
+                            const std::vector<std::vector<int64_t>>& cropCorners,
+                            const ViewOptions& options, double reach, at::Generator& generator) {
+  torch::NoGradGuard noGrad;
+  const int64_t batch = images.size(0);
+  const int64_t n = images.dim() - 2;
+  const auto& crop = options.cropSize;
+  const auto fixedFull = warp(images, displacement.to(images.scalar_type()));
+  std::vector<torch::Tensor> moving, fixed, target;
+  for (int64_t b = 0; b < batch; ++b) {
+    auto cut = [&](const torch::Tensor& x) {
+      auto region = x[b];
+      for (int64_t i = 0; i < n; ++i) region = region.narrow(i + 1, cropCorners[b][i], crop[i]);
+      return region;
+    };
+    auto source = cut(images).clone();
+    moving.push_back(options.appearance ? applyAppearance(source, options, generator) : source);
+    fixed.push_back(cut(fixedFull));
+    target.push_back(cut(displacement));
+  }
+  Views views;
+  views.moving = torch::stack(moving, 0).contiguous();
+  views.fixed = torch::stack(fixed, 0).contiguous();
+  views.target = torch::stack(target, 0).to(images.scalar_type()).contiguous();
+  // eps: x + psi(x) inside [0, P_i - 1] on every axis.
+  auto inside = torch::ones_like(views.target.select(1, 0), torch::kBool);
+  auto reachable = inside.clone();
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<int64_t> shape(n + 1, 1);
+    shape[i + 1] = crop[i];
+    const auto position =
+        views.target.select(1, i) + torch::arange(crop[i], views.target.options()).reshape(shape);
+    inside = inside & (position >= 0) & (position <= crop[i] - 1);
+    reachable = reachable & (views.target.select(1, i).abs() <= reach);
+  }
+  views.mask = inside.unsqueeze(1).to(images.scalar_type());
+  const double valid = inside.sum().item<double>();
+  views.validFraction = valid / static_cast<double>(inside.numel());
+  views.reachableFraction = valid > 0 ? (inside & reachable).sum().item<double>() / valid : 0.0;
+  return views;
+}
+
+Views generateViews(const torch::Tensor& images, const ViewOptions& options, double reach,
+                    at::Generator& generator) {
+  const int64_t n = images.dim() - 2;
+  TORCH_CHECK(n == 2 || n == 3, "images must be (B, 1, H, W) or (B, 1, D, H, W), got ",
+              images.sizes());
+  TORCH_CHECK(static_cast<int64_t>(options.cropSize.size()) == n, "cropSize needs ", n,
+              " sizes for these images, got ", options.cropSize.size());
+  std::vector<int64_t> source(images.sizes().begin() + 2, images.sizes().end());
+  for (int64_t i = 0; i < n; ++i) {
+    TORCH_CHECK(options.cropSize[i] > 0 && options.cropSize[i] % 16 == 0, "cropSize[", i,
+                "] must be a positive multiple of 16, got ", options.cropSize[i]);
+    TORCH_CHECK(options.cropSize[i] <= source[i], "cropSize[", i, "] = ", options.cropSize[i],
+                " is larger than the image (", source[i],
+                "); images should be about 1.5x the crop");
+  }
+  const auto psi = randomDisplacement(images.size(0), source, options.cropSize, options, generator,
+                                      images.device());
+  std::vector<std::vector<int64_t>> corners;
+  for (int64_t b = 0; b < images.size(0); ++b) {
+    std::vector<int64_t> corner;
+    for (int64_t i = 0; i < n; ++i)
+      corner.push_back(randomInt(generator, 0, source[i] - options.cropSize[i]));
+    corners.push_back(corner);
+  }
+  return viewsFromDisplacement(images, psi, corners, options, reach, generator);
+}
+
+}  // namespace cover::core

@@ -1,0 +1,55 @@
+// The self-supervised task (COVER-SPEC section 1): two views of each image with a known
+// displacement between them. Runs on the images' device; random draws come from one
+// seeded CPU generator, so the same seed gives the same views on any device.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace cover::core {
+
+struct ViewOptions {
+  std::vector<int64_t> cropSize;  // per spatial axis, each a multiple of 16; required
+  // Transform strength g: rotation U(+-g*pi/9) per angle, scale U(1 -+ g/2) per axis,
+  // translation U(+-0.2*g*crop) per axis, shear U(+-g*pi/32) per axis pair. 0.5 keeps more
+  // than 80% of valid voxels within reach of the default network (31 r = 62 voxels).
+  double degree = 0.5;
+  double elasticAmplitude = 0.0;  // voxels; 0 turns the elastic part off
+  double elasticSigma = 8.0;      // voxels
+  bool appearance = true;         // noise, contrast, brightness, in-painting on the moving view
+  double noiseStdMax = 0.02;
+  double contrastMin = 0.5, contrastMax = 1.5;
+  double brightnessStd = 0.1;
+  int64_t inpaintMaxBoxes = 10;
+  double inpaintProbability = 0.95;
+  double inpaintMinFraction = 0.10, inpaintMaxFraction = 0.133;
+};
+
+struct Views {
+  torch::Tensor moving;          // x_a (B, 1, *P): appearance(crop(I))
+  torch::Tensor fixed;           // x_b (B, 1, *P): crop(warp(I, psi))
+  torch::Tensor target;          // psi (B, n, *P) in voxels: x_b(x) ~ x_a(x + psi(x))
+  torch::Tensor mask;            // eps (B, 1, *P): 1 where x + psi(x) lies inside the crop
+  double reachableFraction = 0;  // share of valid voxels with every |psi_i| <= reach
+  double validFraction = 0;      // share of voxels with eps = 1
+};
+
+// Draws the random affine (+ elastic) displacement psi(x) = T(x) - x on the source grid,
+// T about the grid centre. sourceSize: spatial sizes; returns (B, n, *S) on `device`.
+torch::Tensor randomDisplacement(int64_t batch, const std::vector<int64_t>& sourceSize,
+                                 const std::vector<int64_t>& cropSize, const ViewOptions& options,
+                                 at::Generator& generator, const torch::Device& device);
+
+// The views for given images (B, 1, *S), displacement on the source grid and crop corners
+// (B x n). `reach` is the largest displacement per axis the network can express.
+Views viewsFromDisplacement(const torch::Tensor& images, const torch::Tensor& displacement,
+                            const std::vector<std::vector<int64_t>>& cropCorners,
+                            const ViewOptions& options, double reach, at::Generator& generator);
+
+// Everything at once: random displacement, random crop corners, views.
+Views generateViews(const torch::Tensor& images, const ViewOptions& options, double reach,
+                    at::Generator& generator);
+
+}  // namespace cover::core

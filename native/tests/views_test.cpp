@@ -1,0 +1,109 @@
+// View generation: the geometry of the two views, the mask, seeding, default reach.
+#include "core/views.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/warp.h"
+#include "tests/harness.h"
+
+namespace {
+
+using namespace cover::core;
+
+at::Generator seeded(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+// Smooth random images with structure at a few scales, values in about [0, 1].
+torch::Tensor texture(std::vector<int64_t> shape, uint64_t seed) {
+  auto generator = seeded(seed);
+  auto image = torch::rand(shape, generator, torch::kFloat32);
+  const auto pool = [&](const torch::Tensor& x, int64_t k) {
+    return shape.size() == 4 ? torch::avg_pool2d(x, k, 1, k / 2)
+                             : torch::avg_pool3d(x, k, 1, k / 2);
+  };
+  return (pool(pool(image, 5), 5) + 0.3 * image).clamp(0, 1);
+}
+
+TEST_CASE("views: on valid voxels the fixed view is the source sampled at x + psi(x)") {
+  for (int dims : {2, 3}) {
+    ViewOptions options;
+    options.appearance = false;  // moving == crop(I)
+    options.degree = 1.0;
+    options.elasticAmplitude = 2.0;
+    options.cropSize = dims == 2 ? std::vector<int64_t>{32, 48} : std::vector<int64_t>{16, 32, 16};
+    const auto images = texture(
+        dims == 2 ? std::vector<int64_t>{3, 1, 48, 72} : std::vector<int64_t>{2, 1, 24, 48, 24}, 1);
+    auto generator = seeded(7);
+    const auto views = generateViews(images, options, 62.0, generator);
+    const auto expected = warp(views.moving, views.target);
+    EXPECT(views.mask.sum().item<double>() > 0.3 * views.mask.numel());
+    EXPECT(((views.fixed - expected).abs() * views.mask).max().item<double>() < 1e-4);
+  }
+}
+
+TEST_CASE("views: the mask is exactly the set of x with x + psi(x) inside the crop") {
+  const auto images = texture({1, 1, 40, 40}, 2);
+  auto psi = torch::zeros({1, 2, 40, 40});
+  psi.select(1, 0).fill_(3);   // rows: x + 3
+  psi.select(1, 1).fill_(-2);  // columns: x - 2
+  ViewOptions options;
+  options.appearance = false;
+  options.cropSize = {16, 16};
+  auto generator = seeded(0);
+  const auto views = viewsFromDisplacement(images, psi, {{10, 12}}, options, 62.0, generator);
+  const auto mask = views.mask[0][0];
+  for (int64_t y = 0; y < 16; ++y) {
+    for (int64_t x = 0; x < 16; ++x) {
+      const bool inside = y + 3 <= 15 && x - 2 >= 0;
+      EXPECT((mask[y][x].item<float>() == 1.0f) == inside);
+    }
+  }
+  // And the fixed view is the source moved by exactly that shift.
+  EXPECT(torch::equal(views.fixed[0][0][0][2], images[0][0][13][12]));
+  EXPECT_NEAR(views.validFraction, 13.0 * 14.0 / 256.0, 1e-9);
+}
+
+TEST_CASE("views: the same seed gives the same views, another seed other views") {
+  ViewOptions options;
+  options.cropSize = {32, 32};
+  options.elasticAmplitude = 1.0;
+  const auto images = texture({2, 1, 48, 48}, 3);
+  auto first = seeded(42), second = seeded(42), third = seeded(43);
+  const auto a = generateViews(images, options, 62.0, first);
+  const auto b = generateViews(images, options, 62.0, second);
+  const auto c = generateViews(images, options, 62.0, third);
+  EXPECT(torch::equal(a.moving, b.moving) && torch::equal(a.fixed, b.fixed) &&
+         torch::equal(a.target, b.target));
+  EXPECT(!torch::equal(a.target, c.target));
+}
+
+TEST_CASE("views: default strength keeps >= 80% of valid voxels within 31 r (2D 384 from 576)") {
+  ViewOptions options;
+  options.cropSize = {384, 384};
+  options.appearance = false;
+  const auto images = torch::rand({8, 1, 576, 576});
+  auto generator = seeded(5);
+  double reachable = 0;
+  for (int round = 0; round < 4; ++round)
+    reachable += generateViews(images, options, 62.0, generator).reachableFraction;
+  reachable /= 4;
+  std::cout << "  reachable fraction at g = 0.5, r = 2: " << reachable << "\n";
+  EXPECT(reachable >= 0.8);
+  options.degree = 1.5;  // the reference's strength reaches far less
+  const double strong = generateViews(images, options, 62.0, generator).reachableFraction;
+  std::cout << "  reachable fraction at g = 1.5, r = 2: " << strong << "\n";
+  EXPECT(strong < 0.5);
+}
+
+TEST_CASE("views: appearance changes only the moving view, within the documented ranges") {
+  ViewOptions options;
+  options.cropSize = {32, 32};
+  options.degree = 0.0;
+  const auto images = texture({4, 1, 32, 32}, 4);
+  auto generator = seeded(9);
+  const auto views = generateViews(images, options, 62.0, generator);
+  EXPECT_CLOSE(views.fixed, images, 1e-6);  // g = 0: identity transform, crop = whole image
+  EXPECT(!torch::allclose(views.moving, images));
+  EXPECT(torch::isfinite(views.moving).all().item<bool>());
+}
+
+}  // namespace
