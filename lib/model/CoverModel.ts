@@ -13,11 +13,11 @@ export type StepMetrics = RawStepMetrics;
 /** The result of {@link CoverModel.forward}. */
 export interface ForwardOutput {
   /** Predicted displacement psi' (B, n, *S), voxels, array-axis order: fixed(x) ~ moving(x + psi'(x)). */
-  displacement: Tensor;
+  displacement: Tensor<'float32'>;
   /** Finest features of the moving view, M1 (B, C1, *S). */
-  movingFeatures: Tensor;
+  movingFeatures: Tensor<'float32'>;
   /** Finest features of the fixed view, F1 (B, C1, *S). */
-  fixedFeatures: Tensor;
+  fixedFeatures: Tensor<'float32'>;
 }
 
 /** Thrown when a disposed model is used. */
@@ -98,9 +98,9 @@ export class CoverModel {
     const native = this.#live();
     const out = await call(() => native.forward(moving, fixed));
     return {
-      displacement: adoptTensor(out.displacement),
-      movingFeatures: adoptTensor(out.movingFeatures),
-      fixedFeatures: adoptTensor(out.fixedFeatures),
+      displacement: adoptTensor(out.displacement) as Tensor<'float32'>,
+      movingFeatures: adoptTensor(out.movingFeatures) as Tensor<'float32'>,
+      fixedFeatures: adoptTensor(out.fixedFeatures) as Tensor<'float32'>,
     };
   }
 

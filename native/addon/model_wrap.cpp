@@ -207,14 +207,17 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
           }
           TORCH_CHECK(missing.empty(), "state dict is missing ", missing.size(),
                       " tensor(s), e.g. \"", missing.empty() ? "" : missing.front(), "\"");
+          // Check everything before copying anything: a bad file leaves the model as it was.
+          std::vector<std::pair<torch::Tensor*, const torch::Tensor*>> copies;
           for (const auto& [name, tensor] : given) {
             torch::Tensor* target = params.find(name);
             if (target == nullptr) target = buffers.find(name);
             TORCH_CHECK(target != nullptr, "state dict has an unexpected tensor \"", name, "\"");
             TORCH_CHECK(target->sizes() == tensor.sizes(), "tensor \"", name, "\" has shape ",
                         tensor.sizes(), " but the model expects ", target->sizes());
-            target->copy_(tensor);
+            copies.emplace_back(target, &tensor);
           }
+          for (auto& [target, tensor] : copies) target->copy_(*tensor);
           return true;
         },
         [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
