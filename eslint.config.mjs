@@ -6,7 +6,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['scripts/**/*.js', 'jest.config.js'],
+    files: ['scripts/**/*.js', 'bench/**/*.js', 'jest.config.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {

@@ -8,7 +8,9 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "core/mov.h"
@@ -49,63 +51,122 @@ inline scalar_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
   return sum;
 }
 
+// exp(x) for x <= 0 (logits minus their maximum), branch-free so that loops over the window
+// vectorise: x = n ln2 + r, exp(r) by Cephes' expf polynomial (about 1 ulp), 2^n by
+// building the float's exponent. Arguments below -87 give ~1e-38 instead of less.
+inline float expNonPositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const float n = static_cast<float>(static_cast<int32_t>(x * 1.44269504088896341f - 0.5f));
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  return y * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+}
+
+inline double expNonPositive(double x) { return std::exp(x); }  // float64 is for checks
+
 // Window offsets with the flat element stride of each, for one geometry.
+template <typename scalar_t>
 struct Window {
   std::vector<Offset> offsets;
-  std::vector<int64_t> strides;  // element offset of k(x + o) relative to k(x)
+  std::vector<int64_t> strides;         // element offset of k(x + o) relative to k(x)
+  std::vector<scalar_t> components[3];  // offsets per array axis, as numbers
+  int64_t size() const { return static_cast<int64_t>(offsets.size()); }
 };
 
-Window makeWindow(const Geometry& g, int64_t radius) {
-  Window window{windowOffsets(g.dims, radius), {}};
+template <typename scalar_t>
+Window<scalar_t> makeWindow(const Geometry& g, int64_t radius) {
+  Window<scalar_t> window{windowOffsets(g.dims, radius), {}, {}};
   const int64_t rowStride = g.heads * g.headDim;
   for (const auto& o : window.offsets) {
     const int64_t od = g.dims == 3 ? o[0] : 0;
     const int64_t oh = g.dims == 3 ? o[1] : o[0];
     const int64_t ow = g.dims == 3 ? o[2] : o[1];
     window.strides.push_back(((od * g.height + oh) * g.width + ow) * rowStride);
+    for (int a = 0; a < 3; ++a) window.components[a].push_back(static_cast<scalar_t>(o[a]));
   }
   return window;
 }
 
-// Softmax over the in-bounds window for one (position, head). Fills `probability` for all W
-// (0 outside) and returns the expected offset in `expected` (array-axis components).
+// Softmax over the in-bounds window for one (position, head): `probability` for all W
+// (0 outside) and the expected offset in `expected` (array-axis components).
 template <typename scalar_t>
 struct PositionSoftmax {
   scalar_t probability[kMaxWindow];
-  bool inside[kMaxWindow];
+  scalar_t inside[kMaxWindow];  // 1 or 0
   scalar_t expected[3];
 
-  void compute(const scalar_t* qRow, const scalar_t* kRow, const Window& window, const Geometry& g,
-               int64_t d, int64_t h, int64_t w, scalar_t scale) {
-    const int64_t count = static_cast<int64_t>(window.offsets.size());
-    scalar_t maxLogit = -std::numeric_limits<scalar_t>::infinity();
-    for (int64_t i = 0; i < count; ++i) {
+  // Marks which offsets stay on the grid; returns false when all do (interior position).
+  bool markInside(const Window<scalar_t>& window, const Geometry& g, int64_t radius, int64_t d,
+                  int64_t h, int64_t w) {
+    const bool interior = (g.dims == 2 || (d >= radius && d < g.depth - radius)) && h >= radius &&
+                          h < g.height - radius && w >= radius && w < g.width - radius;
+    if (interior) return false;
+    for (int64_t i = 0; i < window.size(); ++i) {
       const auto& o = window.offsets[i];
       const int64_t td = d + (g.dims == 3 ? o[0] : 0);
       const int64_t th = h + (g.dims == 3 ? o[1] : o[0]);
       const int64_t tw = w + (g.dims == 3 ? o[2] : o[1]);
-      inside[i] = td >= 0 && td < g.depth && th >= 0 && th < g.height && tw >= 0 && tw < g.width;
-      if (!inside[i]) continue;
+      const bool in =
+          td >= 0 && td < g.depth && th >= 0 && th < g.height && tw >= 0 && tw < g.width;
+      inside[i] = in ? scalar_t(1) : scalar_t(0);
+    }
+    return true;
+  }
+
+  void compute(const scalar_t* qRow, const scalar_t* kRow, const Window<scalar_t>& window,
+               const Geometry& g, bool border, scalar_t scale) {
+    const int64_t count = window.size();
+    scalar_t maxLogit = -std::numeric_limits<scalar_t>::infinity();
+    for (int64_t i = 0; i < count; ++i) {
+      if (border && inside[i] == scalar_t(0)) {
+        probability[i] = -std::numeric_limits<scalar_t>::infinity();
+        continue;
+      }
       probability[i] = scale * dot(qRow, kRow + window.strides[i], g.headDim);
       maxLogit = std::max(maxLogit, probability[i]);
     }
     scalar_t total = 0;
+#pragma omp simd reduction(+ : total)
     for (int64_t i = 0; i < count; ++i) {
-      probability[i] = inside[i] ? std::exp(probability[i] - maxLogit) : scalar_t(0);
+      probability[i] = expNonPositive(probability[i] - maxLogit);
       total += probability[i];
     }
-    expected[0] = expected[1] = expected[2] = 0;
-    for (int64_t i = 0; i < count; ++i) {
-      probability[i] /= total;
-      for (int a = 0; a < g.dims; ++a) expected[a] += probability[i] * window.offsets[i][a];
+    if (border) {
+      total = 0;
+#pragma omp simd reduction(+ : total)
+      for (int64_t i = 0; i < count; ++i) {
+        probability[i] *= inside[i];
+        total += probability[i];
+      }
     }
+    const scalar_t inverse = scalar_t(1) / total;
+    scalar_t e0 = 0, e1 = 0, e2 = 0;
+    const scalar_t* c0 = window.components[0].data();
+    const scalar_t* c1 = window.components[1].data();
+    const scalar_t* c2 = window.components[2].data();
+#pragma omp simd reduction(+ : e0, e1, e2)
+    for (int64_t i = 0; i < count; ++i) {
+      probability[i] *= inverse;
+      e0 += probability[i] * c0[i];
+      e1 += probability[i] * c1[i];
+      e2 += probability[i] * c2[i];
+    }
+    expected[0] = e0;
+    expected[1] = e1;
+    expected[2] = e2;
   }
 };
 
 template <typename scalar_t>
 void forwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, torch::Tensor& out,
                    const Geometry& g, int64_t radius) {
-  const Window window = makeWindow(g, radius);
+  const auto window = makeWindow<scalar_t>(g, radius);
   const scalar_t scale = scalar_t(1) / std::sqrt(static_cast<scalar_t>(g.headDim));
   const scalar_t* q = qk.data_ptr<scalar_t>();
   const scalar_t* k = kk.data_ptr<scalar_t>();
@@ -122,9 +183,10 @@ void forwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, torch::Tens
       const int64_t h = (p / g.width) % g.height;
       const int64_t w = p % g.width;
       scalar_t sum[3] = {0, 0, 0};
+      const bool border = softmax.markInside(window, g, radius, d, h, w);
       for (int64_t j = 0; j < g.heads; ++j) {
         const int64_t row = index * rowStride + j * g.headDim;
-        softmax.compute(q + row, k + row, window, g, d, h, w, scale);
+        softmax.compute(q + row, k + row, window, g, border, scale);
         for (int a = 0; a < g.dims; ++a) sum[a] += softmax.expected[a];
       }
       for (int a = 0; a < g.dims; ++a) o[(b * g.dims + a) * positions + p] = sum[a] / g.heads;
@@ -138,8 +200,8 @@ void forwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, torch::Tens
 template <typename scalar_t>
 void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torch::Tensor& gradOut,
                     torch::Tensor& gradQ, torch::Tensor& gradK, const Geometry& g, int64_t radius) {
-  const Window window = makeWindow(g, radius);
-  const int64_t count = static_cast<int64_t>(window.offsets.size());
+  const auto window = makeWindow<scalar_t>(g, radius);
+  const int64_t count = window.size();
   const scalar_t scale = scalar_t(1) / std::sqrt(static_cast<scalar_t>(g.headDim));
   const scalar_t* q = qk.data_ptr<scalar_t>();
   const scalar_t* k = kk.data_ptr<scalar_t>();
@@ -174,27 +236,34 @@ void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torc
           scalar_t gradV[3] = {0, 0, 0};
           for (int a = 0; a < g.dims; ++a)
             gradV[a] = go[(b * g.dims + a) * positions + p] / g.heads;
+          const bool border = softmax.markInside(window, g, radius, d, h, w);
           for (int64_t j = 0; j < g.heads; ++j) {
             const int64_t row = index * rowStride + j * g.headDim;
-            softmax.compute(q + row, k + row, window, g, d, h, w, scale);
-            scalar_t gradDotExpected = 0;
-            for (int a = 0; a < g.dims; ++a) gradDotExpected += gradV[a] * softmax.expected[a];
+            softmax.compute(q + row, k + row, window, g, border, scale);
+            // dL/dlogit_i = p_i * gradV . (o_i - E[o]) * scale (zero outside, where p_i = 0).
+            const scalar_t base = gradV[0] * softmax.expected[0] + gradV[1] * softmax.expected[1] +
+                                  gradV[2] * softmax.expected[2];
+            const scalar_t* c0 = window.components[0].data();
+            const scalar_t* c1 = window.components[1].data();
+            const scalar_t* c2 = window.components[2].data();
+            scalar_t* gradLogit = softmax.probability;  // reused in place
+#pragma omp simd
             for (int64_t i = 0; i < count; ++i) {
-              if (!softmax.inside[i]) continue;
-              scalar_t gradDotOffset = 0;
-              for (int a = 0; a < g.dims; ++a) gradDotOffset += gradV[a] * window.offsets[i][a];
-              const scalar_t gradLogit =
-                  softmax.probability[i] * (gradDotOffset - gradDotExpected) * scale;
-              if (gradLogit == scalar_t(0)) continue;
+              gradLogit[i] *=
+                  (gradV[0] * c0[i] + gradV[1] * c1[i] + gradV[2] * c2[i] - base) * scale;
+            }
+            const scalar_t* qRow = q + row;
+            scalar_t* gqRow = gq + row;
+            for (int64_t i = 0; i < count; ++i) {
+              const scalar_t weight = gradLogit[i];
+              if (weight == scalar_t(0)) continue;
               const int64_t target = row + window.strides[i];
-              scalar_t* gqRow = gq + row;
               scalar_t* gkRow = gk + target;
               const scalar_t* kRow = k + target;
-              const scalar_t* qRow = q + row;
 #pragma omp simd
               for (int64_t c = 0; c < g.headDim; ++c) {
-                gqRow[c] += gradLogit * kRow[c];
-                gkRow[c] += gradLogit * qRow[c];
+                gqRow[c] += weight * kRow[c];
+                gkRow[c] += weight * qRow[c];
               }
             }
           }
