@@ -17,7 +17,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-fopenmp-simd"],
+      "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-fopenmp-simd", "-fno-trapping-math"],
       "libraries": ["<!@(node scripts/gypConfig.js libraries)"],
       "ldflags": ["<!@(node scripts/gypConfig.js ldflags)"]
     }

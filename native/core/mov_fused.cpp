@@ -1,9 +1,11 @@
-// Fused CPU MoV. Per position and head it computes the window's logits into a small stack
-// buffer, takes the softmax expectation and writes n numbers: memory stays O(input), not
-// O(window x input) as in the reference. Backward recomputes the logits.
+// Fused CPU MoV. Per image row it computes the window's logits for every position of the row
+// into a small buffer, takes the softmax expectation and writes n numbers per position:
+// memory stays O(input), not O(window x input) as in the reference. Backward recomputes
+// the logits.
 //
-// Layout inside the kernel is channels-last with heads split out, (B, D, H, W, J, Dh), so
-// each dot product runs over Dh contiguous values. 2D inputs run as D = 1.
+// Layout inside the kernel is (B, D, H, J, Dh, W): for one row (b, d, h) and head j, each
+// channel is a contiguous run over W, so every inner loop runs over positions of the row and
+// vectorises. 2D inputs run as D = 1.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -12,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "core/mov.h"
 #include "core/mov_window.h"
@@ -19,23 +22,11 @@
 namespace cover::core {
 namespace {
 
-constexpr int64_t kMaxWindow = 17 * 17 * 17;  // radius 8 in 3D
-
 struct Geometry {
   int64_t batch, depth, height, width, heads, headDim, dims;
   int64_t positions() const { return depth * height * width; }
+  int64_t rows() const { return batch * depth * height; }
 };
-
-// (B, C, *S) -> (B, D, H, W, J, Dh) contiguous, with channel c = d * J + j.
-torch::Tensor toKernelLayout(const torch::Tensor& x, const Geometry& g) {
-  auto grouped = x.reshape({g.batch, g.headDim, g.heads, g.depth, g.height, g.width});
-  return grouped.permute({0, 3, 4, 5, 2, 1}).contiguous();
-}
-
-// Inverse of toKernelLayout, back to (B, C, *S) with the input's spatial rank.
-torch::Tensor fromKernelLayout(const torch::Tensor& x, const Geometry& g, at::IntArrayRef sizes) {
-  return x.permute({0, 5, 4, 1, 2, 3}).reshape(sizes).contiguous();
-}
 
 Geometry geometryOf(const torch::Tensor& q, int64_t heads) {
   const bool is3d = q.dim() == 5;
@@ -43,17 +34,20 @@ Geometry geometryOf(const torch::Tensor& q, int64_t heads) {
                   heads,     q.size(1) / heads,    is3d ? 3 : 2};
 }
 
-template <typename scalar_t>
-inline scalar_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
-  scalar_t sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+// (B, C, *S) -> (B, D, H, J, Dh, W) contiguous, with channel c = d * J + j.
+torch::Tensor toKernelLayout(const torch::Tensor& x, const Geometry& g) {
+  auto grouped = x.reshape({g.batch, g.headDim, g.heads, g.depth, g.height, g.width});
+  return grouped.permute({0, 3, 4, 2, 1, 5}).contiguous();
 }
 
-// exp(x) for x <= 0 (logits minus their maximum), branch-free so that loops over the window
-// vectorise: x = n ln2 + r, exp(r) by Cephes' expf polynomial (about 1 ulp), 2^n by
-// building the float's exponent. Arguments below -87 give ~1e-38 instead of less.
+// Inverse of toKernelLayout, back to (B, C, *S) with the input's spatial rank.
+torch::Tensor fromKernelLayout(const torch::Tensor& x, const Geometry& g, at::IntArrayRef sizes) {
+  return x.permute({0, 4, 3, 1, 2, 5}).reshape(sizes).contiguous();
+}
+
+// exp(x) for x <= 0 (logits minus their maximum), branch-free so that loops vectorise:
+// x = n ln2 + r, exp(r) by Cephes' expf polynomial (about 1 ulp), 2^n by building the
+// float's exponent. Arguments below -87 give ~1e-38 instead of less.
 inline float expNonPositive(float x) {
   x = x < -87.0f ? -87.0f : x;
   const float n = static_cast<float>(static_cast<int32_t>(x * 1.44269504088896341f - 0.5f));
@@ -70,150 +64,186 @@ inline float expNonPositive(float x) {
 
 inline double expNonPositive(double x) { return std::exp(x); }  // float64 is for checks
 
-// Window offsets with the flat element stride of each, for one geometry.
-template <typename scalar_t>
-struct Window {
-  std::vector<Offset> offsets;
-  std::vector<int64_t> strides;         // element offset of k(x + o) relative to k(x)
-  std::vector<scalar_t> components[3];  // offsets per array axis, as numbers
-  int64_t size() const { return static_cast<int64_t>(offsets.size()); }
+// One window offset and the part of a row it can use.
+struct RowOffset {
+  int64_t od, oh, ow;   // offset along D, H, W (od = 0 in 2D)
+  double component[3];  // the offset in array-axis order (n components used)
 };
 
-template <typename scalar_t>
-Window<scalar_t> makeWindow(const Geometry& g, int64_t radius) {
-  Window<scalar_t> window{windowOffsets(g.dims, radius), {}, {}};
-  const int64_t rowStride = g.heads * g.headDim;
-  for (const auto& o : window.offsets) {
+std::vector<RowOffset> rowOffsets(const Geometry& g, int64_t radius) {
+  std::vector<RowOffset> offsets;
+  for (const auto& o : windowOffsets(g.dims, radius)) {
     const int64_t od = g.dims == 3 ? o[0] : 0;
     const int64_t oh = g.dims == 3 ? o[1] : o[0];
     const int64_t ow = g.dims == 3 ? o[2] : o[1];
-    window.strides.push_back(((od * g.height + oh) * g.width + ow) * rowStride);
-    for (int a = 0; a < 3; ++a) window.components[a].push_back(static_cast<scalar_t>(o[a]));
+    offsets.push_back({od, oh, ow, {double(o[0]), double(o[1]), double(o[2])}});
   }
-  return window;
+  return offsets;
 }
 
-// Softmax over the in-bounds window for one (position, head): `probability` for all W
-// (0 outside) and the expected offset in `expected` (array-axis components).
+// Softmax over the window for every position of one row and one head. After compute(),
+// prob[i * W + w] is the probability of offset i at position w (0 where x + o is off the
+// grid) and expected[a * W + w] the expected offset.
 template <typename scalar_t>
-struct PositionSoftmax {
-  scalar_t probability[kMaxWindow];
-  scalar_t inside[kMaxWindow];  // 1 or 0
-  scalar_t expected[3];
+class RowSoftmax {
+ public:
+  RowSoftmax(const Geometry& g, const std::vector<RowOffset>& offsets)
+      : prob(offsets.size() * static_cast<size_t>(g.width)),
+        expected(3 * static_cast<size_t>(g.width)),
+        g_(g),
+        offsets_(offsets),
+        rowMax_(static_cast<size_t>(g.width)),
+        rowSum_(static_cast<size_t>(g.width)) {}
 
-  // Marks which offsets stay on the grid; returns false when all do (interior position).
-  bool markInside(const Window<scalar_t>& window, const Geometry& g, int64_t radius, int64_t d,
-                  int64_t h, int64_t w) {
-    const bool interior = (g.dims == 2 || (d >= radius && d < g.depth - radius)) && h >= radius &&
-                          h < g.height - radius && w >= radius && w < g.width - radius;
-    if (interior) return false;
-    for (int64_t i = 0; i < window.size(); ++i) {
-      const auto& o = window.offsets[i];
-      const int64_t td = d + (g.dims == 3 ? o[0] : 0);
-      const int64_t th = h + (g.dims == 3 ? o[1] : o[0]);
-      const int64_t tw = w + (g.dims == 3 ? o[2] : o[1]);
-      const bool in =
-          td >= 0 && td < g.depth && th >= 0 && th < g.height && tw >= 0 && tw < g.width;
-      inside[i] = in ? scalar_t(1) : scalar_t(0);
-    }
-    return true;
+  // Whether offset i's target row exists for row (d, h).
+  bool rowInside(size_t i, int64_t d, int64_t h) const {
+    const int64_t td = d + offsets_[i].od, th = h + offsets_[i].oh;
+    return td >= 0 && td < g_.depth && th >= 0 && th < g_.height;
   }
 
-  void compute(const scalar_t* qRow, const scalar_t* kRow, const Window<scalar_t>& window,
-               const Geometry& g, bool border, scalar_t scale) {
-    const int64_t count = window.size();
-    scalar_t maxLogit = -std::numeric_limits<scalar_t>::infinity();
-    for (int64_t i = 0; i < count; ++i) {
-      if (border && inside[i] == scalar_t(0)) {
-        probability[i] = -std::numeric_limits<scalar_t>::infinity();
+  // Positions w whose target w + ow is inside: [first, last), empty when |ow| >= W.
+  void columns(size_t i, int64_t& first, int64_t& last) const {
+    const int64_t ow = offsets_[i].ow;
+    first = std::min<int64_t>(g_.width, std::max<int64_t>(0, -ow));
+    last = std::max<int64_t>(first, std::min<int64_t>(g_.width, g_.width - ow));
+  }
+
+  // q, k point at head j of the batch element (layout B, D, H, J, Dh, W).
+  void compute(const scalar_t* q, const scalar_t* k, int64_t d, int64_t h, int64_t j,
+               scalar_t scale) {
+    const int64_t W = g_.width;
+    const scalar_t* qRow = q + rowOffset(d, h, j);
+    std::fill(rowMax_.begin(), rowMax_.end(), -std::numeric_limits<scalar_t>::infinity());
+    for (size_t i = 0; i < offsets_.size(); ++i) {
+      scalar_t* logits = prob.data() + i * W;
+      std::fill(logits, logits + W, -std::numeric_limits<scalar_t>::infinity());
+      if (!rowInside(i, d, h)) continue;
+      int64_t first, last;
+      columns(i, first, last);
+      const int64_t ow = offsets_[i].ow;
+      const scalar_t* kRow = k + rowOffset(d + offsets_[i].od, h + offsets_[i].oh, j) + ow;
+      std::fill(logits + first, logits + last, scalar_t(0));
+      for (int64_t c = 0; c < g_.headDim; ++c) {
+        const scalar_t* qc = qRow + c * W;
+        const scalar_t* kc = kRow + c * W;
+#pragma omp simd
+        for (int64_t w = first; w < last; ++w) logits[w] += qc[w] * kc[w];
+      }
+      scalar_t* rowMax = rowMax_.data();
+#pragma omp simd
+      for (int64_t w = first; w < last; ++w) {
+        logits[w] *= scale;
+        rowMax[w] = std::max(rowMax[w], logits[w]);
+      }
+    }
+    std::fill(rowSum_.begin(), rowSum_.end(), scalar_t(0));
+    scalar_t* rowMax = rowMax_.data();
+    scalar_t* rowSum = rowSum_.data();
+    for (size_t i = 0; i < offsets_.size(); ++i) {
+      scalar_t* p = prob.data() + i * W;
+      if (!rowInside(i, d, h)) {
+        std::fill(p, p + W, scalar_t(0));
         continue;
       }
-      probability[i] = scale * dot(qRow, kRow + window.strides[i], g.headDim);
-      maxLogit = std::max(maxLogit, probability[i]);
-    }
-    scalar_t total = 0;
-#pragma omp simd reduction(+ : total)
-    for (int64_t i = 0; i < count; ++i) {
-      probability[i] = expNonPositive(probability[i] - maxLogit);
-      total += probability[i];
-    }
-    if (border) {
-      total = 0;
-#pragma omp simd reduction(+ : total)
-      for (int64_t i = 0; i < count; ++i) {
-        probability[i] *= inside[i];
-        total += probability[i];
+      int64_t first, last;
+      columns(i, first, last);
+      std::fill(p, p + first, scalar_t(0));
+      std::fill(p + last, p + W, scalar_t(0));
+#pragma omp simd
+      for (int64_t w = first; w < last; ++w) {
+        p[w] = expNonPositive(p[w] - rowMax[w]);
+        rowSum[w] += p[w];
       }
     }
-    const scalar_t inverse = scalar_t(1) / total;
-    scalar_t e0 = 0, e1 = 0, e2 = 0;
-    const scalar_t* c0 = window.components[0].data();
-    const scalar_t* c1 = window.components[1].data();
-    const scalar_t* c2 = window.components[2].data();
-#pragma omp simd reduction(+ : e0, e1, e2)
-    for (int64_t i = 0; i < count; ++i) {
-      probability[i] *= inverse;
-      e0 += probability[i] * c0[i];
-      e1 += probability[i] * c1[i];
-      e2 += probability[i] * c2[i];
+#pragma omp simd
+    for (int64_t w = 0; w < W; ++w) rowSum[w] = scalar_t(1) / rowSum[w];
+    std::fill(expected.begin(), expected.end(), scalar_t(0));
+    for (size_t i = 0; i < offsets_.size(); ++i) {
+      scalar_t* p = prob.data() + i * W;
+      const scalar_t c0 = offsets_[i].component[0], c1 = offsets_[i].component[1],
+                     c2 = offsets_[i].component[2];
+      scalar_t* e0 = expected.data();
+      scalar_t* e1 = e0 + W;
+      scalar_t* e2 = e1 + W;
+#pragma omp simd
+      for (int64_t w = 0; w < W; ++w) {
+        p[w] *= rowSum[w];
+        e0[w] += p[w] * c0;
+        e1[w] += p[w] * c1;
+        e2[w] += p[w] * c2;
+      }
     }
-    expected[0] = e0;
-    expected[1] = e1;
-    expected[2] = e2;
   }
+
+  int64_t rowOffset(int64_t d, int64_t h, int64_t j) const {
+    return ((d * g_.height + h) * g_.heads + j) * g_.headDim * g_.width;
+  }
+
+  std::vector<scalar_t> prob;
+  std::vector<scalar_t> expected;
+
+ private:
+  const Geometry& g_;
+  const std::vector<RowOffset>& offsets_;
+  std::vector<scalar_t> rowMax_;
+  std::vector<scalar_t> rowSum_;
 };
 
 template <typename scalar_t>
 void forwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, torch::Tensor& out,
                    const Geometry& g, int64_t radius) {
-  const auto window = makeWindow<scalar_t>(g, radius);
+  const auto offsets = rowOffsets(g, radius);
   const scalar_t scale = scalar_t(1) / std::sqrt(static_cast<scalar_t>(g.headDim));
+  const int64_t perImage = g.positions() * g.heads * g.headDim;
   const scalar_t* q = qk.data_ptr<scalar_t>();
   const scalar_t* k = kk.data_ptr<scalar_t>();
-  scalar_t* o = out.data_ptr<scalar_t>();  // (B, n, D*H*W)
-  const int64_t positions = g.positions();
-  const int64_t rowStride = g.heads * g.headDim;
+  scalar_t* o = out.data_ptr<scalar_t>();  // (B, n, D, H, W)
+  const int64_t W = g.width;
 
-  at::parallel_for(0, g.batch * positions, 64, [&](int64_t begin, int64_t end) {
-    PositionSoftmax<scalar_t> softmax;
-    for (int64_t index = begin; index < end; ++index) {
-      const int64_t b = index / positions;
-      const int64_t p = index % positions;
-      const int64_t d = p / (g.height * g.width);
-      const int64_t h = (p / g.width) % g.height;
-      const int64_t w = p % g.width;
-      scalar_t sum[3] = {0, 0, 0};
-      const bool border = softmax.markInside(window, g, radius, d, h, w);
-      for (int64_t j = 0; j < g.heads; ++j) {
-        const int64_t row = index * rowStride + j * g.headDim;
-        softmax.compute(q + row, k + row, window, g, border, scale);
-        for (int a = 0; a < g.dims; ++a) sum[a] += softmax.expected[a];
+  at::parallel_for(0, g.rows(), 1, [&](int64_t begin, int64_t end) {
+    RowSoftmax<scalar_t> softmax(g, offsets);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / (g.depth * g.height);
+      const int64_t d = (row / g.height) % g.depth;
+      const int64_t h = row % g.height;
+      const scalar_t* qb = q + b * perImage;
+      const scalar_t* kb = k + b * perImage;
+      scalar_t* outRow[3];
+      for (int a = 0; a < g.dims; ++a) {
+        outRow[a] = o + ((b * g.dims + a) * g.depth * g.height + d * g.height + h) * W;
+        std::fill(outRow[a], outRow[a] + W, scalar_t(0));
       }
-      for (int a = 0; a < g.dims; ++a) o[(b * g.dims + a) * positions + p] = sum[a] / g.heads;
+      for (int64_t j = 0; j < g.heads; ++j) {
+        softmax.compute(qb, kb, d, h, j, scale);
+        for (int a = 0; a < g.dims; ++a) {
+          const scalar_t* e = softmax.expected.data() + a * W;
+          const scalar_t inverseHeads = scalar_t(1) / g.heads;
+#pragma omp simd
+          for (int64_t w = 0; w < W; ++w) outRow[a][w] += e[w] * inverseHeads;
+        }
+      }
     }
   });
 }
 
-// Backward. grad_k receives contributions at x + o from every x in the window, so
-// positions are split into slabs along the outer spatial axis, at least 2r thick; even
-// slabs run in parallel first, then odd ones, and no two running slabs write the same row.
+// Backward. grad_k receives contributions at x + o from every x in the window, so rows are
+// split into slabs along the outer spatial axis (D in 3D, H in 2D), at least 2r thick; even
+// slabs run in parallel first, then odd ones, so no two running slabs write the same row.
 template <typename scalar_t>
 void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torch::Tensor& gradOut,
                     torch::Tensor& gradQ, torch::Tensor& gradK, const Geometry& g, int64_t radius) {
-  const auto window = makeWindow<scalar_t>(g, radius);
-  const int64_t count = window.size();
+  const auto offsets = rowOffsets(g, radius);
   const scalar_t scale = scalar_t(1) / std::sqrt(static_cast<scalar_t>(g.headDim));
+  const int64_t perImage = g.positions() * g.heads * g.headDim;
   const scalar_t* q = qk.data_ptr<scalar_t>();
   const scalar_t* k = kk.data_ptr<scalar_t>();
-  const scalar_t* go = gradOut.data_ptr<scalar_t>();  // (B, n, D*H*W)
+  const scalar_t* go = gradOut.data_ptr<scalar_t>();  // (B, n, D, H, W)
   scalar_t* gq = gradQ.data_ptr<scalar_t>();
   scalar_t* gk = gradK.data_ptr<scalar_t>();
-  const int64_t positions = g.positions();
-  const int64_t rowStride = g.heads * g.headDim;
+  const int64_t W = g.width;
 
-  const bool slabOnDepth = g.dims == 3;
-  const int64_t outer = slabOnDepth ? g.depth : g.height;
-  const int64_t inner = positions / outer;  // positions per outer index
+  const int64_t outer = g.dims == 3 ? g.depth : g.height;
+  const int64_t rowsPerOuter = g.dims == 3 ? g.height : 1;
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   const int64_t thickness = std::max<int64_t>(std::max<int64_t>(2 * radius, 1),
                                               (outer + 2 * threads - 1) / (2 * threads));
@@ -222,48 +252,69 @@ void backwardKernel(const torch::Tensor& qk, const torch::Tensor& kk, const torc
   for (int64_t parity = 0; parity < 2; ++parity) {
     const int64_t slabsThisPhase = (slabs - parity + 1) / 2;
     at::parallel_for(0, g.batch * slabsThisPhase, 1, [&](int64_t begin, int64_t end) {
-      PositionSoftmax<scalar_t> softmax;
+      RowSoftmax<scalar_t> softmax(g, offsets);
+      std::vector<scalar_t> gradV(3 * static_cast<size_t>(W)), base(static_cast<size_t>(W));
       for (int64_t task = begin; task < end; ++task) {
         const int64_t b = task / slabsThisPhase;
         const int64_t slab = 2 * (task % slabsThisPhase) + parity;
-        const int64_t first = slab * thickness * inner;
-        const int64_t last = std::min(outer, (slab + 1) * thickness) * inner;
-        for (int64_t p = first; p < last; ++p) {
-          const int64_t index = b * positions + p;
-          const int64_t d = p / (g.height * g.width);
-          const int64_t h = (p / g.width) % g.height;
-          const int64_t w = p % g.width;
-          scalar_t gradV[3] = {0, 0, 0};
-          for (int a = 0; a < g.dims; ++a)
-            gradV[a] = go[(b * g.dims + a) * positions + p] / g.heads;
-          const bool border = softmax.markInside(window, g, radius, d, h, w);
-          for (int64_t j = 0; j < g.heads; ++j) {
-            const int64_t row = index * rowStride + j * g.headDim;
-            softmax.compute(q + row, k + row, window, g, border, scale);
-            // dL/dlogit_i = p_i * gradV . (o_i - E[o]) * scale (zero outside, where p_i = 0).
-            const scalar_t base = gradV[0] * softmax.expected[0] + gradV[1] * softmax.expected[1] +
-                                  gradV[2] * softmax.expected[2];
-            const scalar_t* c0 = window.components[0].data();
-            const scalar_t* c1 = window.components[1].data();
-            const scalar_t* c2 = window.components[2].data();
-            scalar_t* gradLogit = softmax.probability;  // reused in place
-#pragma omp simd
-            for (int64_t i = 0; i < count; ++i) {
-              gradLogit[i] *=
-                  (gradV[0] * c0[i] + gradV[1] * c1[i] + gradV[2] * c2[i] - base) * scale;
+        const int64_t firstRow = slab * thickness * rowsPerOuter;
+        const int64_t lastRow = std::min(outer, (slab + 1) * thickness) * rowsPerOuter;
+        const scalar_t* qb = q + b * perImage;
+        const scalar_t* kb = k + b * perImage;
+        scalar_t* gqb = gq + b * perImage;
+        scalar_t* gkb = gk + b * perImage;
+        for (int64_t r = firstRow; r < lastRow; ++r) {
+          // r indexes rows (d, h) of this image: d = r / H, h = r % H (2D: d = 0, h = r).
+          const int64_t d = g.dims == 3 ? r / g.height : 0;
+          const int64_t h = g.dims == 3 ? r % g.height : r;
+          for (int a = 0; a < 3; ++a) {
+            scalar_t* gv = gradV.data() + a * W;
+            if (a >= g.dims) {
+              std::fill(gv, gv + W, scalar_t(0));
+              continue;
             }
-            const scalar_t* qRow = q + row;
-            scalar_t* gqRow = gq + row;
-            for (int64_t i = 0; i < count; ++i) {
-              const scalar_t weight = gradLogit[i];
-              if (weight == scalar_t(0)) continue;
-              const int64_t target = row + window.strides[i];
-              scalar_t* gkRow = gk + target;
-              const scalar_t* kRow = k + target;
+            const scalar_t* src =
+                go + ((b * g.dims + a) * g.depth * g.height + d * g.height + h) * W;
+            for (int64_t w = 0; w < W; ++w) gv[w] = src[w] / g.heads;
+          }
+          for (int64_t j = 0; j < g.heads; ++j) {
+            softmax.compute(qb, kb, d, h, j, scale);
+            // dL/dlogit_i(w) = p_i(w) * (gradV(w) . o_i - gradV(w) . E(w)) * scale.
+            const scalar_t* e = softmax.expected.data();
+            const scalar_t* gv = gradV.data();
 #pragma omp simd
+            for (int64_t w = 0; w < W; ++w) {
+              base[w] = gv[w] * e[w] + gv[W + w] * e[W + w] + gv[2 * W + w] * e[2 * W + w];
+            }
+            const scalar_t* qRow = qb + softmax.rowOffset(d, h, j);
+            scalar_t* gqRow = gqb + softmax.rowOffset(d, h, j);
+            for (size_t i = 0; i < offsets.size(); ++i) {
+              if (!softmax.rowInside(i, d, h)) continue;
+              int64_t first, last;
+              softmax.columns(i, first, last);
+              scalar_t* gradLogit = softmax.prob.data() + i * W;  // reused in place
+              const scalar_t c0 = offsets[i].component[0], c1 = offsets[i].component[1],
+                             c2 = offsets[i].component[2];
+#pragma omp simd
+              for (int64_t w = first; w < last; ++w) {
+                gradLogit[w] *=
+                    (gv[w] * c0 + gv[W + w] * c1 + gv[2 * W + w] * c2 - base[w]) * scale;
+              }
+              const int64_t ow = offsets[i].ow;
+              const int64_t target =
+                  softmax.rowOffset(d + offsets[i].od, h + offsets[i].oh, j) + ow;
+              const scalar_t* kRow = kb + target;
+              scalar_t* gkRow = gkb + target;
               for (int64_t c = 0; c < g.headDim; ++c) {
-                gqRow[c] += weight * kRow[c];
-                gkRow[c] += weight * qRow[c];
+                const scalar_t* kc = kRow + c * W;
+                const scalar_t* qc = qRow + c * W;
+                scalar_t* gqc = gqRow + c * W;
+                scalar_t* gkc = gkRow + c * W;
+#pragma omp simd
+                for (int64_t w = first; w < last; ++w) {
+                  gqc[w] += gradLogit[w] * kc[w];
+                  gkc[w] += gradLogit[w] * qc[w];
+                }
               }
             }
           }

@@ -37,6 +37,23 @@ TEST_CASE("mov: fused equals reference in value and gradient (float32, 2D/3D, r 
   }
 }
 
+TEST_CASE("mov: grids smaller than the window (coarse pyramid levels) match the reference") {
+  for (const auto& shape : std::vector<std::vector<int64_t>>{
+           {2, 8, 2, 1}, {1, 8, 1, 3}, {1, 8, 1, 2, 3}, {1, 8, 2, 1, 1}}) {
+    auto q1 = torch::randn(shape).requires_grad_(true),
+         k1 = torch::randn(shape).requires_grad_(true);
+    auto q2 = q1.detach().clone().requires_grad_(true),
+         k2 = k1.detach().clone().requires_grad_(true);
+    const auto fused = movFused(q1, k1, 2, 3);
+    const auto reference = movReference(q2, k2, 2, 3);
+    EXPECT_CLOSE(fused, reference, 1e-5);
+    fused.sum().backward();
+    reference.sum().backward();
+    EXPECT_CLOSE(q1.grad(), q2.grad(), 1e-5);
+    EXPECT_CLOSE(k1.grad(), k2.grad(), 1e-5);
+  }
+}
+
 TEST_CASE("mov: identical features give zero displacement; shifted keys give the shift") {
   // Random 64-channel codes: a code matches itself far better than any neighbour.
   const auto q = torch::randn({1, 64, 12, 12}) * 2.0;
