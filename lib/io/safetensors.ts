@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
-import type { DType, Tensor, TypedArrayByDType } from '../tensor';
+import { TYPED_ARRAY_CONSTRUCTORS } from '../native/binding';
+import type { DType, Tensor } from '../tensor';
 import { writeFileAtomic } from './writeFileAtomic';
 
 /**
@@ -22,19 +23,6 @@ const FROM_SAFETENSORS: Record<string, DType> = {
   I64: 'int64',
   U8: 'uint8',
 };
-const ARRAYS: {
-  [D in DType]: {
-    new (buffer: ArrayBuffer, offset: number, length: number): TypedArrayByDType[D];
-    BYTES_PER_ELEMENT: number;
-  };
-} = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-};
-
 /** Writes named tensors (and string metadata) to `file` atomically. */
 export async function saveSafetensors(
   file: string,
@@ -95,7 +83,7 @@ export async function loadSafetensors(
     } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const ours = FROM_SAFETENSORS[dtype];
     if (!ours) fail(`tensor "${name}" has dtype ${dtype}; supported: ${Object.keys(FROM_SAFETENSORS).join(', ')}`);
-    const ArrayType = ARRAYS[ours as DType];
+    const ArrayType = TYPED_ARRAY_CONSTRUCTORS[ours as DType];
     const count = shape.reduce((a, b) => a * b, 1);
     if (
       !Array.isArray(offsets) ||

@@ -1,4 +1,4 @@
-import type { DType, RawTensor, TypedArrayByDType } from './binding';
+import { TYPED_ARRAY_CONSTRUCTORS, type DType, type RawTensor } from './binding';
 
 /**
  * Values made by the addon belong to the JS realm the addon was first loaded in. Code in
@@ -7,19 +7,9 @@ import type { DType, RawTensor, TypedArrayByDType } from './binding';
  * are re-created (message kept) and TypedArrays re-viewed (no copy).
  */
 
-const ARRAY_CONSTRUCTORS: {
-  [D in DType]: new (buffer: ArrayBufferLike, offset: number, length: number) => TypedArrayByDType[D];
-} = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-};
-
 /** The same tensor, with its shape and data expressed in this realm. */
 export function adoptTensor<D extends DType>(raw: RawTensor<D>): RawTensor<D> {
-  const Constructor = ARRAY_CONSTRUCTORS[raw.dtype];
+  const Constructor = TYPED_ARRAY_CONSTRUCTORS[raw.dtype];
   if (raw.data instanceof Constructor) return raw;
   const { buffer, byteOffset, length } = raw.data;
   return { dtype: raw.dtype, shape: [...raw.shape], data: new Constructor(buffer, byteOffset, length) };

@@ -15,6 +15,20 @@ export interface TypedArrayByDType {
   uint8: Uint8Array;
 }
 
+/** The TypedArray constructor of each dtype (this realm's). */
+export const TYPED_ARRAY_CONSTRUCTORS: {
+  [D in DType]: {
+    new (buffer: ArrayBufferLike, offset: number, length: number): TypedArrayByDType[D];
+    BYTES_PER_ELEMENT: number;
+  };
+} = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+};
+
 /** A tensor as the addon reads and writes it: a contiguous TypedArray plus its shape. */
 export interface RawTensor<D extends DType = DType> {
   dtype: D;
