@@ -9,3 +9,7 @@ export { CoverModel, DisposedError, type ForwardOutput, type StepMetrics } from 
 export type { ModelOptions } from './model/modelOptions';
 export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
+export { Trainer, type FitOptions, type StepRecord, type CheckpointOptions } from './train/Trainer';
+export { warmupCosine, type WarmupCosineOptions } from './train/warmupCosine';
+export { phantom, phantomBatch, phantomBatches } from './data/phantom';
+export { prefetch } from './data/prefetch';

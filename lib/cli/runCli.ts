@@ -1,8 +1,10 @@
 import { info } from '../runtime';
+import { pretrain } from './pretrain';
 
 const USAGE = `Usage: cover-torch <command> [options]
 
 Commands:
+  pretrain --demo Pretrain on built-in phantoms (see pretrain --help)
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
   help            Show this help`;
 
@@ -28,6 +30,19 @@ export async function runCli(
     const report = info();
     out(rest.includes('--json') ? `${JSON.stringify(report, null, 2)}\n` : formatInfo(report));
     return 0;
+  }
+  if (command === 'pretrain') {
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    try {
+      return await pretrain(rest, out, controller.signal);
+    } catch (error) {
+      err(`cover-torch pretrain: ${(error as Error).message}\n`);
+      return 2;
+    } finally {
+      process.off('SIGINT', stop);
+    }
   }
   err(`cover-torch: unknown command "${command}"\n\n${USAGE}\n`);
   return 2;

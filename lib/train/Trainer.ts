@@ -1,0 +1,119 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { prefetch } from '../data/prefetch';
+import type { CoverModel, StepMetrics } from '../model/CoverModel';
+import type { Tensor } from '../tensor';
+import { checkInteger, checkNumber } from '../validate';
+import { latestCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoints';
+import { warmupCosine } from './warmupCosine';
+
+export interface CheckpointOptions {
+  /** Folder of the checkpoints. */
+  dirpath: string;
+  /** Write one every N steps (and at the end, and when stopped). Default 100. */
+  everyNTrainSteps?: number;
+  /** How many to keep. Default 3. */
+  saveLast?: number;
+}
+
+export interface FitOptions {
+  /** Steps to train in all (a resumed run counts the steps already done). */
+  maxSteps: number;
+  /** Peak learning rate of the default warmup + cosine schedule, or a function of the step. Default 1e-3. */
+  learningRate?: number | ((step: number) => number);
+  /** Warmup steps of the default schedule. Default 5% of maxSteps. */
+  warmupSteps?: number;
+  /** Batches prepared ahead of the native step. Default 2. */
+  prefetch?: number;
+  /** Stops cleanly after the running step (writing a checkpoint when configured). */
+  signal?: AbortSignal;
+  checkpoint?: CheckpointOptions;
+  /** Appends one JSON line of metrics per step. */
+  metricsFile?: string;
+  /** Continue from the latest checkpoint in checkpoint.dirpath when there is one. Default false. */
+  resume?: boolean;
+}
+
+/** One step's metrics with its index and the wall time so far. */
+export interface StepRecord extends StepMetrics {
+  step: number;
+  elapsedMs: number;
+}
+
+/**
+ * Drives CoverModel.trainStep over a stream of batches: schedule, prefetching, checkpoints,
+ * metrics file, abort. `fit()` yields each step's record and emits `trainBatchEnd`
+ * (record), `checkpoint` (folder) and `end` ({ step, stopped }).
+ */
+export class Trainer extends EventEmitter {
+  readonly #model: CoverModel;
+  readonly #options: FitOptions;
+
+  constructor(model: CoverModel, options: FitOptions) {
+    super();
+    checkInteger(options.maxSteps, 'maxSteps', 1);
+    if (typeof options.learningRate === 'number') checkNumber(options.learningRate, 'learningRate', 0);
+    this.#model = model;
+    this.#options = options;
+  }
+
+  async *fit(batches: AsyncIterable<Tensor> | Iterable<Tensor>): AsyncGenerator<StepRecord> {
+    const options = this.#options;
+    const schedule =
+      typeof options.learningRate === 'function'
+        ? options.learningRate
+        : warmupCosine({
+            baseLr: options.learningRate ?? 1e-3,
+            maxSteps: options.maxSteps,
+            warmupSteps: options.warmupSteps ?? Math.floor(options.maxSteps * 0.05),
+          });
+    const checkpoint = options.checkpoint;
+    const every = checkpoint ? checkInteger(checkpoint.everyNTrainSteps ?? 100, 'everyNTrainSteps', 1) : 0;
+    const keep = checkpoint ? checkInteger(checkpoint.saveLast ?? 3, 'saveLast', 1) : 0;
+
+    let step = 0;
+    if (options.resume && checkpoint) {
+      const folder = await latestCheckpoint(checkpoint.dirpath);
+      if (folder) step = (await restoreCheckpoint(folder, this.#model)).step;
+    }
+    if (options.metricsFile) await fs.mkdir(path.dirname(options.metricsFile), { recursive: true });
+
+    const started = Date.now();
+    let last: StepRecord | undefined;
+    let savedAt = step;
+    const save = async () => {
+      if (!checkpoint || savedAt === step) return;
+      const folder = await saveCheckpoint(
+        checkpoint.dirpath,
+        this.#model,
+        { step, metrics: last ? { ...last } : {} },
+        keep,
+      );
+      savedAt = step;
+      this.emit('checkpoint', folder);
+    };
+
+    let stopped = false;
+    for await (const batch of prefetch(batches, options.prefetch ?? 2)) {
+      if (step >= options.maxSteps) break;
+      if (options.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      const metrics = await this.#model.trainStep(batch, schedule(step));
+      step += 1;
+      last = { ...metrics, step, elapsedMs: Date.now() - started };
+      if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
+      this.emit('trainBatchEnd', last);
+      yield last;
+      if (checkpoint && step % every === 0) await save();
+      if (options.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+    }
+    await save();
+    this.emit('end', { step, stopped });
+  }
+}

@@ -1,0 +1,66 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { CoverModel } from '../model/CoverModel';
+import { loadSafetensors } from '../io/safetensors';
+import { writeFileAtomic } from '../io/writeFileAtomic';
+
+/**
+ * Checkpoints in a folder: step-000120/ holding model.safetensors (weights, PyTorch names),
+ * training.safetensors (optimiser, view RNG, step) and meta.json. Each is written into a
+ * temporary folder that is renamed into place when complete; latest.json, replaced
+ * atomically afterwards, names the newest. A crash mid-write leaves at worst a stray
+ * temporary folder, never a half-written checkpoint named as the latest.
+ */
+
+export interface CheckpointMeta {
+  step: number;
+  metrics?: Record<string, unknown>;
+}
+
+const stepName = (step: number) => `step-${String(step).padStart(6, '0')}`;
+
+/** Writes a checkpoint for `step`, points latest.json at it and keeps the newest `keepLast`. */
+export async function saveCheckpoint(
+  dirpath: string,
+  model: CoverModel,
+  meta: CheckpointMeta,
+  keepLast: number,
+): Promise<string> {
+  await fs.mkdir(dirpath, { recursive: true });
+  const final = path.join(dirpath, stepName(meta.step));
+  const staging = path.join(dirpath, `.${stepName(meta.step)}.${process.pid}.tmp`);
+  await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging);
+  await model.save(path.join(staging, 'model.safetensors'));
+  await model.saveTrainingState(path.join(staging, 'training.safetensors'));
+  await writeFileAtomic(path.join(staging, 'meta.json'), [Buffer.from(`${JSON.stringify(meta, null, 2)}\n`)]);
+  await fs.rm(final, { recursive: true, force: true });
+  await fs.rename(staging, final);
+  await writeFileAtomic(path.join(dirpath, 'latest.json'), [
+    Buffer.from(`${JSON.stringify({ step: meta.step, path: stepName(meta.step) })}\n`),
+  ]);
+  const steps = (await fs.readdir(dirpath)).filter((name) => /^step-\d+$/.test(name)).sort();
+  for (const old of steps.slice(0, Math.max(0, steps.length - keepLast))) {
+    await fs.rm(path.join(dirpath, old), { recursive: true, force: true });
+  }
+  return final;
+}
+
+/** The newest complete checkpoint folder in `dirpath`, or undefined when there is none. */
+export async function latestCheckpoint(dirpath: string): Promise<string | undefined> {
+  try {
+    const latest = JSON.parse(await fs.readFile(path.join(dirpath, 'latest.json'), 'utf8')) as { path: string };
+    return path.join(dirpath, latest.path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`Cannot read ${path.join(dirpath, 'latest.json')}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Loads weights and training state of a checkpoint folder into a model configured for training. */
+export async function restoreCheckpoint(folder: string, model: CoverModel): Promise<CheckpointMeta> {
+  const { tensors } = await loadSafetensors(path.join(folder, 'model.safetensors'));
+  await model.loadStateDict(tensors);
+  await model.loadTrainingState(path.join(folder, 'training.safetensors'));
+  return JSON.parse(await fs.readFile(path.join(folder, 'meta.json'), 'utf8')) as CheckpointMeta;
+}

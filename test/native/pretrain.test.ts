@@ -1,0 +1,112 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CoverModel, Trainer, phantomBatches, type StepRecord } from '../../lib';
+
+const cli = path.resolve(__dirname, '../../dist/lib/cli.js');
+const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
+
+describe('pretraining', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-pretrain-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs the CLI demo end to end, leaving checkpoints and metrics', () => {
+    const out = path.join(dir, 'demo');
+    const printed = execFileSync(
+      process.execPath,
+      [
+        cli,
+        'pretrain',
+        '--demo',
+        '--steps',
+        '4',
+        '--crop',
+        '32',
+        '--batch-size',
+        '2',
+        '--checkpoint-every',
+        '2',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(printed).toMatch(/pretraining a 2D model \(7,881,712 parameters\)/);
+    expect(printed).toMatch(/step 4\/4 {2}L_vec \d/);
+    const metrics = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(metrics.every((m) => Number.isFinite(m.vectorLoss) && m.learningRate >= 0)).toBe(true);
+    const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8'));
+    expect(latest).toEqual({ step: 4, path: 'step-000004' });
+    expect(fs.readdirSync(path.join(out, 'checkpoints')).sort()).toEqual(['latest.json', 'step-000002', 'step-000004']);
+    expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000004', 'model.safetensors'))).toBe(true);
+  });
+
+  it('explains bad command-line arguments', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'pretrain', ...args], { encoding: 'utf8' });
+    expect(run('--demo', '--dims', '4').stderr).toContain('--dims expects 2 or 3, got "4"');
+    expect(run('--demo', '--crop', '30').stderr).toContain('--crop expects a multiple of 16, got 30');
+    expect(run('--demo', '--step', '3').stderr).toContain('unknown option --step');
+    const noDemo = run('--steps', '3');
+    expect(noDemo.status).toBe(2);
+    expect(noDemo.stderr).toContain('pretrain needs --demo');
+  });
+
+  it('stops on abort after the running step with a valid checkpoint, and resumes to the same losses', async () => {
+    const training = { cropSize: [32, 32], seed: 3 };
+    const collect = async (trainer: Trainer, model: CoverModel) => {
+      const losses: number[] = [];
+      for await (const record of trainer.fit(phantomBatches(2, [48, 48], 5))) losses.push(record.totalLoss);
+      void model;
+      return losses;
+    };
+
+    const whole = await CoverModel.create({ ...small, seed: 9 });
+    whole.configureTraining(training);
+    const full = await collect(new Trainer(whole, { maxSteps: 4, learningRate: 1e-3 }), whole);
+    whole.dispose();
+
+    const checkpoints = path.join(dir, 'abort');
+    const first = await CoverModel.create({ ...small, seed: 9 });
+    first.configureTraining(training);
+    const controller = new AbortController();
+    const trainer = new Trainer(first, {
+      maxSteps: 4,
+      learningRate: 1e-3,
+      signal: controller.signal,
+      checkpoint: { dirpath: checkpoints, everyNTrainSteps: 100 },
+    });
+    trainer.on('trainBatchEnd', (record: StepRecord) => {
+      if (record.step === 2) controller.abort();
+    });
+    const head = await collect(trainer, first);
+    first.dispose();
+    expect(head).toHaveLength(2);
+    expect(JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8')).step).toBe(2);
+
+    // The batches restart from the beginning of the stream, so skip the two used ones.
+    const resumed = await CoverModel.create({ ...small, seed: 1 });
+    resumed.configureTraining(training);
+    const rest: number[] = [];
+    const stream = phantomBatches(2, [48, 48], 5);
+    await stream.next();
+    await stream.next();
+    const again = new Trainer(resumed, {
+      maxSteps: 4,
+      learningRate: 1e-3,
+      resume: true,
+      checkpoint: { dirpath: checkpoints },
+    });
+    for await (const record of again.fit(stream)) rest.push(record.totalLoss);
+    resumed.dispose();
+    expect([...head, ...rest]).toEqual(full);
+  });
+});

@@ -1,0 +1,47 @@
+import { Readable } from 'node:stream';
+import { prefetch } from '../../lib/data/prefetch';
+
+describe('prefetch', () => {
+  it('prepares up to `depth` items ahead of the consumer, never more', async () => {
+    let produced = 0;
+    async function* source() {
+      for (let i = 0; i < 20; i++) {
+        produced += 1;
+        yield i;
+      }
+    }
+    const seen: number[] = [];
+    let maxAhead = 0;
+    for await (const item of prefetch(source(), 3)) {
+      await new Promise((resolve) => setTimeout(resolve, 2)); // the consumer is slow
+      maxAhead = Math.max(maxAhead, produced - (item + 1));
+      seen.push(item);
+    }
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(maxAhead).toBe(3);
+  });
+
+  it('surfaces a source error at the item where it happened', async () => {
+    async function* failing() {
+      yield 1;
+      throw new Error('bad file');
+    }
+    const seen: number[] = [];
+    await expect(
+      (async () => {
+        for await (const item of prefetch(failing(), 2)) seen.push(item);
+      })(),
+    ).rejects.toThrow('bad file');
+    expect(seen).toEqual([1]);
+  });
+
+  it('accepts plain iterables and Node Readable streams', async () => {
+    const fromArray: number[] = [];
+    for await (const item of prefetch([1, 2, 3], 2)) fromArray.push(item);
+    expect(fromArray).toEqual([1, 2, 3]);
+    const fromStream: number[] = [];
+    for await (const item of prefetch(Readable.from([4, 5, 6]) as AsyncIterable<number>, 2)) fromStream.push(item);
+    expect(fromStream).toEqual([4, 5, 6]);
+    await expect(prefetch([1], 0).next()).rejects.toThrow(RangeError);
+  });
+});
