@@ -13,3 +13,11 @@ export { Trainer, type FitOptions, type StepRecord, type CheckpointOptions } fro
 export { warmupCosine, type WarmupCosineOptions } from './train/warmupCosine';
 export { phantom, phantomBatch, phantomBatches } from './data/phantom';
 export { prefetch } from './data/prefetch';
+export {
+  createLogger,
+  silentLogger,
+  type Logger,
+  type LogLevel,
+  type LogRecord,
+  type LoggerOptions,
+} from './log/logger';

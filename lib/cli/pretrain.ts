@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { phantomBatches } from '../data/phantom';
+import { formatProgress } from '../log/formatProgress';
+import { createLogger, formatFields, LOG_LEVELS, type LogLevel, type LogRecord } from '../log/logger';
 import { CoverModel } from '../model/CoverModel';
 import { Trainer } from '../train/Trainer';
 
@@ -16,6 +18,7 @@ Options:
   --checkpoint-every N    steps between checkpoints (default 50)
   --seed N                data and view seed (default 0)
   --resume                continue from the latest checkpoint in --out
+  --log-level LEVEL       debug, info, warn, error or silent (default info)
 Reading your own NIfTI, DICOM or PNG data is not available yet; use the TypeScript API
 (CoverModel.trainStep) with your own batches meanwhile.`;
 
@@ -29,6 +32,7 @@ interface PretrainArgs {
   checkpointEvery: number;
   seed: number;
   resume: boolean;
+  logLevel: LogLevel;
 }
 
 /** Parses `pretrain` arguments; throws an Error naming the bad flag and what it expects. */
@@ -58,6 +62,7 @@ export function parsePretrainArgs(argv: string[]): PretrainArgs {
     'lr',
     'checkpoint-every',
     'seed',
+    'log-level',
   ];
   for (const name of flags.keys()) {
     if (!known.includes(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
@@ -79,7 +84,11 @@ export function parsePretrainArgs(argv: string[]): PretrainArgs {
   const lrRaw = flags.get('lr');
   const lr = lrRaw === undefined ? 1e-3 : Number(lrRaw);
   if (!Number.isFinite(lr) || lr <= 0) throw new Error(`--lr expects a positive number, got "${String(lrRaw)}"`);
+  const logLevel = String(flags.get('log-level') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new Error(`--log-level expects one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   return {
+    logLevel,
     dims,
     steps: integer('steps', dims === 2 ? 300 : 60, 1),
     out: path.resolve(String(flags.get('out') ?? `runs/demo-${dims}d`)),
@@ -92,9 +101,20 @@ export function parsePretrainArgs(argv: string[]): PretrainArgs {
   };
 }
 
-/** Runs `cover-torch pretrain`; returns the exit code. */
-export async function pretrain(argv: string[], out: (text: string) => void, signal?: AbortSignal): Promise<number> {
+/** Where the pretrain command writes: log lines, and a progress line that a TTY redraws. */
+export interface PretrainOutput {
+  write: (text: string) => void;
+  isTTY: boolean;
+  columns?: number;
+}
+
+/** Runs `cover-torch pretrain`; returns the exit code. Status goes to `output` (stderr). */
+export async function pretrain(argv: string[], output: PretrainOutput, signal?: AbortSignal): Promise<number> {
   const args = parsePretrainArgs(argv);
+  const logger = createLogger({
+    level: args.logLevel,
+    sink: (record) => output.write(`${output.isTTY ? '\r\x1b[K' : ''}${formatLine(record)}\n`),
+  });
   const model = await CoverModel.create({ dims: args.dims, seed: args.seed });
   try {
     const cropSize = new Array<number>(args.dims).fill(args.crop);
@@ -106,28 +126,53 @@ export async function pretrain(argv: string[], out: (text: string) => void, sign
       checkpoint: { dirpath: path.join(args.out, 'checkpoints'), everyNTrainSteps: args.checkpointEvery },
       metricsFile: path.join(args.out, 'metrics.jsonl'),
       resume: args.resume,
+      logger,
       ...(signal ? { signal } : {}),
     });
-    out(
-      `cover-torch: pretraining a ${args.dims}D model (${model.parameterCount().toLocaleString('en')} parameters) on demo phantoms, ${args.steps} steps, output in ${args.out}\n`,
+    logger.info(
+      `pretraining a ${args.dims}D model (${model.parameterCount().toLocaleString('en')} parameters) on demo phantoms`,
+      {
+        steps: args.steps,
+        out: args.out,
+      },
     );
     let lastReport = 0;
     for await (const record of trainer.fit(phantomBatches(args.batchSize, imageSize, args.seed * 1_000_003))) {
+      const values = { L_vec: record.vectorLoss, 'no-motion': record.zeroBaseline, L_con: record.consistencyLoss };
+      if (output.isTTY && args.logLevel !== 'silent') {
+        output.write(
+          `\r\x1b[K${formatProgress({ step: record.step, total: args.steps, elapsedMs: record.elapsedMs, values }, output.columns ?? 100)}`,
+        );
+        continue;
+      }
       const now = Date.now();
       if (now - lastReport < 2000 && record.step !== args.steps) continue;
       lastReport = now;
-      const stepsPerSecond = record.step / (record.elapsedMs / 1000);
-      out(
-        `step ${record.step}/${args.steps}  L_vec ${record.vectorLoss.toFixed(3)} (no-motion ${record.zeroBaseline.toFixed(3)})  ` +
-          `L_con ${record.consistencyLoss.toFixed(3)}  lr ${record.learningRate.toExponential(2)}  ` +
-          `reach ${(100 * record.reachableFraction).toFixed(0)}%  ${stepsPerSecond.toFixed(2)} steps/s\n`,
-      );
+      logger.info(`step ${record.step}/${args.steps}`, {
+        L_vec: round(record.vectorLoss),
+        no_motion: round(record.zeroBaseline),
+        L_con: round(record.consistencyLoss),
+        lr: Number(record.learningRate.toExponential(2)),
+        reachable: round(record.reachableFraction),
+        steps_per_s: round(record.step / (record.elapsedMs / 1000)),
+      });
     }
-    out(
-      `cover-torch: done; checkpoints in ${path.join(args.out, 'checkpoints')}, metrics in ${path.join(args.out, 'metrics.jsonl')}\n`,
-    );
+    if (output.isTTY && args.logLevel !== 'silent') output.write('\n');
+    logger.info('done', {
+      checkpoints: path.join(args.out, 'checkpoints'),
+      metrics: path.join(args.out, 'metrics.jsonl'),
+    });
     return 0;
   } finally {
     model.dispose();
   }
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+function formatLine(record: LogRecord): string {
+  const fields = formatFields(record.fields);
+  return `cover-torch ${record.level === 'info' ? '' : `${record.level}: `}${record.message}${fields ? `  ${fields}` : ''}`;
 }

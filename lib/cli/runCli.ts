@@ -36,7 +36,8 @@ export async function runCli(
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
     try {
-      return await pretrain(rest, out, controller.signal);
+      const output = { write: err, isTTY: Boolean(process.stderr.isTTY), columns: process.stderr.columns || 100 };
+      return await pretrain(rest, output, controller.signal);
     } catch (error) {
       err(`cover-torch pretrain: ${(error as Error).message}\n`);
       return 2;

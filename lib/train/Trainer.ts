@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { prefetch } from '../data/prefetch';
+import { silentLogger, type Logger } from '../log/logger';
 import type { CoverModel, StepMetrics } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
@@ -33,6 +34,8 @@ export interface FitOptions {
   metricsFile?: string;
   /** Continue from the latest checkpoint in checkpoint.dirpath when there is one. Default false. */
   resume?: boolean;
+  /** Where the trainer reports resumes and checkpoints. Default: silent. */
+  logger?: Logger;
 }
 
 /** One step's metrics with its index and the wall time so far. */
@@ -72,10 +75,16 @@ export class Trainer extends EventEmitter {
     const every = checkpoint ? checkInteger(checkpoint.everyNTrainSteps ?? 100, 'everyNTrainSteps', 1) : 0;
     const keep = checkpoint ? checkInteger(checkpoint.saveLast ?? 3, 'saveLast', 1) : 0;
 
+    const logger = options.logger ?? silentLogger;
     let step = 0;
     if (options.resume && checkpoint) {
       const folder = await latestCheckpoint(checkpoint.dirpath);
-      if (folder) step = (await restoreCheckpoint(folder, this.#model)).step;
+      if (folder) {
+        step = (await restoreCheckpoint(folder, this.#model)).step;
+        logger.info('resumed', { checkpoint: folder, step });
+      } else {
+        logger.info('no checkpoint to resume from; starting at step 0', { dirpath: checkpoint.dirpath });
+      }
     }
     if (options.metricsFile) await fs.mkdir(path.dirname(options.metricsFile), { recursive: true });
 
@@ -91,6 +100,7 @@ export class Trainer extends EventEmitter {
         keep,
       );
       savedAt = step;
+      logger.debug('checkpoint written', { checkpoint: folder, step });
       this.emit('checkpoint', folder);
     };
 
@@ -114,6 +124,7 @@ export class Trainer extends EventEmitter {
       }
     }
     await save();
+    if (stopped) logger.info('stopped on request', { step });
     this.emit('end', { step, stopped });
   }
 }

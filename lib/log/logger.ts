@@ -1,0 +1,66 @@
+/**
+ * One structured, levelled logger for the library and the CLI. Records go to a sink; the
+ * default sink writes text lines (or JSON lines) to stderr. Silence it with level 'silent'
+ * or replace it with your own sink (pino, winston, a test array).
+ */
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LogRecord {
+  level: Exclude<LogLevel, 'silent'>;
+  message: string;
+  time: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface LoggerOptions {
+  /** Lowest level written. Default 'info'. */
+  level?: LogLevel;
+  /** Where records go. Default: text lines on stderr. */
+  sink?: (record: LogRecord) => void;
+  /** Format of the default sink. Default 'text'. */
+  format?: 'text' | 'json';
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+/** `key=value key2=value2` (strings bare, everything else as JSON). */
+export function formatFields(fields: Record<string, unknown> | undefined): string {
+  return Object.entries(fields ?? {})
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join(' ');
+}
+
+/** `info  message key=value ...` as one line. */
+export function formatText(record: LogRecord): string {
+  const fields = formatFields(record.fields);
+  return `${record.level.padEnd(5)} ${record.message}${fields ? ` ${fields}` : ''}`;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? 'info';
+  if (!LOG_LEVELS.includes(level)) {
+    throw new TypeError(`Expected one of ${LOG_LEVELS.join(', ')} for level but received ${JSON.stringify(level)}`);
+  }
+  const format = options.format ?? 'text';
+  const sink =
+    options.sink ??
+    ((record: LogRecord) =>
+      process.stderr.write(`${format === 'json' ? JSON.stringify(record) : formatText(record)}\n`));
+  const write = (recordLevel: LogRecord['level']) => (message: string, fields?: Record<string, unknown>) => {
+    if (RANK[recordLevel] < RANK[level]) return;
+    sink({ level: recordLevel, message, time: new Date().toISOString(), ...(fields ? { fields } : {}) });
+  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = createLogger({ level: 'silent' });

@@ -1,0 +1,37 @@
+import { createLogger, formatText, type LogRecord } from '../../lib/log/logger';
+import { formatDuration, formatProgress } from '../../lib/log/formatProgress';
+
+describe('logger', () => {
+  it('filters by level and passes structured fields to the sink', () => {
+    const records: LogRecord[] = [];
+    const logger = createLogger({ level: 'warn', sink: (record) => records.push(record) });
+    logger.info('dropped');
+    logger.warn('kept', { file: 'a.nii' });
+    logger.error('also kept');
+    expect(records.map((r) => [r.level, r.message, r.fields])).toEqual([
+      ['warn', 'kept', { file: 'a.nii' }],
+      ['error', 'also kept', undefined],
+    ]);
+    expect(formatText(records[0]!)).toBe('warn  kept file=a.nii');
+  });
+
+  it('can be silenced and rejects unknown levels', () => {
+    const records: LogRecord[] = [];
+    const logger = createLogger({ level: 'silent', sink: (record) => records.push(record) });
+    logger.error('nothing');
+    expect(records).toEqual([]);
+    expect(() => createLogger({ level: 'loud' as never })).toThrow(
+      'Expected one of debug, info, warn, error, silent for level but received "loud"',
+    );
+  });
+});
+
+describe('progress line', () => {
+  it('shows the bar, rate, ETA and values within the width', () => {
+    const line = formatProgress({ step: 50, total: 200, elapsedMs: 25_000, values: { L_vec: 3.21 } }, 100);
+    expect(line).toMatch(/^\[#+\.+\] 50\/200 {2}2\.00 it\/s {2}ETA 1m15s {2}L_vec 3\.210$/);
+    expect(line.length).toBeLessThan(100);
+    expect(formatDuration(3725)).toBe('1h02m');
+    expect(formatDuration(NaN)).toBe('--');
+  });
+});
