@@ -93,8 +93,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
 }
 
 std::shared_ptr<ModelState> ModelWrap::live(Napi::Env env) const {
-  if (!state_ || state_->disposed)
-    throw Napi::Error::New(env, "This model was disposed; create or load a new one");
+  if (!state_) throw Napi::Error::New(env, "This model was disposed; create or load a new one");
   return state_;
 }
 
@@ -113,7 +112,6 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
         env, "cover-torch.Model.forward",
         [state, moving, fixed] {
           std::lock_guard<std::mutex> lock(state->mutex);
-          TORCH_CHECK(!state->disposed, "the model was disposed while this call waited");
           torch::NoGradGuard noGrad;
           state->model->eval();
           const auto device = modelDevice(state->model);
@@ -158,7 +156,6 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
         env, "cover-torch.Model.trainStep",
         [state, images, learningRate] {
           std::lock_guard<std::mutex> lock(state->mutex);
-          TORCH_CHECK(!state->disposed, "the model was disposed while this call waited");
           return state->trainer->step(images, learningRate);
         },
         [](Napi::Env env, core::StepMetrics& metrics) -> Napi::Value {
@@ -282,16 +279,9 @@ Napi::Value ModelWrap::LoadTrainingState(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
-  if (state_) {
-    // Running work keeps its own reference; the model is freed when the last one ends.
-    std::unique_lock<std::mutex> lock(state_->mutex, std::try_to_lock);
-    state_->disposed = true;
-    if (lock.owns_lock()) {
-      state_->trainer.reset();
-      state_->model = core::CoverModel(nullptr);
-    }
-    state_.reset();
-  }
+  // Calls already issued hold their own reference and complete; the model's memory goes
+  // when the last of them ends (at once when none is pending).
+  state_.reset();
   return info.Env().Undefined();
 }
 

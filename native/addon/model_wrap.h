@@ -17,7 +17,6 @@ struct ModelState {
   std::mutex mutex;  // one operation at a time; waiters queue on libuv's pool
   core::CoverModel model{nullptr};
   std::unique_ptr<core::Trainer> trainer;
-  bool disposed = false;
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {

@@ -97,6 +97,15 @@ describe('CoverModel', () => {
     expect(() => model.parameterCount()).toThrow(DisposedError);
   });
 
+  it('lets running work finish when disposed mid-call, then refuses new calls', async () => {
+    const model = await CoverModel.create({ dims: 2, ...small, seed: 6 });
+    model.configureTraining({ cropSize: [32, 32] });
+    const running = model.trainStep(images([2, 1, 48, 48], 4), 1e-3);
+    model.dispose();
+    expect(Number.isFinite((await running).totalLoss)).toBe(true);
+    await expect(model.forward(images([1, 1, 32, 32], 1), images([1, 1, 32, 32], 1))).rejects.toThrow(DisposedError);
+  });
+
   it('trains a step with finite metrics', async () => {
     const model = await CoverModel.create({ dims: 3, ...small, seed: 3 });
     model.configureTraining({ cropSize: [16, 32, 16], views: { degree: 0.3 } });
