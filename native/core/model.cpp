@@ -30,7 +30,8 @@ CoverModelImpl::CoverModelImpl(const ModelOptions& options) : options_(options) 
 
 torch::Tensor CoverModelImpl::mov(const torch::Tensor& q, const torch::Tensor& k,
                                   int64_t heads) const {
-  if (movKind_ == MovKind::Fused && q.device().is_cpu()) {
+  // The fused kernel is CPU-only; other devices use the reference until a kernel exists.
+  if (q.device().is_cpu()) {
     return movFused(q, k, heads, options_.radius);
   }
   return movReference(q, k, heads, options_.radius);

@@ -30,9 +30,6 @@ struct CoverOutput {
   torch::Tensor fixedFeatures;   // F1 (B, C1, *S)
 };
 
-// Which MoV implementation the model uses; the reference is for tests and benchmarks.
-enum class MovKind { Fused, Reference };
-
 class CoverModelImpl : public torch::nn::Module {
  public:
   explicit CoverModelImpl(const ModelOptions& options);
@@ -40,19 +37,12 @@ class CoverModelImpl : public torch::nn::Module {
   // moving = x_a, fixed = x_b, both (B, C_in, *S) with every spatial size divisible by 16.
   CoverOutput forward(const torch::Tensor& moving, const torch::Tensor& fixed);
 
-  // The decoder pyramid F1..F5 of one batch of images.
-  std::vector<torch::Tensor> features(const torch::Tensor& image) {
-    return backbone_->forward(image);
-  }
-
   const ModelOptions& options() const { return options_; }
-  void setMovKind(MovKind kind) { movKind_ = kind; }
 
  private:
   torch::Tensor mov(const torch::Tensor& q, const torch::Tensor& k, int64_t heads) const;
 
   ModelOptions options_;
-  MovKind movKind_ = MovKind::Fused;
   UNet backbone_{nullptr};
   torch::nn::ModuleList proj_{nullptr};  // index 0 = coarsest level (1/16)
 };
