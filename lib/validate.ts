@@ -1,20 +1,6 @@
 import { rangeError, typeError } from './errors';
 
-/** Small argument checks shared by the option validators; each names the field. */
-
-/** Throws for keys not in `allowed`, suggesting the closest allowed key. */
-export function checkKnownKeys(value: object, allowed: readonly string[], name: string): void {
-  for (const key of Object.keys(value)) {
-    if (allowed.includes(key)) continue;
-    const suggestion = closest(key, allowed);
-    const hint = suggestion ? `; did you mean "${suggestion}"?` : '';
-    throw new TypeError(`Unknown option "${key}" in ${name}${hint} Allowed: ${allowed.join(', ')}`);
-  }
-}
-
-export function checkObject(value: unknown, name: string): asserts value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(name, 'an object', value);
-}
+/** Small argument checks; each names the argument. Option objects are checked by schemas (lib/config). */
 
 export function checkInteger(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw typeError(name, `an integer between ${min} and ${max}`, value);
@@ -31,26 +17,12 @@ export function checkNumber(value: unknown, name: string, min: number, max = Inf
   return value;
 }
 
-export function checkBoolean(value: unknown, name: string): boolean {
-  if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
-  return value;
-}
-
-export function checkChoice<T extends string>(value: unknown, name: string, choices: readonly T[]): T {
-  if (typeof value !== 'string' || !choices.includes(value as T)) {
-    throw typeError(name, `one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`, value);
-  }
-  return value as T;
-}
-
-export function checkIntegerArray(value: unknown, name: string, length: number | undefined, min: number): number[] {
-  if (!Array.isArray(value) || (length !== undefined && value.length !== length)) {
-    throw typeError(name, length === undefined ? 'an array of integers' : `an array of ${length} integers`, value);
-  }
-  return value.map((item, i) => checkInteger(item, `${name}[${i}]`, min));
-}
-
-function closest(key: string, allowed: readonly string[]): string | undefined {
+/** The allowed name closest to `key`, for "did you mean" hints; undefined when none is close. */
+export function closest(key: string, allowed: readonly string[]): string | undefined {
+  // A shortened name ("elastic") most likely means the first option it starts.
+  const extended =
+    key.length >= 3 && allowed.find((candidate) => candidate.toLowerCase().startsWith(key.toLowerCase()));
+  if (extended) return extended;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of allowed) {

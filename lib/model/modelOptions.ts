@@ -1,61 +1,31 @@
-import { checkInteger, checkIntegerArray, checkKnownKeys, checkObject } from '../validate';
+import { z } from 'zod';
+import { integer, multipleOf, section, tuple5 } from '../config/fields';
+import { parseOptions } from '../config/parseOptions';
 
-/** Sizes of a COVER network. Defaults are the method's. */
-export interface ModelOptions {
+/** Sizes of a COVER network. Defaults are the method's. Source of both the type and the checks. */
+export const modelOptionsSchema = section({
   /** Spatial dimensions: 2 (images) or 3 (volumes). */
-  dims: 2 | 3;
+  dims: z.literal([2, 3], { error: '2 or 3' }),
   /** Image channels. Default 1. */
-  inChannels?: number;
+  inChannels: integer(1, 4096).default(1),
   /** U-Net encoder widths, fine to coarse; multiples of 8. Default [32, 64, 128, 256, 512]. */
-  channels?: [number, number, number, number, number];
+  channels: tuple5(multipleOf(8, 8, ' (GroupNorm uses C/8 groups)'), 'an array of 5 integers').default([
+    32, 64, 128, 256, 512,
+  ]),
   /** Channels per MoV head. Default 8. */
-  headDim?: number;
+  headDim: integer(1, 4096).default(8),
   /** MoV heads per pyramid level, coarse (1/16) to fine. Default [4, 4, 4, 1, 1]. */
-  heads?: [number, number, number, number, number];
+  heads: tuple5(integer(1, 64), 'an array of 5 integers').default([4, 4, 4, 1, 1]),
   /** MoV window radius r: the window is (2r+1)^n; the network reaches 31 r voxels. Default 2. */
-  radius?: number;
+  radius: integer(1, 8).default(2),
   /** Seed for weight initialisation. Default: LibTorch's current RNG. */
-  seed?: number;
-}
+  seed: integer(0).optional(),
+});
 
-export const MODEL_DEFAULTS = {
-  inChannels: 1,
-  channels: [32, 64, 128, 256, 512] as [number, number, number, number, number],
-  headDim: 8,
-  heads: [4, 4, 4, 1, 1] as [number, number, number, number, number],
-  radius: 2,
-};
-
-const KEYS = ['dims', 'inChannels', 'channels', 'headDim', 'heads', 'radius', 'seed'] as const;
-
-export type ResolvedModelOptions = Required<Omit<ModelOptions, 'seed'>> & { seed?: number };
+export type ModelOptions = z.input<typeof modelOptionsSchema>;
+export type ResolvedModelOptions = z.output<typeof modelOptionsSchema>;
 
 /** Validates model options and fills in defaults. */
 export function resolveModelOptions(options: unknown): ResolvedModelOptions {
-  checkObject(options, 'model options');
-  checkKnownKeys(options, KEYS, 'model options');
-  if (options.dims !== 2 && options.dims !== 3) {
-    throw new TypeError(`Expected 2 or 3 for dims but received ${JSON.stringify(options.dims)}`);
-  }
-  const channels = checkIntegerArray(options.channels ?? MODEL_DEFAULTS.channels, 'channels', 5, 8);
-  channels.forEach((c, i) => {
-    if (c % 8 !== 0)
-      throw new RangeError(`Expected a multiple of 8 for channels[${i}] (GroupNorm uses C/8 groups) but received ${c}`);
-  });
-  const resolved = {
-    dims: options.dims as 2 | 3,
-    inChannels: checkInteger(options.inChannels ?? MODEL_DEFAULTS.inChannels, 'inChannels', 1, 4096),
-    channels: channels as [number, number, number, number, number],
-    headDim: checkInteger(options.headDim ?? MODEL_DEFAULTS.headDim, 'headDim', 1, 4096),
-    heads: checkIntegerArray(options.heads ?? MODEL_DEFAULTS.heads, 'heads', 5, 1) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-    ],
-    radius: checkInteger(options.radius ?? MODEL_DEFAULTS.radius, 'radius', 1, 8),
-  };
-  if (options.seed === undefined) return resolved;
-  return { ...resolved, seed: checkInteger(options.seed, 'seed', 0) };
+  return parseOptions(modelOptionsSchema, options, 'model options');
 }

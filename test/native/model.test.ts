@@ -69,7 +69,7 @@ describe('CoverModel', () => {
       /Unknown option "radious" in model options; did you mean "radius"\?/,
     );
     await expect(CoverModel.create({ dims: 2, channels: [8, 16, 16, 16, 12] })).rejects.toThrow(
-      'Expected a multiple of 8 for channels[4] (GroupNorm uses C/8 groups) but received 12',
+      'Expected a multiple of 8 (GroupNorm uses C/8 groups) for channels[4] but received 12 of type number',
     );
     const model = await CoverModel.create({ dims: 2, ...small });
     await expect(model.forward(images([1, 1, 30, 32], 1), images([1, 1, 30, 32], 1))).rejects.toThrow(
@@ -83,7 +83,7 @@ describe('CoverModel', () => {
       'Call configureTraining() before trainStep()',
     );
     expect(() => model.configureTraining({ cropSize: [32, 30] })).toThrow(
-      'Expected a multiple of 16 for cropSize[1] but received 30',
+      'Expected a multiple of 16 for cropSize[1] but received 30 of type number',
     );
     expect(() => model.configureTraining({ cropSize: [32, 32], optimizer: { kind: 'lbfgs' as never } })).toThrow(
       /Expected one of "adam", "adamw", "sgd" for optimizer.kind but received "lbfgs"/,

@@ -1,0 +1,132 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { ImageReadError, readImage, readPlanarImage, type ImageVolume } from '../../lib/data/image';
+
+const ITK_DATA = '/usr/share/doc/insighttoolkit5-examples/examples/Data';
+const withFile = (file: string) => (fs.existsSync(file) ? it : it.skip);
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-planar-'));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const tmp = (name: string) => path.join(dir, name);
+
+function range(volume: ImageVolume) {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < volume.data.length; i++) {
+    min = Math.min(min, volume.data[i]!);
+    max = Math.max(max, volume.data[i]!);
+  }
+  return { min, max, integers: volume.data.every(Number.isInteger) };
+}
+
+function writePng(name: string, width: number, height: number, data: Buffer, options: object): string {
+  const png = new PNG({ width, height });
+  png.data = data;
+  fs.writeFileSync(tmp(name), PNG.sync.write(png, options));
+  return tmp(name);
+}
+
+const IDENTITY = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
+
+describe('readImage: PNG and JPEG', () => {
+  withFile(`${ITK_DATA}/BrainProtonDensitySlice.png`)(
+    'reads an 8-bit palette PNG as [H, W] gray, as stored',
+    async () => {
+      const volume = await readImage(`${ITK_DATA}/BrainProtonDensitySlice.png`);
+      expect(volume.shape).toEqual([217, 181]);
+      expect(volume.spacing).toEqual([1, 1]);
+      expect(volume.affine).toEqual(IDENTITY);
+      expect(range(volume)).toEqual({ min: 0, max: 251, integers: true });
+    },
+  );
+
+  withFile(`${ITK_DATA}/BrainProtonDensitySlice256x256.png`)(
+    'reads a gray RGB PNG (214 wide despite its name)',
+    async () => {
+      const volume = await readImage(`${ITK_DATA}/BrainProtonDensitySlice256x256.png`);
+      expect(volume.shape).toEqual([256, 214]);
+      expect(range(volume)).toEqual({ min: 0, max: 244, integers: true });
+    },
+  );
+
+  withFile(`${ITK_DATA}/Point.png`)('keeps 16-bit samples unscaled', async () => {
+    const volume = await readPlanarImage(`${ITK_DATA}/Point.png`);
+    expect(volume.shape).toEqual([50, 50]);
+    expect(range(volume)).toEqual({ min: 0, max: 65535, integers: true });
+  });
+
+  it('turns RGB and RGBA into luminance and ignores alpha', async () => {
+    // Red, green, blue, gray; alpha varies and must not matter.
+    const rgba = Buffer.from([255, 0, 0, 255, 0, 255, 0, 10, 0, 0, 255, 0, 10, 10, 10, 128]);
+    const expected = [0.299 * 255, 0.587 * 255, 0.114 * 255, 10];
+    // pngjs blends with white when it drops alpha, so the RGB file is written from opaque pixels.
+    const opaque = Buffer.from(rgba.map((v, i) => (i % 4 === 3 ? 255 : v)));
+    for (const [name, colorType, pixels] of [
+      ['rgb.png', 2, opaque],
+      ['rgba.png', 6, rgba],
+    ] as const) {
+      const volume = await readImage(writePng(name, 2, 2, pixels, { colorType, inputHasAlpha: true }));
+      expect(volume.shape).toEqual([2, 2]);
+      Array.from(volume.data).forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 4));
+    }
+  });
+
+  it('reads a 16-bit gray PNG written by pngjs', async () => {
+    const samples = new Uint16Array([0, 1000, 65535, 12345, 7, 40000]);
+    const file = writePng('gray16.png', 3, 2, Buffer.from(samples.buffer), {
+      colorType: 0,
+      inputColorType: 0,
+      bitDepth: 16,
+      inputHasAlpha: false,
+    });
+    const volume = await readImage(file);
+    expect(volume.shape).toEqual([2, 3]);
+    expect(Array.from(volume.data)).toEqual(Array.from(samples));
+  });
+
+  it('reads a JPEG written by jpeg-js (values close to the original)', async () => {
+    const width = 16;
+    const height = 8;
+    const rgba = Buffer.alloc(width * height * 4);
+    const gray = (x: number, y: number) => 8 * x + 10 * y;
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) rgba.fill(gray(x, y), (y * width + x) * 4, (y * width + x) * 4 + 3);
+    fs.writeFileSync(tmp('ramp.jpg'), jpeg.encode({ width, height, data: rgba }, 100).data);
+    const volume = await readImage(tmp('ramp.jpg'));
+    expect(volume.shape).toEqual([height, width]);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) expect(Math.abs(volume.data[y * width + x]! - gray(x, y))).toBeLessThanOrEqual(3);
+
+    const orange = Buffer.alloc(8 * 8 * 4);
+    for (let i = 0; i < 64; i++) orange.set([250, 120, 20, 255], i * 4);
+    fs.writeFileSync(tmp('orange.jpg'), jpeg.encode({ width: 8, height: 8, data: orange }, 100).data);
+    const colour = await readImage(tmp('orange.jpg'));
+    expect(colour.data[27]).toBeCloseTo(0.299 * 250 + 0.587 * 120 + 0.114 * 20, -0.5);
+  });
+
+  it('reports corrupt PNG and JPEG files and non-images', async () => {
+    fs.writeFileSync(
+      tmp('bad.png'),
+      Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(20)]),
+    );
+    const png = (await readImage(tmp('bad.png')).catch((e: unknown) => e)) as ImageReadError;
+    expect(png).toBeInstanceOf(ImageReadError);
+    expect(png.message).toMatch(new RegExp(`^${tmp('bad.png')}: invalid PNG \\(.+\\)$`));
+
+    fs.writeFileSync(tmp('bad.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 1, 2, 3]));
+    const jpg = (await readImage(tmp('bad.jpg')).catch((e: unknown) => e)) as ImageReadError;
+    expect(jpg).toBeInstanceOf(ImageReadError);
+    expect(jpg.message).toMatch(new RegExp(`^${tmp('bad.jpg')}: invalid JPEG \\(.+\\)$`));
+
+    fs.writeFileSync(tmp('text.png'), 'GIF89a');
+    await expect(readPlanarImage(tmp('text.png'))).rejects.toThrow(
+      `${tmp('text.png')}: not a PNG or JPEG file (first bytes 47 49 46 38), expected 89 50 4e 47 (PNG) or ff d8 ff (JPEG)`,
+    );
+  });
+});
