@@ -6,7 +6,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['scripts/**/*.js', 'bench/**/*.js', 'jest.config.js'],
+    files: ['scripts/**/*.js', 'bench/**/*.js', 'examples/**/*.js', 'jest.config.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {
@@ -15,6 +15,7 @@ export default tseslint.config(
         __dirname: 'readonly',
         process: 'readonly',
         console: 'readonly',
+        AbortSignal: 'readonly',
       },
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -9,7 +9,7 @@ export { CoverModel, DisposedError, type ForwardOutput, type StepMetrics } from 
 export type { ModelOptions } from './model/modelOptions';
 export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
-export { Trainer, type FitOptions, type StepRecord, type CheckpointOptions } from './train/Trainer';
+export { Trainer, type FitOptions, type StepRecord, type CheckpointOptions, type BatchSource } from './train/Trainer';
 export { warmupCosine, type WarmupCosineOptions } from './train/warmupCosine';
 export { phantom, phantomBatch, phantomBatches } from './data/phantom';
 export { prefetch } from './data/prefetch';
@@ -21,3 +21,21 @@ export {
   type LogRecord,
   type LoggerOptions,
 } from './log/logger';
+export {
+  readImage,
+  readNifti,
+  readDicomSeries,
+  readPlanarImage,
+  normalizeIntensity,
+  resampleToSpacing,
+  ImageReadError,
+  type ImageVolume,
+  type ReadImageOptions,
+  type NormalizeSpec,
+} from './data/image';
+export { ImageDataset, type ImageDatasetOptions } from './data/dataset/ImageDataset';
+export { findImageFiles } from './data/dataset/findImageFiles';
+export { patchBatches, patchSizeFor, type PatchBatchOptions } from './data/dataset/patchBatches';
+export { ConfigError } from './config/parseOptions';
+export { resolvePretrainConfig, type PretrainConfig, type ResolvedPretrainConfig } from './config/pretrainConfig';
+export type { DataOptions } from './config/dataOptions';

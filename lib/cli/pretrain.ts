@@ -1,105 +1,14 @@
 import path from 'node:path';
+import type { ResolvedPretrainConfig } from '../config/pretrainConfig';
+import { ImageDataset } from '../data/dataset/ImageDataset';
+import { patchBatches, patchSizeFor } from '../data/dataset/patchBatches';
 import { phantomBatches } from '../data/phantom';
 import { formatProgress } from '../log/formatProgress';
-import { createLogger, formatFields, LOG_LEVELS, type LogLevel, type LogRecord } from '../log/logger';
+import { createLogger, formatFields, type Logger, type LogRecord } from '../log/logger';
 import { CoverModel } from '../model/CoverModel';
+import type { Tensor } from '../tensor';
 import { Trainer } from '../train/Trainer';
-
-const USAGE = `Usage: cover-torch pretrain --demo [options]
-
-Pretrains a COVER encoder on the built-in procedural phantoms (--demo).
-Options:
-  --dims 2|3              2D images or 3D volumes (default 2)
-  --steps N               training steps (default 300 in 2D, 60 in 3D)
-  --out DIR               checkpoints and metrics.jsonl go here (default runs/demo-<dims>d)
-  --batch-size N          images per step (default 4 in 2D, 1 in 3D)
-  --crop N                crop side, a multiple of 16 (default 64 in 2D, 32 in 3D)
-  --lr X                  peak learning rate of warmup + cosine (default 1e-3)
-  --checkpoint-every N    steps between checkpoints (default 50)
-  --seed N                data and view seed (default 0)
-  --resume                continue from the latest checkpoint in --out
-  --log-level LEVEL       debug, info, warn, error or silent (default info)
-Reading your own NIfTI, DICOM or PNG data is not available yet; use the TypeScript API
-(CoverModel.trainStep) with your own batches meanwhile.`;
-
-interface PretrainArgs {
-  dims: 2 | 3;
-  steps: number;
-  out: string;
-  batchSize: number;
-  crop: number;
-  lr: number;
-  checkpointEvery: number;
-  seed: number;
-  resume: boolean;
-  logLevel: LogLevel;
-}
-
-/** Parses `pretrain` arguments; throws an Error naming the bad flag and what it expects. */
-export function parsePretrainArgs(argv: string[]): PretrainArgs {
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"\n\n${USAGE}`);
-    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-    if (['demo', 'resume', 'help'].includes(name)) {
-      flags.set(name, true);
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new Error(`--${name} needs a value`);
-    flags.set(name, value);
-  }
-  const known = [
-    'demo',
-    'resume',
-    'help',
-    'dims',
-    'steps',
-    'out',
-    'batch-size',
-    'crop',
-    'lr',
-    'checkpoint-every',
-    'seed',
-    'log-level',
-  ];
-  for (const name of flags.keys()) {
-    if (!known.includes(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
-  }
-  if (flags.has('help')) throw new Error(USAGE);
-  if (!flags.has('demo')) throw new Error(`pretrain needs --demo for now (built-in phantoms)\n\n${USAGE}`);
-  const integer = (name: string, fallback: number, min: number) => {
-    const raw = flags.get(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min)
-      throw new Error(`--${name} expects an integer >= ${min}, got "${String(raw)}"`);
-    return value;
-  };
-  const dims = integer('dims', 2, 2);
-  if (dims !== 2 && dims !== 3) throw new Error(`--dims expects 2 or 3, got "${String(flags.get('dims'))}"`);
-  const crop = integer('crop', dims === 2 ? 64 : 32, 16);
-  if (crop % 16 !== 0) throw new Error(`--crop expects a multiple of 16, got ${crop}`);
-  const lrRaw = flags.get('lr');
-  const lr = lrRaw === undefined ? 1e-3 : Number(lrRaw);
-  if (!Number.isFinite(lr) || lr <= 0) throw new Error(`--lr expects a positive number, got "${String(lrRaw)}"`);
-  const logLevel = String(flags.get('log-level') ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel))
-    throw new Error(`--log-level expects one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-  return {
-    logLevel,
-    dims,
-    steps: integer('steps', dims === 2 ? 300 : 60, 1),
-    out: path.resolve(String(flags.get('out') ?? `runs/demo-${dims}d`)),
-    batchSize: integer('batch-size', dims === 2 ? 4 : 1, 1),
-    crop,
-    lr,
-    checkpointEvery: integer('checkpoint-every', 50, 1),
-    seed: integer('seed', 0, 0),
-    resume: flags.has('resume'),
-  };
-}
+import { parsePretrainArgs } from './pretrainArgs';
 
 /** Where the pretrain command writes: log lines, and a progress line that a TTY redraws. */
 export interface PretrainOutput {
@@ -110,45 +19,48 @@ export interface PretrainOutput {
 
 /** Runs `cover-torch pretrain`; returns the exit code. Status goes to `output` (stderr). */
 export async function pretrain(argv: string[], output: PretrainOutput, signal?: AbortSignal): Promise<number> {
-  const args = parsePretrainArgs(argv);
+  const config = await parsePretrainArgs(argv);
   const logger = createLogger({
-    level: args.logLevel,
+    level: config.logLevel,
     sink: (record) => output.write(`${output.isTTY ? '\r\x1b[K' : ''}${formatLine(record)}\n`),
   });
-  const model = await CoverModel.create({ dims: args.dims, seed: args.seed });
+  const batches = await batchSource(config, logger);
+  const model = await CoverModel.create({ dims: config.dims, seed: config.seed, ...config.model });
   try {
-    const cropSize = new Array<number>(args.dims).fill(args.crop);
-    model.configureTraining({ cropSize, seed: args.seed });
-    const imageSize = cropSize.map((c) => Math.round(c * 1.5));
+    const { cropSize, ...training } = config.training;
+    model.configureTraining({ ...training, cropSize, seed: config.seed });
     const trainer = new Trainer(model, {
-      maxSteps: args.steps,
-      learningRate: args.lr,
-      checkpoint: { dirpath: path.join(args.out, 'checkpoints'), everyNTrainSteps: args.checkpointEvery },
-      metricsFile: path.join(args.out, 'metrics.jsonl'),
-      resume: args.resume,
+      maxSteps: config.steps,
+      learningRate: config.learningRate,
+      warmupSteps: config.warmupSteps,
+      prefetch: config.prefetch,
+      checkpoint: {
+        dirpath: path.join(config.out, 'checkpoints'),
+        everyNTrainSteps: config.checkpointEvery,
+        saveLast: config.keepLast,
+      },
+      metricsFile: path.join(config.out, 'metrics.jsonl'),
+      resume: config.resume,
       logger,
       ...(signal ? { signal } : {}),
     });
     logger.info(
-      `pretraining a ${args.dims}D model (${model.parameterCount().toLocaleString('en')} parameters) on demo phantoms`,
-      {
-        steps: args.steps,
-        out: args.out,
-      },
+      `pretraining a ${config.dims}D model (${model.parameterCount().toLocaleString('en')} parameters) on ${batches.description}`,
+      { steps: config.steps, out: config.out },
     );
     let lastReport = 0;
-    for await (const record of trainer.fit(phantomBatches(args.batchSize, imageSize, args.seed * 1_000_003))) {
+    for await (const record of trainer.fit(batches.from)) {
       const values = { L_vec: record.vectorLoss, 'no-motion': record.zeroBaseline, L_con: record.consistencyLoss };
-      if (output.isTTY && args.logLevel !== 'silent') {
+      if (output.isTTY && config.logLevel !== 'silent') {
         output.write(
-          `\r\x1b[K${formatProgress({ step: record.step, total: args.steps, elapsedMs: record.elapsedMs, values }, output.columns ?? 100)}`,
+          `\r\x1b[K${formatProgress({ step: record.step, total: config.steps, elapsedMs: record.elapsedMs, values }, output.columns ?? 100)}`,
         );
         continue;
       }
       const now = Date.now();
-      if (now - lastReport < 2000 && record.step !== args.steps) continue;
+      if (now - lastReport < 2000 && record.step !== config.steps) continue;
       lastReport = now;
-      logger.info(`step ${record.step}/${args.steps}`, {
+      logger.info(`step ${record.step}/${config.steps}`, {
         L_vec: round(record.vectorLoss),
         no_motion: round(record.zeroBaseline),
         L_con: round(record.consistencyLoss),
@@ -157,15 +69,52 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
         steps_per_s: round(record.step / (record.elapsedMs / 1000)),
       });
     }
-    if (output.isTTY && args.logLevel !== 'silent') output.write('\n');
+    if (output.isTTY && config.logLevel !== 'silent') output.write('\n');
     logger.info('done', {
-      checkpoints: path.join(args.out, 'checkpoints'),
-      metrics: path.join(args.out, 'metrics.jsonl'),
+      checkpoints: path.join(config.out, 'checkpoints'),
+      metrics: path.join(config.out, 'metrics.jsonl'),
     });
     return 0;
   } finally {
     model.dispose();
   }
+}
+
+/** The batches of a run, as a function of the start step so that resumed runs see the same data. */
+async function batchSource(
+  config: ResolvedPretrainConfig,
+  logger: Logger,
+): Promise<{ description: string; from: (startStep: number) => AsyncIterable<Tensor> }> {
+  const cropSize = config.training.cropSize;
+  if (!config.data) {
+    const imageSize = patchSizeFor(cropSize);
+    return {
+      description: 'demo phantoms',
+      from: (startStep) => phantomBatches(config.batchSize, imageSize, config.seed * 1_000_003, startStep),
+    };
+  }
+  const data = config.data;
+  const dataset = await ImageDataset.fromSources(data.sources, {
+    normalize: data.normalize,
+    ...(data.spacing ? { spacing: data.spacing } : {}),
+    onError: data.onError,
+    cacheSize: data.cacheSize,
+    logger,
+  });
+  return {
+    description: `${dataset.size} image${dataset.size === 1 ? '' : 's'}`,
+    from: (startStep) =>
+      patchBatches(dataset, {
+        dims: config.dims,
+        cropSize,
+        batchSize: config.batchSize,
+        context: data.context,
+        sliceAxis: data.sliceAxis,
+        minForeground: data.minForeground,
+        seed: config.seed,
+        startStep,
+      }),
+  };
 }
 
 function round(value: number): number {

@@ -4,7 +4,7 @@ import { pretrain } from './pretrain';
 const USAGE = `Usage: cover-torch <command> [options]
 
 Commands:
-  pretrain --demo Pretrain on built-in phantoms (see pretrain --help)
+  pretrain        Pretrain on your images or built-in phantoms (see pretrain --help)
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
   help            Show this help`;
 

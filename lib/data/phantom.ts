@@ -84,11 +84,12 @@ export function phantomBatch(batchSize: number, size: readonly number[], seed: n
   return tensor(data, [batchSize, 1, ...size]);
 }
 
-/** An endless stream of phantom batches, each from new seeds. */
+/** An endless stream of phantom batches, each from new seeds, from step `startStep` on. */
 export async function* phantomBatches(
   batchSize: number,
   size: readonly number[],
   seed = 0,
+  startStep = 0,
 ): AsyncGenerator<Tensor<'float32'>> {
-  for (let step = 0; ; step++) yield phantomBatch(batchSize, size, seed + step * batchSize);
+  for (let step = startStep; ; step++) yield phantomBatch(batchSize, size, seed + step * batchSize);
 }

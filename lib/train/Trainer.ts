@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../log/logger';
 import type { CoverModel, StepMetrics } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
-import { latestCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoints';
+import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, updateBestCheckpoint } from './checkpoints';
 import { warmupCosine } from './warmupCosine';
 
 export interface CheckpointOptions {
@@ -14,8 +14,13 @@ export interface CheckpointOptions {
   dirpath: string;
   /** Write one every N steps (and at the end, and when stopped). Default 100. */
   everyNTrainSteps?: number;
-  /** How many to keep. Default 3. */
+  /** How many of the newest to keep. Default 3. */
   saveLast?: number;
+  /**
+   * Also keep the best checkpoint (best-step-N, named by best.json): the one with the lowest
+   * mean L_vec / no-motion baseline over the steps since the previous checkpoint. Default true.
+   */
+  saveBest?: boolean;
 }
 
 export interface FitOptions {
@@ -37,6 +42,10 @@ export interface FitOptions {
   /** Where the trainer reports resumes and checkpoints. Default: silent. */
   logger?: Logger;
 }
+
+/** Batches to train on, or a function giving them from a step on (for exact resumes). */
+export type BatchSource =
+  AsyncIterable<Tensor> | Iterable<Tensor> | ((startStep: number) => AsyncIterable<Tensor> | Iterable<Tensor>);
 
 /** One step's metrics with its index and the wall time so far. */
 export interface StepRecord extends StepMetrics {
@@ -61,7 +70,12 @@ export class Trainer extends EventEmitter {
     this.#options = options;
   }
 
-  async *fit(batches: AsyncIterable<Tensor> | Iterable<Tensor>): AsyncGenerator<StepRecord> {
+  /**
+   * Trains on `batches`: an (async) iterable of batches (B, C, *S), or a function giving the
+   * stream from a step on, which lets a resumed run see the batches the interrupted one
+   * would have seen (patchBatches and phantomBatches take a start step for this).
+   */
+  async *fit(batches: BatchSource): AsyncGenerator<StepRecord> {
     const options = this.#options;
     const schedule =
       typeof options.learningRate === 'function'
@@ -91,21 +105,31 @@ export class Trainer extends EventEmitter {
     const started = Date.now();
     let last: StepRecord | undefined;
     let savedAt = step;
+    // Running sums for the best-checkpoint score since the last checkpoint.
+    let vectorSum = 0;
+    let baselineSum = 0;
     const save = async () => {
       if (!checkpoint || savedAt === step) return;
+      const score = baselineSum > 0 ? vectorSum / baselineSum : NaN;
       const folder = await saveCheckpoint(
         checkpoint.dirpath,
         this.#model,
-        { step, metrics: last ? { ...last } : {} },
+        { step, metrics: last ? { ...last } : {}, score },
         keep,
       );
       savedAt = step;
+      vectorSum = 0;
+      baselineSum = 0;
       logger.debug('checkpoint written', { checkpoint: folder, step });
+      if (checkpoint.saveBest !== false && (await updateBestCheckpoint(checkpoint.dirpath, folder, step, score))) {
+        logger.debug('best checkpoint so far', { step, score });
+      }
       this.emit('checkpoint', folder);
     };
 
     let stopped = false;
-    for await (const batch of prefetch(batches, options.prefetch ?? 2)) {
+    const stream = typeof batches === 'function' ? batches(step) : batches;
+    for await (const batch of prefetch(stream, options.prefetch ?? 2)) {
       if (step >= options.maxSteps) break;
       if (options.signal?.aborted) {
         stopped = true;
@@ -113,6 +137,8 @@ export class Trainer extends EventEmitter {
       }
       const metrics = await this.#model.trainStep(batch, schedule(step));
       step += 1;
+      vectorSum += metrics.vectorLoss;
+      baselineSum += metrics.zeroBaseline;
       last = { ...metrics, step, elapsedMs: Date.now() - started };
       if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
       this.emit('trainBatchEnd', last);

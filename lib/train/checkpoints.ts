@@ -15,6 +15,8 @@ import { writeFileAtomic } from '../io/writeFileAtomic';
 export interface CheckpointMeta {
   step: number;
   metrics?: Record<string, unknown>;
+  /** Mean L_vec / no-motion baseline since the previous checkpoint (lower is better). */
+  score?: number;
 }
 
 const stepName = (step: number) => `step-${String(step).padStart(6, '0')}`;
@@ -63,4 +65,44 @@ export async function restoreCheckpoint(folder: string, model: CoverModel): Prom
   await model.loadStateDict(tensors);
   await model.loadTrainingState(path.join(folder, 'training.safetensors'));
   return JSON.parse(await fs.readFile(path.join(folder, 'meta.json'), 'utf8')) as CheckpointMeta;
+}
+
+/**
+ * Keeps the checkpoint `folder` as the best one when its `score` (lower is better) beats the
+ * one in best.json: its files are linked (or copied) into a staged best-step-N folder that
+ * is renamed into place, then best.json is replaced atomically and older best folders go.
+ * Returns whether it became the best.
+ */
+export async function updateBestCheckpoint(
+  dirpath: string,
+  folder: string,
+  step: number,
+  score: number,
+): Promise<boolean> {
+  if (!Number.isFinite(score)) return false;
+  const pointer = path.join(dirpath, 'best.json');
+  try {
+    const best = JSON.parse(await fs.readFile(pointer, 'utf8')) as { score: number };
+    if (best.score <= score) return false;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const name = `best-${stepName(step)}`;
+  const staging = path.join(dirpath, `.${name}.${process.pid}.tmp`);
+  await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging);
+  for (const file of await fs.readdir(folder)) {
+    // A hard link shares the bytes already written and synced; copy where links are not allowed.
+    await fs
+      .link(path.join(folder, file), path.join(staging, file))
+      .catch(() => fs.copyFile(path.join(folder, file), path.join(staging, file)));
+  }
+  await fs.rm(path.join(dirpath, name), { recursive: true, force: true });
+  await fs.rename(staging, path.join(dirpath, name));
+  await writeFileAtomic(pointer, [Buffer.from(`${JSON.stringify({ step, score, path: name })}\n`)]);
+  for (const old of await fs.readdir(dirpath)) {
+    if (/^best-step-\d+$/.test(old) && old !== name)
+      await fs.rm(path.join(dirpath, old), { recursive: true, force: true });
+  }
+  return true;
 }

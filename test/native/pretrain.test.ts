@@ -31,18 +31,30 @@ describe('pretraining', () => {
     expect(metrics.every((m) => Number.isFinite(m.vectorLoss) && m.learningRate >= 0)).toBe(true);
     const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8'));
     expect(latest).toEqual({ step: 4, path: 'step-000004' });
-    expect(fs.readdirSync(path.join(out, 'checkpoints')).sort()).toEqual(['latest.json', 'step-000002', 'step-000004']);
+    const kept = fs.readdirSync(path.join(out, 'checkpoints')).sort();
+    expect(kept.filter((name) => !name.startsWith('best'))).toEqual(['latest.json', 'step-000002', 'step-000004']);
+    // The best checkpoint is one of the two written, and best.json names it.
+    const best = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'best.json'), 'utf8'));
+    expect(kept).toContain(best.path);
+    expect([2, 4]).toContain(best.step);
     expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000004', 'model.safetensors'))).toBe(true);
   });
 
   it('explains bad command-line arguments', () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'pretrain', ...args], { encoding: 'utf8' });
-    expect(run('--demo', '--dims', '4').stderr).toContain('--dims expects 2 or 3, got "4"');
-    expect(run('--demo', '--crop', '30').stderr).toContain('--crop expects a multiple of 16, got 30');
+    expect(run('--demo', '--dims', '4').stderr).toContain(
+      'Invalid command line: Expected 2 or 3 for dims but received 4 of type number (from --dims)',
+    );
+    expect(run('--demo', '--crop', '30').stderr).toContain(
+      'Expected a multiple of 16 for training.cropSize[0] but received 30 of type number (from --crop)',
+    );
     expect(run('--demo', '--step', '3').stderr).toContain('unknown option --step');
-    const noDemo = run('--steps', '3');
-    expect(noDemo.status).toBe(2);
-    expect(noDemo.stderr).toContain('pretrain needs --demo');
+    const noData = run('--steps', '3');
+    expect(noData.status).toBe(2);
+    expect(noData.stderr).toContain('Expected data.sources (your images) or demo: true');
+    const missing = run('--data', '/nonexistent/scans', '--steps', '1');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('data.sources[0]: cannot read "/nonexistent/scans"');
   });
 
   it('stops on abort after the running step with a valid checkpoint, and resumes to the same losses', async () => {
@@ -81,16 +93,14 @@ describe('pretraining', () => {
     const resumed = await CoverModel.create({ ...small, seed: 1 });
     resumed.configureTraining(training);
     const rest: number[] = [];
-    const stream = phantomBatches(2, [48, 48], 5);
-    await stream.next();
-    await stream.next();
     const again = new Trainer(resumed, {
       maxSteps: 4,
       learningRate: 1e-3,
       resume: true,
       checkpoint: { dirpath: checkpoints },
     });
-    for await (const record of again.fit(stream)) rest.push(record.totalLoss);
+    // A batch source given as a function of the start step continues where the run stopped.
+    for await (const record of again.fit((start) => phantomBatches(2, [48, 48], 5, start))) rest.push(record.totalLoss);
     resumed.dispose();
     expect([...head, ...rest]).toEqual(full);
   });

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { LOG_LEVELS } from '../log/logger';
+import { modelOptionsSchema } from '../model/modelOptions';
+import { optimizerOptionsSchema, viewOptionsSchema } from '../model/trainingOptions';
+import { dataOptionsSchema, type ResolvedDataOptions } from './dataOptions';
+import { boolean, choice, integer, list, multipleOf, number, positive, section, text } from './fields';
+import { ConfigError, parseOptions } from './parseOptions';
+
+/**
+ * The configuration of a pretraining run (`cover-torch pretrain --config run.yaml`): the one
+ * schema behind the config file, the command-line overrides and the PretrainConfig type.
+ */
+export const pretrainConfigSchema = section({
+  /** 2D images or 3D volumes. Default 2. */
+  dims: z.literal([2, 3], { error: '2 or 3' }).default(2),
+  /** Train on the built-in procedural phantoms instead of `data`. */
+  demo: boolean().default(false),
+  data: dataOptionsSchema.optional(),
+  model: modelOptionsSchema.omit({ dims: true, seed: true }).default({
+    inChannels: 1,
+    channels: [32, 64, 128, 256, 512],
+    headDim: 8,
+    heads: [4, 4, 4, 1, 1],
+    radius: 2,
+  }),
+  training: section({
+    /** Crop side per axis, multiples of 16. Default 64 (2D demo), 128 (2D data), 32 (3D demo), 64 (3D data). */
+    cropSize: list(multipleOf(16, 16), 'an array of 2 or 3 integers', 2, 3).optional(),
+    views: viewOptionsSchema.optional(),
+    optimizer: optimizerOptionsSchema.optional(),
+    gradClip: number(0).optional(),
+    consistencyWeight: number(0).optional(),
+    consistencyWarmupSteps: integer(0).optional(),
+  }).default({}),
+  /** Training steps in all. Default 300 (2D demo), 60 (3D demo), 2000 (data). */
+  steps: integer(1).optional(),
+  /** Images per step. Default 4 in 2D, 1 in 3D. */
+  batchSize: integer(1, 4096).optional(),
+  /** Peak learning rate of the warmup + cosine schedule. Default 1e-3. */
+  learningRate: positive().default(1e-3),
+  /** Warmup steps. Default 5% of steps. */
+  warmupSteps: integer(0).optional(),
+  /** Steps between checkpoints. Default 50. */
+  checkpointEvery: integer(1).default(50),
+  /** Checkpoints kept besides the best one. Default 3. */
+  keepLast: integer(1, 1000).default(3),
+  /** Batches prepared ahead of the native step. Default 2. */
+  prefetch: integer(1, 64).default(2),
+  /** Seed of weights, data sampling and views. Default 0. */
+  seed: integer(0).default(0),
+  /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */
+  out: text().optional(),
+  /** Continue from the latest checkpoint in `out`. */
+  resume: boolean().default(false),
+  logLevel: choice(LOG_LEVELS).default('info'),
+});
+
+export type PretrainConfig = z.input<typeof pretrainConfigSchema>;
+type ParsedConfig = z.output<typeof pretrainConfigSchema>;
+
+/** A run's configuration with every default decided. */
+export interface ResolvedPretrainConfig extends Omit<
+  ParsedConfig,
+  'data' | 'training' | 'steps' | 'batchSize' | 'out'
+> {
+  data: ResolvedDataOptions | undefined;
+  training: ParsedConfig['training'] & { cropSize: number[] };
+  steps: number;
+  batchSize: number;
+  warmupSteps: number;
+  out: string;
+}
+
+/**
+ * Validates a configuration object and decides the defaults that depend on `dims` and on
+ * demo versus real data. `origin` names where it came from in error messages.
+ */
+export function resolvePretrainConfig(value: unknown, origin = 'configuration'): ResolvedPretrainConfig {
+  const prefix = `Invalid ${origin}: `;
+  const config = parseOptions(pretrainConfigSchema, value, 'the configuration', prefix);
+  const { dims, demo } = config;
+  if (demo === (config.data !== undefined)) {
+    throw new ConfigError(
+      [demo ? 'Use either demo: true or data, not both' : 'Expected data.sources (your images) or demo: true'],
+      prefix,
+      ['data'],
+    );
+  }
+  const cropSide = dims === 2 ? (demo ? 64 : 128) : demo ? 32 : 64;
+  const cropSize = config.training.cropSize ?? new Array<number>(dims).fill(cropSide);
+  if (cropSize.length !== dims) {
+    throw new ConfigError(
+      [
+        `Expected an array of ${dims} integers for training.cropSize (dims is ${dims}) but received [${cropSize.join(', ')}]`,
+      ],
+      prefix,
+      ['training.cropSize'],
+    );
+  }
+  const steps = config.steps ?? (demo ? (dims === 2 ? 300 : 60) : 2000);
+  return {
+    ...config,
+    data: config.data,
+    training: { ...config.training, cropSize },
+    steps,
+    batchSize: config.batchSize ?? (dims === 2 ? 4 : 1),
+    warmupSteps: config.warmupSteps ?? Math.floor(steps * 0.05),
+    out: config.out ?? `runs/${demo ? 'demo' : 'pretrain'}-${dims}d`,
+  };
+}

@@ -1,0 +1,74 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { glob, isDynamicPattern } from 'tinyglobby';
+
+/** Names that are images on their own; a folder of DICOM slices is one image (a series). */
+const IMAGE_FILE = /\.(nii|nii\.gz|png|jpe?g)$/i;
+const DICOM_FILE = /\.(dcm|dicom|ima)$/i;
+
+/**
+ * Expands data sources (files, folders, glob patterns) into a sorted list of images: files
+ * and DICOM series folders. Folders are searched recursively; a folder holding DICOM slices
+ * (by extension, or extensionless files with the DICM marker) counts as one series. A
+ * source that matches nothing is an error naming it, since a typo would otherwise train on
+ * less data than meant without a word.
+ */
+export async function findImageFiles(sources: readonly string[], cwd = process.cwd()): Promise<string[]> {
+  const found = new Set<string>();
+  for (const [index, source] of sources.entries()) {
+    const before = found.size;
+    if (isDynamicPattern(source)) {
+      const matches = await glob(source, { cwd, absolute: true, onlyFiles: false, expandDirectories: false });
+      for (const match of matches.sort()) await addPath(match, found);
+    } else {
+      const absolute = path.resolve(cwd, source);
+      try {
+        await fs.stat(absolute);
+      } catch (error) {
+        throw new Error(`data.sources[${index}]: cannot read "${source}": ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      await addPath(absolute, found);
+    }
+    if (found.size === before) {
+      throw new Error(
+        `data.sources[${index}]: "${source}" holds no images (.nii, .nii.gz, .png, .jpg or a folder of DICOM slices)`,
+      );
+    }
+  }
+  return [...found].sort();
+}
+
+async function addPath(target: string, found: Set<string>): Promise<void> {
+  const stat = await fs.stat(target);
+  if (stat.isDirectory()) await addFolder(target, found);
+  else if (stat.isFile()) found.add(target);
+}
+
+async function addFolder(folder: string, found: Set<string>): Promise<void> {
+  const entries = (await fs.readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  let series = false;
+  for (const entry of entries) {
+    const full = path.join(folder, entry.name);
+    if (entry.isDirectory()) await addFolder(full, found);
+    else if (entry.isFile()) {
+      if (IMAGE_FILE.test(entry.name)) found.add(full);
+      else if (!series && (DICOM_FILE.test(entry.name) || (!entry.name.includes('.') && (await hasDicomMarker(full)))))
+        series = true;
+    }
+  }
+  if (series) found.add(folder);
+}
+
+/** DICOM Part-10 files carry "DICM" after a 128-byte preamble. */
+async function hasDicomMarker(file: string): Promise<boolean> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(buffer, 0, 4, 128);
+    return bytesRead === 4 && buffer.toString('latin1') === 'DICM';
+  } finally {
+    await handle.close();
+  }
+}

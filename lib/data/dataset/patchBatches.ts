@@ -1,0 +1,98 @@
+import { seededRandom } from '../phantom';
+import { tensor, type Tensor } from '../../tensor';
+import type { ImageVolume } from '../image';
+import type { ImageDataset } from './ImageDataset';
+import { cropInto, foregroundShare, SLICE_AXES, takeSlice, type SliceAxis } from './patches';
+
+export interface PatchBatchOptions {
+  /** 2D patches (slices of volumes, or 2D images) or 3D patches. */
+  dims: 2 | 3;
+  /** The crop the model trains on; patches are `context` times larger for the views. */
+  cropSize: readonly number[];
+  batchSize: number;
+  /** Patch side relative to the crop. Default 1.5 (the spec's context). */
+  context?: number;
+  /** Slices of volumes for 2D training: an anatomical axis or "any". Default "axial". */
+  sliceAxis?: SliceAxis | 'any';
+  /** Patches with a smaller share of voxels above 0.05 are drawn again, up to 10 tries. Default 0.1. */
+  minForeground?: number;
+  /** Seed of the sampling. Default 0. */
+  seed?: number;
+  /** First step of the stream: batches depend only on (seed, step), so a resumed run sees the same data. */
+  startStep?: number;
+}
+
+const TRIES = 10;
+
+/** The patch size for a crop: `context` times larger, rounded to whole voxels. */
+export function patchSizeFor(cropSize: readonly number[], context = 1.5): number[] {
+  return cropSize.map((side) => Math.round(side * context));
+}
+
+/**
+ * An endless stream of batches (B, 1, *patch) of random patches: a random image, for 2D
+ * training from a volume a random slice, then a random box (zero padded where the image is
+ * smaller), redrawn while it is mostly background.
+ */
+export async function* patchBatches(
+  dataset: ImageDataset,
+  options: PatchBatchOptions,
+): AsyncGenerator<Tensor<'float32'>> {
+  const patchSize = patchSizeFor(options.cropSize, options.context);
+  if (patchSize.length !== options.dims) {
+    throw new RangeError(
+      `Expected cropSize with ${options.dims} sides for ${options.dims}D patches but received [${options.cropSize.join(', ')}]`,
+    );
+  }
+  const per = patchSize.reduce((a, b) => a * b, 1);
+  for (let step = options.startStep ?? 0; ; step++) {
+    const random = seededRandom(mixSeed(options.seed ?? 0, step));
+    const data = new Float32Array(options.batchSize * per);
+    for (let b = 0; b < options.batchSize; b++) {
+      for (let attempt = 0; attempt < TRIES; attempt++) {
+        const image = await pickImage(dataset, random);
+        const plane = planeFor(image, options, random);
+        const start = plane.shape.map((side, i) => {
+          const size = patchSize[i]!;
+          return side >= size ? Math.floor(random() * (side - size + 1)) : -Math.floor((size - side) / 2);
+        });
+        cropInto(plane.data, plane.shape, start, patchSize, data, b * per);
+        if (foregroundShare(data, b * per, per) >= (options.minForeground ?? 0.1)) break;
+      }
+    }
+    yield tensor(data, [options.batchSize, 1, ...patchSize]);
+  }
+}
+
+/** One 32-bit seed per (seed, step), well spread so neighbouring steps are unrelated. */
+function mixSeed(seed: number, step: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(step + 1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+async function pickImage(dataset: ImageDataset, random: () => number): Promise<ImageVolume> {
+  // Skipped (unreadable) files return undefined; draw another, in a reproducible order.
+  for (let i = 0; i < dataset.size * 4 + 16; i++) {
+    const image = await dataset.get(Math.floor(random() * dataset.size));
+    if (image) return image;
+  }
+  throw new Error(`None of the ${dataset.size} images could be read (${dataset.failedCount} failed; see the warnings)`);
+}
+
+function planeFor(
+  image: ImageVolume,
+  options: PatchBatchOptions,
+  random: () => number,
+): { data: Float32Array; shape: number[] } {
+  if (options.dims === 3) {
+    if (image.shape.length !== 3) {
+      throw new Error(`${image.source} is a 2D image; 3D training needs volumes (or use dims 2)`);
+    }
+    return image;
+  }
+  if (image.shape.length === 2) return image;
+  const choice = options.sliceAxis ?? 'axial';
+  const axis = choice === 'any' ? ([0, 1, 2] as const)[Math.floor(random() * 3)]! : SLICE_AXES[choice];
+  return takeSlice(image.data, image.shape, axis, Math.floor(random() * image.shape[axis]!));
+}

@@ -1,0 +1,171 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parsePretrainArgs } from '../../lib/cli/pretrainArgs';
+import { ConfigError } from '../../lib/config/parseOptions';
+import { resolvePretrainConfig } from '../../lib/config/pretrainConfig';
+import { resolveModelOptions } from '../../lib/model/modelOptions';
+import { resolveTrainingOptions } from '../../lib/model/trainingOptions';
+
+describe('model and training options', () => {
+  it('fills in the defaults of the method', () => {
+    expect(resolveModelOptions({ dims: 3 })).toEqual({
+      dims: 3,
+      inChannels: 1,
+      channels: [32, 64, 128, 256, 512],
+      headDim: 8,
+      heads: [4, 4, 4, 1, 1],
+      radius: 2,
+    });
+  });
+
+  it('names the field, what is allowed and what was received', () => {
+    expect(() => resolveModelOptions({ dims: 2, radius: 9 })).toThrow(
+      'Expected an integer between 1 and 8 for radius but received 9 of type number',
+    );
+    expect(() => resolveModelOptions({ dims: 2, headDim: '8' })).toThrow(
+      'Expected an integer between 1 and 4096 for headDim but received "8" of type string',
+    );
+    expect(() => resolveModelOptions({ dims: 2, heads: [1, 1] })).toThrow(
+      'Expected an array of 5 integers for heads but received an array of length 2',
+    );
+    expect(() => resolveModelOptions({ dims: 2, radious: 3 })).toThrow(
+      /^Unknown option "radious" in model options; did you mean "radius"\? Allowed: dims, inChannels, channels/,
+    );
+    expect(() => resolveModelOptions(null)).toThrow('Expected an object for model options but received null');
+    expect(() => resolveTrainingOptions({ cropSize: [32, 32, 32] }, 2)).toThrow(
+      'Expected an array of 2 integers for cropSize but received an array of length 3',
+    );
+    expect(() => resolveTrainingOptions({ cropSize: [32, 32], views: { degree: 2.5 } }, 2)).toThrow(
+      'Expected a number between 0 and 1.9 for views.degree but received 2.5 of type number',
+    );
+    expect(() => resolveTrainingOptions({ cropSize: [32, 32], optimizer: { nesterov: 1 } }, 2)).toThrow(
+      'Expected true or false for optimizer.nesterov but received 1 of type number',
+    );
+  });
+
+  it('lists every problem at once, as a TypeError', () => {
+    let error: unknown;
+    try {
+      resolveModelOptions({ dims: 5, radius: 0, seed: -1 });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as ConfigError).problems).toEqual([
+      'Expected 2 or 3 for dims but received 5 of type number',
+      'Expected an integer between 1 and 8 for radius but received 0 of type number',
+      'Expected an integer >= 0 for seed but received -1 of type number',
+    ]);
+  });
+
+  it('converts training options into the native form', () => {
+    expect(
+      resolveTrainingOptions({ cropSize: [32, 48], views: { degree: 1 }, optimizer: { kind: 'sgd' }, gradClip: 0 }, 2),
+    ).toEqual({ views: { degree: 1, cropSize: [32, 48] }, optimizer: { kind: 'sgd' }, gradClip: 0 });
+  });
+});
+
+describe('pretraining configuration', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-config-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const write = (name: string, text: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it('decides defaults from dims and demo versus data', () => {
+    const demo = resolvePretrainConfig({ demo: true });
+    expect(demo).toMatchObject({ dims: 2, steps: 300, batchSize: 4, warmupSteps: 15, out: 'runs/demo-2d' });
+    expect(demo.training.cropSize).toEqual([64, 64]);
+    const data = resolvePretrainConfig({ dims: 3, data: { sources: ['a.nii.gz'] } });
+    expect(data).toMatchObject({ steps: 2000, batchSize: 1, out: 'runs/pretrain-3d' });
+    expect(data.training.cropSize).toEqual([64, 64, 64]);
+    expect(data.data).toMatchObject({ normalize: { kind: 'percentile', lower: 0.5, upper: 99.5 }, onError: 'error' });
+  });
+
+  it('explains wrong configurations', () => {
+    expect(() => resolvePretrainConfig({})).toThrow('Expected data.sources (your images) or demo: true');
+    expect(() => resolvePretrainConfig({ demo: true, data: { sources: ['x'] } })).toThrow('either demo: true or data');
+    expect(() => resolvePretrainConfig({ demo: true, training: { views: { degre: 1 } } })).toThrow(
+      'Unknown option "degre" in training.views; did you mean "degree"?',
+    );
+    expect(() => resolvePretrainConfig({ dims: 3, demo: true, training: { cropSize: [32, 32] } })).toThrow(
+      'Expected an array of 3 integers for training.cropSize (dims is 3) but received [32, 32]',
+    );
+    expect(() => resolvePretrainConfig({ data: { sources: [] } })).toThrow(
+      'Expected a list of paths or glob patterns for data.sources but received an array of length 0',
+    );
+    expect(() => resolvePretrainConfig({ data: { sources: ['x'], normalize: { kind: 'zscore' } } })).toThrow(
+      'Expected an object with kind "percentile", "window", "ct", "minmax" or "none" for data.normalize.kind but received "zscore" of type string',
+    );
+    expect(() =>
+      resolvePretrainConfig({ data: { sources: ['x'], normalize: { kind: 'ct', preset: 'lungs' } } }),
+    ).toThrow(
+      'Expected one of "soft-tissue", "lung", "bone", "brain", "liver", "mediastinum" for data.normalize.preset but received "lungs" of type string',
+    );
+    expect(() => resolvePretrainConfig({ demo: true, learningRate: 0 })).toThrow(/for learningRate but received 0/);
+  });
+
+  it('reads YAML and JSON files, with command-line overrides on top', async () => {
+    const yaml = write(
+      'run.yaml',
+      [
+        'dims: 2',
+        'data:',
+        '  sources: [scans/*.nii.gz]',
+        '  normalize: { kind: ct, preset: lung }',
+        'steps: 100',
+        'training:',
+        '  views: { degree: 0.3 }',
+      ].join('\n'),
+    );
+    const config = await parsePretrainArgs([
+      '--config',
+      yaml,
+      '--steps',
+      '50',
+      '--set',
+      'training.views.appearance=false',
+      '--crop',
+      '96',
+    ]);
+    expect(config.steps).toBe(50);
+    expect(config.training).toMatchObject({ cropSize: [96, 96], views: { degree: 0.3, appearance: false } });
+    expect(config.data?.normalize).toEqual({ kind: 'ct', preset: 'lung' });
+    // Paths in a config file are relative to the file.
+    expect(config.data?.sources).toEqual([path.join(dir, 'scans/*.nii.gz')]);
+    const json = write('run.json', JSON.stringify({ demo: true, model: { radius: 1 } }));
+    expect((await parsePretrainArgs(['--config', json])).model.radius).toBe(1);
+  });
+
+  it('names the flag a bad value came from, and the file a bad file', async () => {
+    await expect(parsePretrainArgs(['--demo', '--steps', 'many'])).rejects.toThrow(
+      'Invalid command line: Expected an integer >= 1 for steps but received "many" of type string (from --steps)',
+    );
+    await expect(parsePretrainArgs(['--demo', '--crop', '30'])).rejects.toThrow(
+      'Expected a multiple of 16 for training.cropSize[0] but received 30 of type number (from --crop)',
+    );
+    await expect(parsePretrainArgs(['--demo', '--set', 'training.views.elastic=2'])).rejects.toThrow(
+      /Unknown option "elastic" in training.views; did you mean "elasticAmplitude"\?.*\(from --set training.views.elastic\)/,
+    );
+    await expect(parsePretrainArgs(['--demo', '--step', '3'])).rejects.toThrow('unknown option --step');
+    const bad = write('bad.yaml', 'steps: [1,\n');
+    await expect(parsePretrainArgs(['--config', bad])).rejects.toThrow(`The config file ${bad} is not valid YAML`);
+    const list = write('list.yaml', '- 1\n- 2\n');
+    await expect(parsePretrainArgs(['--config', list])).rejects.toThrow('must hold a mapping of options');
+    const typo = write('typo.yaml', 'demo: true\nstep: 10\n');
+    await expect(parsePretrainArgs(['--config', typo])).rejects.toThrow(
+      `Invalid configuration (${typo} and the command line): Unknown option "step" in the configuration; did you mean "steps"?`,
+    );
+    await expect(parsePretrainArgs(['--config', path.join(dir, 'missing.yaml')])).rejects.toThrow(
+      'Cannot read the config file',
+    );
+  });
+});

@@ -1,0 +1,203 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { findImageFiles } from '../../lib/data/dataset/findImageFiles';
+import { ImageDataset } from '../../lib/data/dataset/ImageDataset';
+import { patchBatches } from '../../lib/data/dataset/patchBatches';
+import { cropInto, takeSlice } from '../../lib/data/dataset/patches';
+import type { ImageVolume } from '../../lib/data/image';
+import { createLogger, type LogRecord } from '../../lib/log/logger';
+
+/** A [D, H, W] volume whose value encodes its index: v = 10000 z + 100 y + x. */
+function indexVolume(shape: number[], source = 'memory'): ImageVolume {
+  const [d, h, w] = shape as [number, number, number];
+  const data = new Float32Array(d * h * w);
+  for (let z = 0; z < d; z++)
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[(z * h + y) * w + x] = 10000 * z + 100 * y + x;
+  return { data, shape, spacing: [1, 1, 1], affine: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], source };
+}
+
+describe('patch helpers', () => {
+  const volume = indexVolume([4, 5, 6]);
+
+  it('takes axial, coronal and sagittal slices', () => {
+    const axial = takeSlice(volume.data, volume.shape, 0, 2);
+    expect(axial.shape).toEqual([5, 6]);
+    expect(axial.data[1 * 6 + 3]).toBe(20103);
+    const coronal = takeSlice(volume.data, volume.shape, 1, 4);
+    expect(coronal.shape).toEqual([4, 6]);
+    expect(coronal.data[3 * 6 + 5]).toBe(30405);
+    const sagittal = takeSlice(volume.data, volume.shape, 2, 1);
+    expect(sagittal.shape).toEqual([4, 5]);
+    expect(sagittal.data[2 * 5 + 3]).toBe(20301);
+  });
+
+  it('crops boxes, with zeros where the box leaves the image', () => {
+    const out = new Float32Array(2 * 2 * 3 + 1).fill(-1);
+    cropInto(volume.data, volume.shape, [1, 3, 4], [2, 2, 3], out, 1);
+    expect(out[0]).toBe(-1); // before the offset: untouched
+    expect(Array.from(out.subarray(1, 4))).toEqual([10304, 10305, 0]); // x = 6 is outside
+    expect(Array.from(out.subarray(4, 7))).toEqual([10404, 10405, 0]);
+    expect(Array.from(out.subarray(7, 10))).toEqual([20304, 20305, 0]);
+    const plane = new Float32Array(4);
+    cropInto(new Float32Array([1, 2, 3, 4]), [2, 2], [-1, 0], [2, 2], plane, 0);
+    expect(Array.from(plane)).toEqual([0, 0, 1, 2]);
+  });
+});
+
+describe('finding images', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-find-'));
+    for (const name of [
+      'a/one.nii.gz',
+      'a/two.nii',
+      'a/notes.txt',
+      'b/c/three.png',
+      'series/IM0001',
+      'series/IM0002',
+      'flat/slice.dcm',
+    ]) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      const dicom = Buffer.alloc(200);
+      dicom.write('DICM', 128, 'latin1');
+      fs.writeFileSync(path.join(dir, name), name.startsWith('series') ? dicom : 'x');
+    }
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('expands folders recursively, globs and files; a DICOM folder is one image', async () => {
+    expect(await findImageFiles(['.'], dir)).toEqual(
+      ['a/one.nii.gz', 'a/two.nii', 'b/c/three.png', 'flat', 'series'].map((name) => path.join(dir, name)),
+    );
+    expect(await findImageFiles(['a/*.nii*', 'b/c/three.png'], dir)).toEqual(
+      ['a/one.nii.gz', 'a/two.nii', 'b/c/three.png'].map((name) => path.join(dir, name)),
+    );
+  });
+
+  it('names a source that matches nothing', async () => {
+    await expect(findImageFiles(['a', 'scans/*.nii.gz'], dir)).rejects.toThrow(
+      'data.sources[1]: "scans/*.nii.gz" holds no images',
+    );
+    await expect(findImageFiles(['missing'], dir)).rejects.toThrow('data.sources[0]: cannot read "missing"');
+  });
+});
+
+describe('patch batches', () => {
+  const volumes = [indexVolume([28, 30, 40], 'v0'), indexVolume([24, 24, 24], 'v1')];
+  const read = async (file: string) => volumes[Number(file)]!;
+  const dataset = () => new ImageDataset(['0', '1'], { read, normalize: { kind: 'none' } });
+  const take = async <T>(stream: AsyncIterable<T>, count: number) => {
+    const out: T[] = [];
+    for await (const item of stream) {
+      out.push(item);
+      if (out.length === count) break;
+    }
+    return out;
+  };
+
+  it('cuts real sub-boxes of the volumes, 1.5x the crop', async () => {
+    const [batch] = await take(
+      patchBatches(dataset(), { dims: 3, cropSize: [16, 16, 16], batchSize: 2, minForeground: 0 }),
+      1,
+    );
+    expect(batch!.shape).toEqual([2, 1, 24, 24, 24]);
+    // Inside a patch, one step along x adds 1, along y 100, along z 10000 (no padding at 24 <= every side).
+    const data = batch!.data;
+    expect(data[1]! - data[0]!).toBe(1);
+    expect(data[24]! - data[0]!).toBe(100);
+    expect(data[24 * 24]! - data[0]!).toBe(10000);
+  });
+
+  it('takes 2D slices of volumes along the asked axis', async () => {
+    const [axial] = await take(
+      patchBatches(dataset(), { dims: 2, cropSize: [16, 16], batchSize: 4, minForeground: 0, seed: 3 }),
+      1,
+    );
+    expect(axial!.shape).toEqual([4, 1, 24, 24]);
+    for (let b = 0; b < 4; b++) {
+      const patch = axial!.data.subarray(b * 576, (b + 1) * 576);
+      expect(patch[1]! - patch[0]!).toBe(1); // rows run along x
+      expect(patch[24]! - patch[0]!).toBe(100); // columns along y: an axial plane
+    }
+    const [sagittal] = await take(
+      patchBatches(dataset(), { dims: 2, cropSize: [16, 16], batchSize: 1, minForeground: 0, sliceAxis: 'sagittal' }),
+      1,
+    );
+    const row = 12 * 24; // away from any zero padding
+    expect(sagittal!.data[row + 1]! - sagittal!.data[row]!).toBe(100);
+    expect(sagittal!.data[row + 24]! - sagittal!.data[row]!).toBe(10000);
+  });
+
+  it('depends only on seed and step, so a stream restarted at a step continues the same data', async () => {
+    const options = { dims: 2 as const, cropSize: [16, 16], batchSize: 2, minForeground: 0, seed: 7 };
+    const whole = await take(patchBatches(dataset(), options), 5);
+    const tail = await take(patchBatches(dataset(), { ...options, startStep: 3 }), 2);
+    expect(tail.map((t) => Array.from(t.data))).toEqual(whole.slice(3).map((t) => Array.from(t.data)));
+    expect(Array.from(whole[0]!.data)).not.toEqual(Array.from(whole[1]!.data));
+  });
+
+  it('redraws background patches', async () => {
+    // A quarter of the image is empty: without redraws a third of the patches would hold
+    // less than 90% foreground; with ten tries nearly none do.
+    const half = indexVolume([1, 64, 64]);
+    half.data.fill(0, 0, 16 * 64);
+    half.data.fill(1, 16 * 64);
+    const data = new ImageDataset(['x'], { read: async () => half, normalize: { kind: 'none' } });
+    const batches = await take(
+      patchBatches(data, { dims: 2, cropSize: [16, 16], batchSize: 8, minForeground: 0.9 }),
+      4,
+    );
+    for (const batch of batches) {
+      for (let b = 0; b < 8; b++) {
+        const patch = batch.data.subarray(b * 576, (b + 1) * 576);
+        expect(patch.reduce((sum, v) => sum + v, 0) / 576).toBeGreaterThanOrEqual(0.9);
+      }
+    }
+  });
+
+  it('skips unreadable files with a warning when asked, and otherwise stops naming the file', async () => {
+    const records: LogRecord[] = [];
+    const logger = createLogger({ level: 'warn', sink: (record) => records.push(record) });
+    const flaky = async (file: string) => {
+      if (file === 'bad.nii') throw new Error('bad.nii: file is truncated');
+      return volumes[0]!;
+    };
+    const skipping = new ImageDataset(['good.nii', 'bad.nii'], {
+      read: flaky,
+      onError: 'skip',
+      logger,
+      normalize: { kind: 'none' },
+    });
+    const batches = await take(
+      patchBatches(skipping, { dims: 3, cropSize: [16, 16, 16], batchSize: 4, minForeground: 0 }),
+      3,
+    );
+    expect(batches).toHaveLength(3);
+    expect(skipping.failedCount).toBe(1);
+    expect(records).toHaveLength(1); // one warning per file, not per draw
+    expect(records[0]!.message).toContain('skipping an unreadable image: bad.nii: file is truncated');
+    const strict = new ImageDataset(['bad.nii'], { read: flaky, normalize: { kind: 'none' } });
+    await expect(take(patchBatches(strict, { dims: 3, cropSize: [16, 16, 16], batchSize: 1 }), 1)).rejects.toThrow(
+      'bad.nii: file is truncated',
+    );
+    const allBad = new ImageDataset(['bad.nii'], { read: flaky, onError: 'skip', normalize: { kind: 'none' } });
+    await expect(take(patchBatches(allBad, { dims: 3, cropSize: [16, 16, 16], batchSize: 1 }), 1)).rejects.toThrow(
+      'None of the 1 images could be read',
+    );
+  });
+
+  it('refuses 2D images for 3D training', async () => {
+    const flat: ImageVolume = {
+      data: new Float32Array(64 * 64).fill(1),
+      shape: [64, 64],
+      spacing: [1, 1],
+      affine: [],
+      source: 'photo.png',
+    };
+    const data = new ImageDataset(['photo.png'], { read: async () => flat, normalize: { kind: 'none' } });
+    await expect(take(patchBatches(data, { dims: 3, cropSize: [16, 16, 16], batchSize: 1 }), 1)).rejects.toThrow(
+      'photo.png is a 2D image; 3D training needs volumes',
+    );
+  });
+});
