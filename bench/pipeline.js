@@ -8,6 +8,8 @@
 // measures reading + normalising a volume (cold) and patches/s from cached volumes, in 2D
 // (slices) and 3D. Medians, so the shared machine's noise matters less.
 //   node bench/pipeline.js [--source phantom|nifti] [--steps N] [--crop 128] [--batch-size 8]
+// Writes bench/results/pipeline-<source>.json too.
+const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const lib = require(path.resolve(__dirname, '../dist/lib'));
@@ -108,7 +110,11 @@ async function main() {
     jsAddedMsMedian: median(overheads),
     jsShareOfStep: median(overheads) / median(nativeSteps),
   };
-  console.log(JSON.stringify(result, null, 2));
+  const text = `${JSON.stringify(result, null, 2)}\n`;
+  const resultsDir = path.join(__dirname, 'results');
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, `pipeline-${source}.json`), text);
+  process.stdout.write(text);
 }
 
 main().catch((error) => {

@@ -2,7 +2,7 @@
 'use strict';
 // Draws a training run's curves from its metrics.jsonl as an SVG: L_vec against the
 // no-motion baseline (what L_vec would be if the network predicted no motion), L_con, and
-// the reachable fraction of the views. Moving averages over `--window` steps, raw values
+// the views' reachable and valid fractions. Moving averages over `--window` steps, raw values
 // faint behind them.
 //   node bench/plotLosses.js runs/mricron-2d/metrics.jsonl [--out docs/images/losses.svg] [--title T]
 const fs = require('node:fs');

@@ -40,6 +40,45 @@ describe('pretraining', () => {
     expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000004', 'model.safetensors'))).toBe(true);
   });
 
+  const ch2 = '/usr/share/mricron/templates/ch2.nii.gz'; // Debian's mricron-data (.ci/run installs it)
+
+  it('pretrains on a real NIfTI volume from a YAML config file, and names an unreadable file', () => {
+    const config = path.join(dir, 'real.yaml');
+    fs.writeFileSync(
+      config,
+      [
+        'data:',
+        `  sources: [${ch2}]`,
+        '  sliceAxis: any',
+        'model: { channels: [8, 16, 16, 16, 16] }',
+        'training: { cropSize: [32, 32] }',
+        'steps: 3',
+        'batchSize: 2',
+        'checkpointEvery: 3',
+      ].join('\n'),
+    );
+    const out = path.join(dir, 'real');
+    const run = spawnSync(process.execPath, [cli, 'pretrain', '--config', config, '--out', out], { encoding: 'utf8' });
+    expect(run.stderr).toMatch(/pretraining a 2D model \(\d[\d,]* parameters\) on 1 image {2}steps=3/);
+    expect(run.status).toBe(0);
+    const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    expect(metrics).toHaveLength(3);
+    expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000003', 'model.safetensors'))).toBe(true);
+
+    // The first kilobyte of the same file: the gzip stream ends early.
+    const truncated = path.join(dir, 'truncated.nii.gz');
+    fs.writeFileSync(truncated, fs.readFileSync(ch2).subarray(0, 1024));
+    const broken = spawnSync(
+      process.execPath,
+      [cli, 'pretrain', '--config', config, '--data', truncated, '--out', out],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toContain(`cover-torch pretrain: ${truncated}: `);
+  });
+
   it('explains bad command-line arguments', () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'pretrain', ...args], { encoding: 'utf8' });
     expect(run('--demo', '--dims', '4').stderr).toContain(

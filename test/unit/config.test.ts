@@ -145,6 +145,15 @@ describe('pretraining configuration', () => {
     expect((await parsePretrainArgs(['--config', json])).model.radius).toBe(1);
   });
 
+  it('accepts the README example configuration', async () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const example = /```yaml\n(# run\.yaml[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    const config = await parsePretrainArgs(['--config', write('readme.yaml', example!)]);
+    expect(config).toMatchObject({ dims: 3, steps: 5000, batchSize: 1 });
+    expect(config.data?.normalize).toEqual({ kind: 'ct', preset: 'soft-tissue' });
+  });
+
   it('names the flag a bad value came from, and the file a bad file', async () => {
     await expect(parsePretrainArgs(['--demo', '--steps', 'many'])).rejects.toThrow(
       'Invalid command line: Expected an integer >= 1 for steps but received "many" of type string (from --steps)',
