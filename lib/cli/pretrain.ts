@@ -1,4 +1,7 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
+import YAML from 'yaml';
+import { writeFileAtomic } from '../io/writeFileAtomic';
 import type { ResolvedPretrainConfig } from '../config/pretrainConfig';
 import { ImageDataset } from '../data/dataset/ImageDataset';
 import { patchBatches, patchSizeFor } from '../data/dataset/patchBatches';
@@ -24,7 +27,16 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     level: config.logLevel,
     sink: (record) => output.write(`${output.isTTY ? '\r\x1b[K' : ''}${formatLine(record)}\n`),
   });
+  if (config.printConfig) {
+    process.stdout.write(YAML.stringify(withoutCliSwitches(config)));
+    return 0;
+  }
   const batches = await batchSource(config, logger);
+  // The run folder records what produced it, in the config file format (re-runnable with --config).
+  await fs.mkdir(config.out, { recursive: true });
+  await writeFileAtomic(path.join(config.out, 'config.yaml'), [
+    Buffer.from(YAML.stringify(withoutCliSwitches(config))),
+  ]);
   const model = await CoverModel.create({ dims: config.dims, seed: config.seed, ...config.model });
   try {
     const { cropSize, ...training } = config.training;
@@ -115,6 +127,14 @@ async function batchSource(
         startStep,
       }),
   };
+}
+
+/** The resolved configuration as a config file would hold it. */
+function withoutCliSwitches(config: ResolvedPretrainConfig & { printConfig?: boolean }): object {
+  const rest: Record<string, unknown> = { ...config };
+  delete rest.printConfig;
+  delete rest.resume;
+  return rest;
 }
 
 function round(value: number): number {

@@ -22,6 +22,7 @@ Options:
   --seed N                seed of weights, data and views (default 0)
   --set KEY=VALUE         any option by its config path, e.g. --set training.views.degree=0.3
   --resume                continue from the latest checkpoint in --out
+  --print-config          print the resolved configuration (YAML) and exit
   --log-level LEVEL       debug, info, warn, error or silent (default info)`;
 
 /** Flags that are shorthands for one configuration field. */
@@ -35,7 +36,7 @@ const FIELD_OF_FLAG: Record<string, string> = {
   seed: 'seed',
   'log-level': 'logLevel',
 };
-const SWITCHES = ['demo', 'resume', 'help'];
+const SWITCHES = ['demo', 'resume', 'help', 'print-config'];
 const KNOWN = [...SWITCHES, ...Object.keys(FIELD_OF_FLAG), 'config', 'data', 'crop', 'set'];
 
 /**
@@ -43,7 +44,10 @@ const KNOWN = [...SWITCHES, ...Object.keys(FIELD_OF_FLAG), 'config', 'data', 'cr
  * each flag as an override. An invalid value's message names the field and the flag it
  * came from.
  */
-export async function parsePretrainArgs(argv: string[], cwd = process.cwd()): Promise<ResolvedPretrainConfig> {
+export async function parsePretrainArgs(
+  argv: string[],
+  cwd = process.cwd(),
+): Promise<ResolvedPretrainConfig & { printConfig: boolean }> {
   const flags: Array<[string, string | true]> = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -94,6 +98,7 @@ export async function parsePretrainArgs(argv: string[], cwd = process.cwd()): Pr
     const resolved = resolvePretrainConfig(config, origin);
     return {
       ...resolved,
+      printConfig: flags.some(([name]) => name === 'print-config'),
       out: path.resolve(cwd, resolved.out),
       data: resolved.data && {
         ...resolved.data,

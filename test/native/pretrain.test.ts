@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoverModel, Trainer, phantomBatches, type StepRecord } from '../../lib';
+import YAML from 'yaml';
+import { CoverModel, Trainer, phantomBatches, resolvePretrainConfig, type StepRecord } from '../../lib';
 
 const cli = path.resolve(__dirname, '../../dist/lib/cli.js');
 const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
@@ -64,6 +65,23 @@ describe('pretraining', () => {
     const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
     expect(metrics).toHaveLength(3);
     expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000003', 'model.safetensors'))).toBe(true);
+    // The run folder records its resolved configuration, valid as a config file again.
+    const saved = YAML.parse(fs.readFileSync(path.join(out, 'config.yaml'), 'utf8'));
+    expect(resolvePretrainConfig(saved)).toMatchObject({
+      steps: 3,
+      batchSize: 2,
+      data: { sources: [ch2], sliceAxis: 'any' },
+    });
+    const printed = spawnSync(
+      process.execPath,
+      [cli, 'pretrain', '--config', config, '--print-config', '--out', path.join(dir, 'none')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(printed.status).toBe(0);
+    expect(YAML.parse(printed.stdout)).toEqual(saved === undefined ? {} : { ...saved, out: path.join(dir, 'none') });
+    expect(fs.existsSync(path.join(dir, 'none'))).toBe(false);
 
     // The first kilobyte of the same file: the gzip stream ends early.
     const truncated = path.join(dir, 'truncated.nii.gz');
