@@ -35,7 +35,13 @@ export {
 } from './data/image';
 export { ImageDataset, type ImageDatasetOptions } from './data/dataset/ImageDataset';
 export { findImageFiles } from './data/dataset/findImageFiles';
-export { patchBatches, patchSizeFor, type PatchBatchOptions } from './data/dataset/patchBatches';
+export {
+  patchBatches,
+  streamPatchBatches,
+  patchSizeFor,
+  type PatchBatchOptions,
+  type StreamPatchOptions,
+} from './data/dataset/patchBatches';
 export { ConfigError } from './config/parseOptions';
 export { resolvePretrainConfig, type PretrainConfig, type ResolvedPretrainConfig } from './config/pretrainConfig';
 export type { DataOptions } from './config/dataOptions';

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { findImageFiles } from '../../lib/data/dataset/findImageFiles';
 import { ImageDataset } from '../../lib/data/dataset/ImageDataset';
-import { patchBatches } from '../../lib/data/dataset/patchBatches';
+import { Readable } from 'node:stream';
+import { patchBatches, streamPatchBatches } from '../../lib/data/dataset/patchBatches';
 import { cropInto, takeSlice } from '../../lib/data/dataset/patches';
 import type { ImageVolume } from '../../lib/data/image';
 import { createLogger, type LogRecord } from '../../lib/log/logger';
@@ -185,6 +186,33 @@ describe('patch batches', () => {
     await expect(take(patchBatches(allBad, { dims: 3, cropSize: [16, 16, 16], batchSize: 1 }), 1)).rejects.toThrow(
       'None of the 1 images could be read',
     );
+  });
+
+  it('cuts batches from a stream of images, reading one image at a time', async () => {
+    let pulled = 0;
+    function* source() {
+      for (let i = 0; i < 3; i++) {
+        pulled += 1;
+        yield indexVolume([28, 30, 40], `stream-${i}`);
+      }
+    }
+    const options = { dims: 3 as const, cropSize: [16, 16, 16], batchSize: 4, patchesPerImage: 2, minForeground: 0 };
+    const stream = streamPatchBatches(Readable.from(source()), { ...options, normalize: { kind: 'none' } });
+    const first = await stream.next();
+    expect(pulled).toBe(2); // two images fill the first batch of four patches
+    const patches = first.value!;
+    expect(patches.shape).toEqual([4, 1, 24, 24, 24]);
+    for (let b = 0; b < 4; b++) {
+      const patch = patches.data.subarray(b * 24 ** 3, (b + 1) * 24 ** 3);
+      expect(patch[1]! - patch[0]!).toBe(1);
+      expect(patch[24 * 24 * 5]! - patch[24 * 24 * 4]!).toBe(10000);
+    }
+    // The third image gives two patches: not a whole batch, so the stream ends.
+    expect((await stream.next()).done).toBe(true);
+    // Normalised by default: percentile clipping maps into [0, 1].
+    const [normalised] = await take(streamPatchBatches([indexVolume([28, 30, 40])], { ...options, batchSize: 2 }), 1);
+    expect(Math.max(...normalised!.data)).toBeLessThanOrEqual(1);
+    expect(Math.min(...normalised!.data)).toBeGreaterThanOrEqual(0);
   });
 
   it('refuses 2D images for 3D training', async () => {

@@ -1,6 +1,6 @@
 import { seededRandom } from '../phantom';
 import { tensor, type Tensor } from '../../tensor';
-import type { ImageVolume } from '../image';
+import { normalizeIntensity, type ImageVolume, type NormalizeSpec } from '../image';
 import type { ImageDataset } from './ImageDataset';
 import { cropInto, foregroundShare, SLICE_AXES, takeSlice, type SliceAxis } from './patches';
 
@@ -38,12 +38,7 @@ export async function* patchBatches(
   dataset: ImageDataset,
   options: PatchBatchOptions,
 ): AsyncGenerator<Tensor<'float32'>> {
-  const patchSize = patchSizeFor(options.cropSize, options.context);
-  if (patchSize.length !== options.dims) {
-    throw new RangeError(
-      `Expected cropSize with ${options.dims} sides for ${options.dims}D patches but received [${options.cropSize.join(', ')}]`,
-    );
-  }
+  const patchSize = checkedPatchSize(options);
   const per = patchSize.reduce((a, b) => a * b, 1);
   for (let step = options.startStep ?? 0; ; step++) {
     const random = seededRandom(mixSeed(options.seed ?? 0, step));
@@ -51,17 +46,83 @@ export async function* patchBatches(
     for (let b = 0; b < options.batchSize; b++) {
       for (let attempt = 0; attempt < TRIES; attempt++) {
         const image = await pickImage(dataset, random);
-        const plane = planeFor(image, options, random);
-        const start = plane.shape.map((side, i) => {
-          const size = patchSize[i]!;
-          return side >= size ? Math.floor(random() * (side - size + 1)) : -Math.floor((size - side) / 2);
-        });
-        cropInto(plane.data, plane.shape, start, patchSize, data, b * per);
-        if (foregroundShare(data, b * per, per) >= (options.minForeground ?? 0.1)) break;
+        if (cutPatch(image, patchSize, options, random, data, b * per) >= (options.minForeground ?? 0.1)) break;
       }
     }
     yield tensor(data, [options.batchSize, 1, ...patchSize]);
   }
+}
+
+export interface StreamPatchOptions extends Omit<PatchBatchOptions, 'startStep'> {
+  /** Patches cut from each image before the next is read. Default 1. */
+  patchesPerImage?: number;
+  /** Intensity mapping applied to each image. Default percentile clipping 0.5 to 99.5. */
+  normalize?: NormalizeSpec;
+}
+
+/**
+ * Batches of random patches from a stream of images: an async iterable or a Node Readable
+ * in object mode of ImageVolumes, read one image at a time (so an endless or very large
+ * source never sits in memory). Each image gives `patchesPerImage` patches, redrawn within
+ * the image while mostly background; a last partial batch is dropped. A stream cannot be
+ * rewound, so unlike patchBatches a resumed run does not see the same data.
+ */
+export async function* streamPatchBatches(
+  images: AsyncIterable<ImageVolume> | Iterable<ImageVolume>,
+  options: StreamPatchOptions,
+): AsyncGenerator<Tensor<'float32'>> {
+  const patchSize = checkedPatchSize(options);
+  const per = patchSize.reduce((a, b) => a * b, 1);
+  const perImage = options.patchesPerImage ?? 1;
+  let data = new Float32Array(options.batchSize * per);
+  let filled = 0;
+  let index = 0;
+  for await (const raw of images) {
+    const image = normalizeIntensity(raw, options.normalize ?? { kind: 'percentile' });
+    const random = seededRandom(mixSeed(options.seed ?? 0, index++));
+    for (let p = 0; p < perImage; p++) {
+      for (let attempt = 0; attempt < TRIES; attempt++) {
+        if (cutPatch(image, patchSize, options, random, data, filled * per) >= (options.minForeground ?? 0.1)) break;
+      }
+      if (++filled === options.batchSize) {
+        yield tensor(data, [options.batchSize, 1, ...patchSize]);
+        data = new Float32Array(options.batchSize * per);
+        filled = 0;
+      }
+    }
+  }
+}
+
+function checkedPatchSize(options: { dims: 2 | 3; cropSize: readonly number[]; context?: number }): number[] {
+  const patchSize = patchSizeFor(options.cropSize, options.context);
+  if (patchSize.length !== options.dims) {
+    throw new RangeError(
+      `Expected cropSize with ${options.dims} sides for ${options.dims}D patches but received [${options.cropSize.join(', ')}]`,
+    );
+  }
+  return patchSize;
+}
+
+/** Cuts one random patch of `image` into `out` at `offset`; returns its foreground share. */
+function cutPatch(
+  image: ImageVolume,
+  patchSize: readonly number[],
+  options: Pick<PatchBatchOptions, 'dims' | 'sliceAxis'>,
+  random: () => number,
+  out: Float32Array,
+  offset: number,
+): number {
+  const plane = planeFor(image, options, random);
+  const start = plane.shape.map((side, i) => {
+    const size = patchSize[i]!;
+    return side >= size ? Math.floor(random() * (side - size + 1)) : -Math.floor((size - side) / 2);
+  });
+  cropInto(plane.data, plane.shape, start, patchSize, out, offset);
+  return foregroundShare(
+    out,
+    offset,
+    patchSize.reduce((a, b) => a * b, 1),
+  );
 }
 
 /** One 32-bit seed per (seed, step), well spread so neighbouring steps are unrelated. */
@@ -82,7 +143,7 @@ async function pickImage(dataset: ImageDataset, random: () => number): Promise<I
 
 function planeFor(
   image: ImageVolume,
-  options: PatchBatchOptions,
+  options: Pick<PatchBatchOptions, 'dims' | 'sliceAxis'>,
   random: () => number,
 ): { data: Float32Array; shape: number[] } {
   if (options.dims === 3) {
