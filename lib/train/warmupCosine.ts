@@ -6,7 +6,7 @@ export interface WarmupCosineOptions {
   baseLr: number;
   /** Steps of linear warmup from 0. Default 0. */
   warmupSteps?: number;
-  /** Total steps; the cosine reaches `minLr` here. */
+  /** Total steps; the cosine would reach `minLr` at step maxSteps, just after the last one, so no step is wasted at the floor. */
   maxSteps: number;
   /** Floor of the cosine. Default 0. */
   minLr?: number;
@@ -15,7 +15,7 @@ export interface WarmupCosineOptions {
 /**
  * Linear warmup then cosine decay: step s (0-based) gets baseLr * (s + 1) / warmup during
  * warmup, then minLr + (baseLr - minLr) * (1 + cos(pi * t)) / 2 with t going 0 -> 1 over the
- * remaining steps.
+ * remaining steps (t = 1 one step after the last, so the last step still learns).
  */
 export function warmupCosine(options: WarmupCosineOptions): (step: number) => number {
   const baseLr = checkNumber(options.baseLr, 'baseLr', 0);
@@ -24,7 +24,7 @@ export function warmupCosine(options: WarmupCosineOptions): (step: number) => nu
   const minLr = checkNumber(options.minLr ?? 0, 'minLr', 0, baseLr);
   return (step: number) => {
     if (step < warmupSteps) return (baseLr * (step + 1)) / warmupSteps;
-    const decaySteps = Math.max(1, maxSteps - warmupSteps - 1);
+    const decaySteps = Math.max(1, maxSteps - warmupSteps);
     const t = Math.min(1, (step - warmupSteps) / decaySteps);
     return minLr + ((baseLr - minLr) * (1 + Math.cos(Math.PI * t))) / 2;
   };
