@@ -9,7 +9,7 @@ const DICOM_FILE = /\.(dcm|dicom|ima)$/i;
 /**
  * Expands data sources (files, folders, glob patterns) into a sorted list of images: files
  * and DICOM series folders. Folders are searched recursively; a folder holding DICOM slices
- * (by extension, or extensionless files with the DICM marker) counts as one series. A
+ * (by extension, or any other file with the DICM marker) counts as one series. A
  * source that matches nothing is an error naming it, since a typo would otherwise train on
  * less data than meant without a word.
  */
@@ -54,8 +54,8 @@ async function addFolder(folder: string, found: Set<string>): Promise<void> {
     if (entry.isDirectory()) await addFolder(full, found);
     else if (entry.isFile()) {
       if (IMAGE_FILE.test(entry.name)) found.add(full);
-      else if (!series && (DICOM_FILE.test(entry.name) || (!entry.name.includes('.') && (await hasDicomMarker(full)))))
-        series = true;
+      // DICOM files are often named by UIDs ("1.2.840...") or nothing at all: ask the content.
+      else if (!series && (DICOM_FILE.test(entry.name) || (await hasDicomMarker(full)))) series = true;
     }
   }
   if (series) found.add(folder);
