@@ -10,6 +10,7 @@ import { formatProgress } from '../log/formatProgress';
 import { createLogger, formatFields, type Logger, type LogRecord } from '../log/logger';
 import { CoverModel } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
+import { latestCheckpoint } from '../train/checkpoints';
 import { Trainer } from '../train/Trainer';
 import { parsePretrainArgs } from './pretrainArgs';
 
@@ -31,6 +32,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     process.stdout.write(YAML.stringify(withoutCliSwitches(config)));
     return 0;
   }
+  if (!config.resume) await refuseToOverwrite(config.out);
   const batches = await batchSource(config, logger);
   // The run folder records what produced it, in the config file format (re-runnable with --config).
   await fs.mkdir(config.out, { recursive: true });
@@ -127,6 +129,16 @@ async function batchSource(
         startStep,
       }),
   };
+}
+
+/** A fresh run into the folder of another would mix their checkpoints and metrics. */
+async function refuseToOverwrite(out: string): Promise<void> {
+  const latest = await latestCheckpoint(path.join(out, 'checkpoints')).catch(() => 'unreadable');
+  if (latest !== undefined) {
+    throw new Error(
+      `${out} already holds a run (latest checkpoint: ${latest}); pass --resume to continue it, or choose another --out`,
+    );
+  }
 }
 
 /** The resolved configuration as a config file would hold it. */

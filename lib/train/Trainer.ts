@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '../log/logger';
 import type { CoverModel, StepMetrics } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
+import { truncateMetricsFile } from './metricsFile';
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, updateBestCheckpoint } from './checkpoints';
 import { warmupCosine } from './warmupCosine';
 
@@ -100,7 +101,12 @@ export class Trainer extends EventEmitter {
         logger.info('no checkpoint to resume from; starting at step 0', { dirpath: checkpoint.dirpath });
       }
     }
-    if (options.metricsFile) await fs.mkdir(path.dirname(options.metricsFile), { recursive: true });
+    if (options.metricsFile) {
+      await fs.mkdir(path.dirname(options.metricsFile), { recursive: true });
+      // Steps after the checkpoint are trained again: their old lines would appear twice.
+      const dropped = options.resume ? await truncateMetricsFile(options.metricsFile, step) : 0;
+      if (dropped > 0) logger.info('dropped metrics of steps after the checkpoint', { dropped, step });
+    }
 
     const started = Date.now();
     let last: StepRecord | undefined;

@@ -64,6 +64,11 @@ describe('a killed run', () => {
       lastStep = latest.step;
       const folder = path.join(checkpoints, latest.path);
       expect(JSON.parse(fs.readFileSync(path.join(folder, 'meta.json'), 'utf8')).step).toBe(latest.step);
+      // Resumed runs drop the metrics of steps after their checkpoint: each step appears once,
+      // in order (a line cut short by the kill may end the file).
+      const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n');
+      const steps = lines.slice(0, -1).map((line) => (JSON.parse(line) as { step: number }).step);
+      expect(steps).toEqual(steps.map((_, i) => i + 1));
       const model = await CoverModel.load(path.join(folder, 'model.safetensors'));
       model.configureTraining({ cropSize: [32, 32] });
       await model.loadTrainingState(path.join(folder, 'training.safetensors'));

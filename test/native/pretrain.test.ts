@@ -83,12 +83,21 @@ describe('pretraining', () => {
     expect(YAML.parse(printed.stdout)).toEqual(saved === undefined ? {} : { ...saved, out: path.join(dir, 'none') });
     expect(fs.existsSync(path.join(dir, 'none'))).toBe(false);
 
+    // A fresh run into the same folder would mix two runs: refused, nothing touched.
+    const again = spawnSync(process.execPath, [cli, 'pretrain', '--config', config, '--out', out], {
+      encoding: 'utf8',
+    });
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain(`${out} already holds a run`);
+    expect(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(3);
+
     // The first kilobyte of the same file: the gzip stream ends early.
     const truncated = path.join(dir, 'truncated.nii.gz');
     fs.writeFileSync(truncated, fs.readFileSync(ch2).subarray(0, 1024));
+    const brokenOut = path.join(dir, 'broken');
     const broken = spawnSync(
       process.execPath,
-      [cli, 'pretrain', '--config', config, '--data', truncated, '--out', out],
+      [cli, 'pretrain', '--config', config, '--data', truncated, '--out', brokenOut],
       {
         encoding: 'utf8',
       },

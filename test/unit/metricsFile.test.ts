@@ -1,0 +1,24 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { truncateMetricsFile } from '../../lib/train/metricsFile';
+
+describe('metrics file on resume', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-metrics-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps the steps up to the checkpoint and drops later and partial lines', async () => {
+    const file = path.join(dir, 'metrics.jsonl');
+    const lines = [1, 2, 3, 4, 5].map((step) => JSON.stringify({ step, vectorLoss: step / 10 }));
+    fs.writeFileSync(file, `${lines.join('\n')}\n{"step": 6, "vecto`);
+    expect(await truncateMetricsFile(file, 3)).toBe(3);
+    expect(fs.readFileSync(file, 'utf8')).toBe(`${lines.slice(0, 3).join('\n')}\n`);
+    expect(await truncateMetricsFile(file, 3)).toBe(0);
+    expect(await truncateMetricsFile(path.join(dir, 'absent.jsonl'), 3)).toBe(0);
+    expect(await truncateMetricsFile(file, 0)).toBe(3);
+    expect(fs.readFileSync(file, 'utf8')).toBe('');
+  });
+});
