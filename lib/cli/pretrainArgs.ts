@@ -36,7 +36,7 @@ const FIELD_OF_FLAG: Record<string, string> = {
   seed: 'seed',
   'log-level': 'logLevel',
 };
-const SWITCHES = ['demo', 'resume', 'help', 'print-config'];
+const SWITCHES = ['demo', 'resume', 'print-config'];
 const KNOWN = [...SWITCHES, ...Object.keys(FIELD_OF_FLAG), 'config', 'data', 'crop', 'set'];
 
 /**
@@ -62,7 +62,6 @@ export async function parsePretrainArgs(
     if (value === undefined) throw new Error(`--${name} needs a value`);
     flags.push([name, value]);
   }
-  if (flags.some(([name]) => name === 'help')) throw new Error(PRETRAIN_USAGE);
 
   const configFile = flags.find(([name]) => name === 'config')?.[1] as string | undefined;
   let config: Record<string, unknown> = configFile ? await readConfigFile(path.resolve(cwd, configFile)) : {};

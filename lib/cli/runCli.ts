@@ -1,5 +1,6 @@
 import { info } from '../runtime';
 import { pretrain } from './pretrain';
+import { PRETRAIN_USAGE } from './pretrainArgs';
 
 const USAGE = `Usage: cover-torch <command> [options]
 
@@ -32,6 +33,10 @@ export async function runCli(
     return 0;
   }
   if (command === 'pretrain') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out(`${PRETRAIN_USAGE}\n`);
+      return 0;
+    }
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once('SIGINT', stop);

@@ -115,6 +115,9 @@ describe('pretraining', () => {
       'Expected a multiple of 16 for training.cropSize[0] but received 30 of type number (from --crop)',
     );
     expect(run('--demo', '--step', '3').stderr).toContain('unknown option --step');
+    const help = run('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: cover-torch pretrain (--demo | --data PATH... | --config FILE)');
     const noData = run('--steps', '3');
     expect(noData.status).toBe(2);
     expect(noData.stderr).toContain('Expected data.sources (your images) or demo: true');
