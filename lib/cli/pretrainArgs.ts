@@ -70,11 +70,17 @@ export async function parsePretrainArgs(
     config = setOption(config, field, value);
     origins.set(field, flag);
   };
+  // --demo and --data each replace the other's choice from the config file.
   const dataSources = flags.filter(([name]) => name === 'data').map(([, value]) => value as string);
-  if (dataSources.length > 0) set('data.sources', dataSources, '--data');
+  if (dataSources.length > 0) {
+    set('data.sources', dataSources, '--data');
+    if (config.demo === true) delete config.demo;
+  }
   for (const [name, value] of flags) {
-    if (name === 'demo') set('demo', true, '--demo');
-    else if (name === 'resume') set('resume', true, '--resume');
+    if (name === 'demo') {
+      set('demo', true, '--demo');
+      delete config.data;
+    } else if (name === 'resume') set('resume', true, '--resume');
     else if (name === 'set') {
       const [field, raw] = (value as string).split(/=(.*)/s, 2);
       if (!field || raw === undefined)

@@ -143,6 +143,11 @@ describe('pretraining configuration', () => {
     expect(config.data?.sources).toEqual([path.join(dir, 'scans/*.nii.gz')]);
     const json = write('run.json', JSON.stringify({ demo: true, model: { radius: 1 } }));
     expect((await parsePretrainArgs(['--config', json])).model.radius).toBe(1);
+    // --demo and --data override the file's choice of data instead of clashing with it.
+    expect((await parsePretrainArgs(['--config', yaml, '--demo'])).data).toBeUndefined();
+    expect((await parsePretrainArgs(['--config', json, '--data', 'x.nii'])).data?.sources).toEqual([
+      path.resolve('x.nii'),
+    ]);
   });
 
   it('accepts the README example configuration', async () => {
