@@ -133,12 +133,15 @@ function mixSeed(seed: number, step: number): number {
 }
 
 async function pickImage(dataset: ImageDataset, random: () => number): Promise<ImageVolume> {
-  // Skipped (unreadable) files return undefined; draw another, in a reproducible order.
-  for (let i = 0; i < dataset.size * 4 + 16; i++) {
+  // Skipped (unreadable) files return undefined; draw another, in a reproducible order,
+  // until a readable one comes up or none is left.
+  for (;;) {
     const image = await dataset.get(Math.floor(random() * dataset.size));
     if (image) return image;
+    if (dataset.failedCount >= dataset.size) {
+      throw new Error(`None of the ${dataset.size} images could be read (see the warnings)`);
+    }
   }
-  throw new Error(`None of the ${dataset.size} images could be read (${dataset.failedCount} failed; see the warnings)`);
 }
 
 function planeFor(
