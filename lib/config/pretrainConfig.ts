@@ -16,13 +16,8 @@ export const pretrainConfigSchema = section({
   /** Train on the built-in procedural phantoms instead of `data`. */
   demo: boolean().default(false),
   data: dataOptionsSchema.optional(),
-  model: modelOptionsSchema.omit({ dims: true, seed: true }).default({
-    inChannels: 1,
-    channels: [32, 64, 128, 256, 512],
-    headDim: 8,
-    heads: [4, 4, 4, 1, 1],
-    radius: 2,
-  }),
+  // prefault: the empty default is parsed, so the model defaults are written in one place only.
+  model: modelOptionsSchema.omit({ dims: true, seed: true }).prefault({}),
   training: section({
     /** Crop side per axis, multiples of 16. Default 64 (2D demo), 128 (2D data), 32 (3D demo), 64 (3D data). */
     cropSize: list(multipleOf(16, 16), 'an array of 2 or 3 integers', 2, 3).optional(),

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
+import { startsLikeDicom } from '../image/readDicomSeries';
 
 /** Names that are images on their own; a folder of DICOM slices is one image (a series). */
 const IMAGE_FILE = /\.(nii|nii\.gz|png|jpe?g)$/i;
@@ -21,15 +22,13 @@ export async function findImageFiles(sources: readonly string[], cwd = process.c
       const matches = await glob(source, { cwd, absolute: true, onlyFiles: false, expandDirectories: false });
       for (const match of matches.sort()) await addPath(match, found);
     } else {
-      const absolute = path.resolve(cwd, source);
       try {
-        await fs.stat(absolute);
+        await addPath(path.resolve(cwd, source), found);
       } catch (error) {
         throw new Error(`data.sources[${index}]: cannot read "${source}": ${(error as Error).message}`, {
           cause: error,
         });
       }
-      await addPath(absolute, found);
     }
     if (found.size === before) {
       throw new Error(
@@ -55,20 +54,8 @@ async function addFolder(folder: string, found: Set<string>): Promise<void> {
     else if (entry.isFile()) {
       if (IMAGE_FILE.test(entry.name)) found.add(full);
       // DICOM files are often named by UIDs ("1.2.840...") or nothing at all: ask the content.
-      else if (!series && (DICOM_FILE.test(entry.name) || (await hasDicomMarker(full)))) series = true;
+      else if (!series && (DICOM_FILE.test(entry.name) || (await startsLikeDicom(full)))) series = true;
     }
   }
   if (series) found.add(folder);
-}
-
-/** DICOM Part-10 files carry "DICM" after a 128-byte preamble. */
-async function hasDicomMarker(file: string): Promise<boolean> {
-  const handle = await fs.open(file, 'r');
-  try {
-    const buffer = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(buffer, 0, 4, 128);
-    return bytesRead === 4 && buffer.toString('latin1') === 'DICM';
-  } finally {
-    await handle.close();
-  }
 }

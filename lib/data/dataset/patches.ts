@@ -15,8 +15,9 @@ export function takeSlice(
   index: number,
 ): { data: Float32Array; shape: number[] } {
   const [depth, height, width] = shape as [number, number, number];
+  // An axial plane is contiguous: a view, not a copy (callers only read it).
   if (axis === 0)
-    return { data: data.slice(index * height * width, (index + 1) * height * width), shape: [height, width] };
+    return { data: data.subarray(index * height * width, (index + 1) * height * width), shape: [height, width] };
   if (axis === 1) {
     const out = new Float32Array(depth * width);
     for (let z = 0; z < depth; z++)

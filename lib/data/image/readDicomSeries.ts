@@ -116,19 +116,24 @@ export function decodeDicomFile(bytes: Uint8Array, file: string): ImageVolume {
   return assembleVolume([parseSlice(bytes, file, true)!], file);
 }
 
+/** Whether a file starts like a DICOM Part-10 file; reads only its first 132 bytes. */
+export async function startsLikeDicom(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const head = new Uint8Array(132);
+    const { bytesRead } = await handle.read(head, 0, 132, 0);
+    return isDicom(head.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
+}
+
 async function readSliceIfDicom(file: string): Promise<Slice | undefined> {
   try {
     if (!(await stat(file)).isFile()) return undefined;
-    const handle = await open(file, 'r');
-    try {
-      const head = new Uint8Array(132);
-      const { bytesRead } = await handle.read(head, 0, 132, 0);
-      if (!isDicom(head.subarray(0, bytesRead))) {
-        debug('readDicomSeries: skipping %s (no "DICM" at byte 128)', file);
-        return undefined;
-      }
-    } finally {
-      await handle.close();
+    if (!(await startsLikeDicom(file))) {
+      debug('readDicomSeries: skipping %s (no "DICM" at byte 128)', file);
+      return undefined;
     }
   } catch (error) {
     throw new ImageReadError(file, fileSystemReason(error), { cause: error });
