@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { LOG_LEVELS } from '../log/logger';
 import { modelOptionsSchema } from '../model/modelOptions';
-import { optimizerOptionsSchema, viewOptionsSchema } from '../model/trainingOptions';
+import { trainingFields } from '../model/trainingOptions';
 import { dataOptionsSchema, type ResolvedDataOptions } from './dataOptions';
-import { boolean, choice, integer, list, multipleOf, number, positive, section, text } from './fields';
+import { boolean, choice, integer, list, multipleOf, positive, section, text } from './fields';
 import { ConfigError, parseOptions } from './parseOptions';
+
+const { seed: _trainingSeed, ...trainingFieldsWithoutSeed } = trainingFields;
+void _trainingSeed;
 
 /**
  * The configuration of a pretraining run (`cover-torch pretrain --config run.yaml`): the one
@@ -21,11 +24,8 @@ export const pretrainConfigSchema = section({
   training: section({
     /** Crop side per axis, multiples of 16. Default 64 (2D demo), 128 (2D data), 32 (3D demo), 64 (3D data). */
     cropSize: list(multipleOf(16, 16), 'an array of 2 or 3 integers', 2, 3).optional(),
-    views: viewOptionsSchema.optional(),
-    optimizer: optimizerOptionsSchema.optional(),
-    gradClip: number(0).optional(),
-    consistencyWeight: number(0).optional(),
-    consistencyWarmupSteps: integer(0).optional(),
+    // The model's training options, but for the seed: the run's one seed is at the top.
+    ...trainingFieldsWithoutSeed,
   }).default({}),
   /** Training steps in all. Default 300 (2D demo), 60 (3D demo), 2000 (data). */
   steps: integer(1).optional(),

@@ -49,14 +49,20 @@ export const optimizerOptionsSchema = section({
   nesterov: boolean().optional(),
 });
 
-/** Everything but the crop size, which depends on the model's dims. */
-const trainingFields = {
+/** Everything but the crop size, which depends on the model's dims (the pretrain config uses these too). */
+export const trainingFields = {
   views: viewOptionsSchema.optional(),
   optimizer: optimizerOptionsSchema.optional(),
   /** Maximum global gradient norm; 0 disables clipping. Default 1. */
   gradClip: number(0).optional(),
   /** lambda in L = L_vec + lambda * L_con. Default 1. */
   consistencyWeight: number(0).optional(),
+  /**
+   * What L_con compares between F1 and the warped M1: `backbone` (the features themselves,
+   * as the spec), `centered` (minus their spatial mean per channel, so that a constant map
+   * no longer satisfies it) or `projection` (the finest MoV's projected features).
+   */
+  consistencyFeatures: choice(['backbone', 'centered', 'projection']).optional(),
   /** lambda ramps up linearly over this many steps. Default 0 (full weight from the start). */
   consistencyWarmupSteps: integer(0).optional(),
   /** Seed of the view generator. Default 0. */

@@ -143,8 +143,17 @@ export class Trainer extends EventEmitter {
       }
       const metrics = await this.#model.trainStep(batch, schedule(step));
       step += 1;
-      vectorSum += metrics.vectorLoss;
-      baselineSum += metrics.zeroBaseline;
+      if (metrics.skipped) {
+        logger.warn('skipped a step: the loss or gradient was not finite; the weights were not changed', {
+          step,
+          loss: metrics.totalLoss,
+          gradNorm: metrics.gradNorm,
+        });
+      } else {
+        // A skipped step's NaN would poison the best-checkpoint score.
+        vectorSum += metrics.vectorLoss;
+        baselineSum += metrics.zeroBaseline;
+      }
       last = { ...metrics, step, elapsedMs: Date.now() - started };
       if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
       this.emit('trainBatchEnd', last);

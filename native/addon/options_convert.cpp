@@ -99,6 +99,7 @@ core::TrainOptions trainOptionsFromJs(const Napi::Object& object) {
   read.number("gradClip", options.gradClip);
   read.number("consistencyWeight", options.consistencyWeight);
   read.integer("consistencyWarmupSteps", options.consistencyWarmupSteps);
+  read.string("consistencyFeatures", options.consistencyFeatures);
   read.integer("seed", options.seed);
 
   const Reader views = read.child("views");

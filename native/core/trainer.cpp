@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "core/loss.h"
 
@@ -52,6 +53,9 @@ Trainer::Trainer(CoverModel model, TrainOptions options)
   TORCH_CHECK(options_.gradClip >= 0, "gradClip must be >= 0, got ", options_.gradClip);
   TORCH_CHECK(options_.consistencyWeight >= 0, "consistencyWeight must be >= 0, got ",
               options_.consistencyWeight);
+  const auto& kind = options_.consistencyFeatures;
+  TORCH_CHECK(kind == "backbone" || kind == "centered" || kind == "projection",
+              "consistencyFeatures must be backbone, centered or projection, got \"", kind, "\"");
   std::vector<torch::Tensor> parameters;
   for (const auto& item : model_->named_parameters()) {
     parameterNames_.push_back(item.key());
@@ -80,8 +84,7 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   phase = Clock::now();
   const auto output = model_->forward(views.moving, views.fixed);
   const auto lossVector = vectorLoss(output.displacement, views.target, views.mask);
-  const auto lossConsistency =
-      consistencyLoss(output.fixedFeatures, output.movingFeatures, views.target, views.mask);
+  const auto lossConsistency = consistencyOf(output, views);
   metrics.consistencyWeight = currentConsistencyWeight();
   const auto total = lossVector + metrics.consistencyWeight * lossConsistency;
   synchronize(device);
@@ -97,8 +100,15 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   const double maxNorm =
       options_.gradClip > 0 ? options_.gradClip : std::numeric_limits<double>::infinity();
   metrics.gradNorm = torch::nn::utils::clip_grad_norm_(model_->parameters(), maxNorm);
-  for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
-  optimizer_->step();
+  // A non-finite loss or gradient (a corrupt batch, an overflow) must never reach the
+  // weights or the optimiser's moments: the step is dropped and reported.
+  metrics.skipped = !std::isfinite(metrics.gradNorm) || !std::isfinite(total.item<double>());
+  if (metrics.skipped) {
+    optimizer_->zero_grad();
+  } else {
+    for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
+    optimizer_->step();
+  }
   synchronize(device);
   metrics.optimizerMs = millisecondsSince(phase);
 
@@ -111,6 +121,23 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   metrics.stepMs = millisecondsSince(started);
   ++steps_;
   return metrics;
+}
+
+torch::Tensor Trainer::consistencyOf(const CoverOutput& output, const Views& views) const {
+  const auto& kind = options_.consistencyFeatures;
+  if (kind == "projection") {
+    return consistencyLoss(output.fixedProjected, output.movingProjected, views.target, views.mask);
+  }
+  if (kind == "centered") {
+    const auto centred = [](const torch::Tensor& x) {
+      std::vector<int64_t> spatial;
+      for (int64_t axis = 2; axis < x.dim(); ++axis) spatial.push_back(axis);
+      return x - x.mean(spatial, /*keepdim=*/true);
+    };
+    return consistencyLoss(centred(output.fixedFeatures), centred(output.movingFeatures),
+                           views.target, views.mask);
+  }
+  return consistencyLoss(output.fixedFeatures, output.movingFeatures, views.target, views.mask);
 }
 
 double Trainer::currentConsistencyWeight() const {

@@ -28,6 +28,10 @@ struct TrainOptions {
   OptimizerOptions optimizer;
   double gradClip = 1.0;           // max global gradient norm; 0 disables clipping
   double consistencyWeight = 1.0;  // lambda in L = L_vec + lambda * L_con
+  // What L_con compares: "backbone" (F1 and M1, the spec), "centered" (F1 and M1 minus
+  // their spatial mean per channel, so a constant map scores 0, not 1) or "projection"
+  // (P1(F1) and P1(M1), the tensors the finest MoV matches).
+  std::string consistencyFeatures = "backbone";
   // lambda ramps linearly from 0 over this many steps. From random features L_con is
   // lowered fastest by making F1 constant, which also flattens MoV and stalls L_vec;
   // letting L_vec shape the features first avoids that collapse. 0 = full weight at once.
@@ -46,6 +50,7 @@ struct StepMetrics {
   double featureVariation = 0;  // of F1 (see featureVariation); near 0 = collapsed
   double learningRate = 0;
   double consistencyWeight = 0;  // lambda used at this step (after warmup)
+  bool skipped = false;          // the loss or gradient was not finite: no update was made
   double viewMs = 0, forwardMs = 0, backwardMs = 0, optimizerMs = 0, stepMs = 0;
 };
 
@@ -70,6 +75,7 @@ class Trainer {
 
  private:
   double currentConsistencyWeight() const;
+  torch::Tensor consistencyOf(const CoverOutput& output, const Views& views) const;
 
   CoverModel model_;
   TrainOptions options_;

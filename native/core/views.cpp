@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/warp.h"
@@ -51,11 +52,15 @@ torch::Tensor randomLinearPart(int64_t n, double g, at::Generator& generator) {
 }
 
 // Separable Gaussian smoothing of (B, C, *S) along every spatial axis (zero padding).
-torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma) {
+torch::Tensor gaussianKernel(double sigma, const torch::TensorOptions& options) {
   const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma)));
-  auto kernel =
-      torch::arange(-radius, radius + 1, x.options()).pow(2).div(-2 * sigma * sigma).exp();
-  kernel = kernel / kernel.sum();
+  auto kernel = torch::arange(-radius, radius + 1, options).pow(2).div(-2 * sigma * sigma).exp();
+  return kernel / kernel.sum();
+}
+
+torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma) {
+  const auto kernel = gaussianKernel(sigma, x.options());
+  const int64_t radius = kernel.size(0) / 2;
   const int64_t dims = x.dim() - 2;
   const int64_t channels = x.size(1);
   auto y = x;
@@ -73,32 +78,48 @@ torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma) {
   return y;
 }
 
-// noise, contrast about the mean, brightness, then in-painting boxes of U(0, 1) noise.
-torch::Tensor applyAppearance(torch::Tensor image, const ViewOptions& o, at::Generator& generator) {
+void applyAppearance(torch::Tensor& image, const Appearance& a, at::Generator& generator) {
   const auto cpu = torch::TensorOptions().dtype(image.scalar_type());
-  const double noiseStd = uniform(generator, 0, o.noiseStdMax);
-  image = image + torch::randn(image.sizes(), generator, cpu).to(image.device()) * noiseStd;
-  const double contrast = uniform(generator, o.contrastMin, o.contrastMax);
+  image = image + torch::randn(image.sizes(), generator, cpu).to(image.device()) * a.noiseStd;
   const auto mean = image.mean();
-  image = (image - mean) * contrast + mean + normal(generator, o.brightnessStd);
-  const int64_t dims = image.dim() - 1;  // image is (1, *P)
-  for (int64_t box = 0; box < o.inpaintMaxBoxes; ++box) {
-    if (uniform(generator, 0, 1) >= o.inpaintProbability) break;
+  image = (image - mean) * a.contrast + mean + a.brightness;
+  for (const auto& box : a.boxes) {
     auto region = image;
-    for (int64_t axis = 0; axis < dims; ++axis) {
-      const int64_t size = image.size(axis + 1);
-      const int64_t side = std::max<int64_t>(
-          1, static_cast<int64_t>(std::round(
-                 uniform(generator, o.inpaintMinFraction, o.inpaintMaxFraction) * size)));
-      const int64_t start = randomInt(generator, 0, size - side);
-      region = region.narrow(axis + 1, start, side);
-    }
-    region.copy_(torch::rand(region.sizes(), generator, cpu));
+    for (size_t axis = 0; axis < box.size(); ++axis)
+      region = region.narrow(static_cast<int64_t>(axis) + 1, box[axis].first, box[axis].second);
+    region.copy_(torch::rand(region.sizes(), generator, cpu).to(image.device()));
   }
-  return image;
 }
 
 }  // namespace
+
+Appearance drawAppearance(const std::vector<int64_t>& size, const ViewOptions& o,
+                          at::Generator& generator) {
+  Appearance a;
+  a.noiseStd = uniform(generator, 0, o.noiseStdMax);
+  a.contrast = uniform(generator, o.contrastMin, o.contrastMax);
+  a.brightness = normal(generator, o.brightnessStd);
+  for (int64_t box = 0; box < o.inpaintMaxBoxes; ++box) {
+    if (uniform(generator, 0, 1) >= o.inpaintProbability) break;
+    std::vector<std::pair<int64_t, int64_t>> extent;
+    for (const int64_t side : size) {
+      const int64_t length = std::clamp<int64_t>(
+          static_cast<int64_t>(
+              std::round(uniform(generator, o.inpaintMinFraction, o.inpaintMaxFraction) * side)),
+          1, side);
+      extent.emplace_back(randomInt(generator, 0, side - length), length);
+    }
+    a.boxes.push_back(std::move(extent));
+  }
+  return a;
+}
+
+double elasticNoiseStd(int64_t dims, double sigma) {
+  // Uniform noise on [-1, 1] has variance 1/3; smoothing by a normalised kernel k multiplies
+  // it by sum(k^2) per axis.
+  const double perAxis = gaussianKernel(sigma, torch::kFloat64).pow(2).sum().item<double>();
+  return std::sqrt(std::pow(perAxis, static_cast<double>(dims)) / 3.0);
+}
 
 torch::Tensor randomDisplacement(int64_t batch, const std::vector<int64_t>& sourceSize,
                                  const std::vector<int64_t>& cropSize, const ViewOptions& options,
@@ -116,7 +137,7 @@ torch::Tensor randomDisplacement(int64_t batch, const std::vector<int64_t>& sour
     const auto linear = randomLinearPart(n, g, generator);
     auto translation = torch::empty({n, 1}, torch::kFloat64);
     for (int64_t i = 0; i < n; ++i) {
-      const double limit = 0.2 * g * cropSize[i];
+      const double limit = 0.2 * g * sourceSize[i];
       translation[i][0] = uniform(generator, -limit, limit);
     }
     // psi(x) = A (x - c) + c + t - x, with grid = x - c.
@@ -127,7 +148,10 @@ torch::Tensor randomDisplacement(int64_t batch, const std::vector<int64_t>& sour
   auto psi = torch::stack(fields, 0).reshape(shape);
   if (options.elasticAmplitude > 0) {
     auto noise = torch::rand(shape, generator, torch::kFloat64) * 2 - 1;
-    psi = psi + gaussianSmooth(noise, options.elasticSigma) * options.elasticAmplitude;
+    // Scaled so that each component has standard deviation elasticAmplitude voxels (away
+    // from the borders, where the zero padding of the smoothing lowers it).
+    const double scale = options.elasticAmplitude / elasticNoiseStd(n, options.elasticSigma);
+    psi = psi + gaussianSmooth(noise, options.elasticSigma) * scale;
   }
   return psi.to(device, torch::kFloat32);
 }
@@ -148,7 +172,11 @@ Views viewsFromDisplacement(const torch::Tensor& images, const torch::Tensor& di
       return region;
     };
     auto source = cut(images).clone();
-    moving.push_back(options.appearance ? applyAppearance(source, options, generator) : source);
+    if (options.appearance) {
+      std::vector<int64_t> size(source.sizes().begin() + 1, source.sizes().end());
+      applyAppearance(source, drawAppearance(size, options, generator), generator);
+    }
+    moving.push_back(source);
     fixed.push_back(cut(fixedFull));
     target.push_back(cut(displacement));
   }

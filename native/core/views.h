@@ -13,10 +13,10 @@ namespace cover::core {
 struct ViewOptions {
   std::vector<int64_t> cropSize;  // per spatial axis, each a multiple of 16; required
   // Transform strength g: rotation U(+-g*pi/9) per angle, scale U(1 -+ g/2) per axis,
-  // translation U(+-0.2*g*crop) per axis, shear U(+-g*pi/32) per axis pair. 0.5 keeps more
+  // translation U(+-0.2*g*source size) per axis, shear U(+-g*pi/32) per axis pair. 0.5 keeps more
   // than 80% of valid voxels within reach of the default network (31 r = 62 voxels).
   double degree = 0.5;
-  double elasticAmplitude = 0.0;  // voxels; 0 turns the elastic part off
+  double elasticAmplitude = 0.0;  // std of each displacement component, voxels; 0 = off
   double elasticSigma = 8.0;      // voxels
   bool appearance = true;         // noise, contrast, brightness, in-painting on the moving view
   double noiseStdMax = 0.02;
@@ -35,6 +35,26 @@ struct Views {
   double reachableFraction = 0;  // share of valid voxels with every |psi_i| <= reach
   double validFraction = 0;      // share of voxels with eps = 1
 };
+
+// The appearance change of one moving view: x -> (x + noise - mean) * contrast + mean +
+// brightness, then boxes (per axis: start, length) filled with U(0, 1) noise.
+struct Appearance {
+  double noiseStd = 0;
+  double contrast = 1;
+  double brightness = 0;
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> boxes;
+};
+
+// Draws one appearance change for a view of spatial `size`: noise std U(0, noiseStdMax),
+// contrast U(contrastMin, contrastMax), brightness N(0, brightnessStd), and up to
+// inpaintMaxBoxes boxes, each added with inpaintProbability, sides a fraction
+// U(inpaintMinFraction, inpaintMaxFraction) of the view's.
+Appearance drawAppearance(const std::vector<int64_t>& size, const ViewOptions& options,
+                          at::Generator& generator);
+
+// Standard deviation of uniform [-1, 1] noise after Gaussian smoothing with `sigma` along
+// each of `dims` axes (the elastic field's scale before elasticAmplitude).
+double elasticNoiseStd(int64_t dims, double sigma);
 
 // Draws the random affine (+ elastic) displacement psi(x) = T(x) - x on the source grid,
 // T about the grid centre. sourceSize: spatial sizes; returns (B, n, *S) on `device`.

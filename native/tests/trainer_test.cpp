@@ -101,4 +101,56 @@ TEST_CASE("trainer: bad settings are refused with a message") {
   EXPECT(threw);
 }
 
+TEST_CASE("trainer: a non-finite loss skips the step; weights and optimiser stay as they were") {
+  torch::manual_seed(3);
+  CoverModel model(smallModel(2));
+  TrainOptions options;
+  options.views.cropSize = {32, 32};
+  Trainer trainer(model, options);
+  const auto images = blobs(2, {48, 48}, 4);
+  EXPECT(!trainer.step(images, 1e-3).skipped);  // creates the Adam moments
+  std::vector<torch::Tensor> before;
+  for (const auto& p : model->parameters()) before.push_back(p.detach().clone());
+  const auto momentsBefore = trainer.optimizerState();
+
+  auto poisoned = images.clone();
+  poisoned[0].fill_(std::numeric_limits<float>::quiet_NaN());  // e.g. a corrupt image
+  const auto metrics = trainer.step(poisoned, 1e-3);
+  EXPECT(metrics.skipped);
+  EXPECT(!std::isfinite(metrics.totalLoss) || !std::isfinite(metrics.gradNorm));
+  const auto after = model->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT(torch::equal(before[i], after[i]));
+  const auto momentsAfter = trainer.optimizerState();
+  for (size_t i = 0; i < momentsBefore.size(); ++i)
+    EXPECT(torch::equal(momentsBefore[i].second, momentsAfter[i].second));
+
+  // Training goes on from where it was.
+  const auto next = trainer.step(images, 1e-3);
+  EXPECT(!next.skipped && std::isfinite(next.totalLoss));
+}
+
+TEST_CASE("trainer: every consistency variant gives a finite loss and gradient") {
+  for (const std::string kind : {"backbone", "centered", "projection"}) {
+    torch::manual_seed(5);
+    CoverModel model(smallModel(2));
+    TrainOptions options;
+    options.views.cropSize = {32, 32};
+    options.consistencyFeatures = kind;
+    Trainer trainer(model, options);
+    const auto m = trainer.step(blobs(2, {48, 48}, 6), 1e-3);
+    EXPECT(!m.skipped && m.consistencyLoss > 0 && m.consistencyLoss < 2);
+  }
+  CoverModel model(smallModel(2));
+  TrainOptions options;
+  options.consistencyFeatures = "projected";
+  bool threw = false;
+  try {
+    Trainer trainer(model, options);
+  } catch (const c10::Error& error) {
+    threw = std::string(error.what_without_backtrace()).find("backbone, centered or projection") !=
+            std::string::npos;
+  }
+  EXPECT(threw);
+}
+
 }  // namespace

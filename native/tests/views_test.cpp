@@ -106,4 +106,72 @@ TEST_CASE("views: appearance changes only the moving view, within the documented
   EXPECT(torch::isfinite(views.moving).all().item<bool>());
 }
 
+TEST_CASE("views: elastic amplitude is the displacement's standard deviation in voxels") {
+  for (int dims : {2, 3}) {
+    ViewOptions options;
+    options.degree = 0.0;  // identity affine: psi is the elastic part alone
+    options.elasticAmplitude = 3.0;
+    options.elasticSigma = 4.0;
+    const std::vector<int64_t> size(dims, dims == 2 ? 160 : 64);
+    auto generator = seeded(11);
+    const auto psi = randomDisplacement(2, size, size, options, generator, torch::kCPU);
+    // Away from the borders, where zero padding of the smoothing lowers the spread.
+    auto inner = psi;
+    for (int i = 0; i < dims; ++i) inner = inner.narrow(i + 2, 16, size[i] - 32);
+    const double std = inner.std().item<double>();
+    std::cout << "  " << dims << "D elastic std " << std << " voxels for amplitude 3\n";
+    EXPECT(std > 3.0 * 0.85 && std < 3.0 * 1.15);
+    // The normalisation is the uniform noise's own spread after smoothing.
+    EXPECT(elasticNoiseStd(dims, 4.0) < 0.1);
+  }
+}
+
+TEST_CASE("views: translation spans +-0.2 g of the source size per axis") {
+  ViewOptions options;
+  options.degree = 1.0;
+  const std::vector<int64_t> source{96, 144}, crop{64, 96};
+  auto generator = seeded(12);
+  const auto psi = randomDisplacement(400, source, crop, options, generator, torch::kCPU);
+  // psi at the grid centre is the translation (the linear part acts about the centre); the
+  // centre lies between voxels, so average the four around it.
+  const auto centre = psi.narrow(2, 47, 2).narrow(3, 71, 2).mean({2, 3});  // (400, 2)
+  for (int axis = 0; axis < 2; ++axis) {
+    const double limit = 0.2 * source[axis];
+    const auto t = centre.select(1, axis);
+    std::cout << "  translation axis " << axis << ": [" << t.min().item<double>() << ", "
+              << t.max().item<double>() << "], limit " << limit << "\n";
+    EXPECT(t.abs().max().item<double>() <= limit + 1e-6);
+    EXPECT(t.abs().max().item<double>() > 0.9 * limit);  // uses the range, not the crop's
+  }
+}
+
+TEST_CASE("views: appearance parameters are drawn within their ranges") {
+  ViewOptions options;
+  auto generator = seeded(13);
+  const std::vector<int64_t> size{64, 80};
+  double boxes = 0, brightness = 0, brightnessSq = 0;
+  const int draws = 2000;
+  for (int d = 0; d < draws; ++d) {
+    const auto a = drawAppearance(size, options, generator);
+    EXPECT(a.noiseStd >= 0 && a.noiseStd <= options.noiseStdMax);
+    EXPECT(a.contrast >= options.contrastMin && a.contrast <= options.contrastMax);
+    EXPECT(static_cast<int64_t>(a.boxes.size()) <= options.inpaintMaxBoxes);
+    for (const auto& box : a.boxes) {
+      for (size_t axis = 0; axis < size.size(); ++axis) {
+        const auto [start, length] = box[axis];
+        EXPECT(length >= std::round(options.inpaintMinFraction * size[axis]) &&
+               length <= std::round(options.inpaintMaxFraction * size[axis]));
+        EXPECT(start >= 0 && start + length <= size[axis]);
+      }
+    }
+    boxes += static_cast<double>(a.boxes.size()) / draws;
+    brightness += a.brightness / draws;
+    brightnessSq += a.brightness * a.brightness / draws;
+  }
+  // Each box is added with p = 0.95 up to 10: expected count sum_{k=1..10} 0.95^k = 7.6.
+  EXPECT_NEAR(boxes, 7.6, 0.3);
+  EXPECT_NEAR(brightness, 0.0, 0.01);
+  EXPECT_NEAR(std::sqrt(brightnessSq), options.brightnessStd, 0.01);
+}
+
 }  // namespace
