@@ -5,7 +5,13 @@
 export { info, setNumThreads, getNumThreads, type RuntimeInfo } from './runtime';
 export { tensor, numel, dtypeOf, type Tensor, type TensorData, type DType, type TypedArrayByDType } from './tensor';
 export * as ops from './ops';
-export { CoverModel, DisposedError, type ForwardOutput, type StepMetrics } from './model/CoverModel';
+export {
+  CoverModel,
+  DisposedError,
+  type EncodeOptions,
+  type ForwardOutput,
+  type StepMetrics,
+} from './model/CoverModel';
 export type { ModelOptions } from './model/modelOptions';
 export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';

@@ -1,11 +1,13 @@
 import { info } from '../runtime';
 import { pretrain } from './pretrain';
 import { PRETRAIN_USAGE } from './pretrainArgs';
+import { probe, PROBE_USAGE } from './probe';
 
 const USAGE = `Usage: cover-torch <command> [options]
 
 Commands:
   pretrain        Pretrain on your images or built-in phantoms (see pretrain --help)
+  probe           Score an encoder's features with a linear probe on brain tissue labels
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
   help            Show this help`;
 
@@ -48,6 +50,18 @@ export async function runCli(
       return 2;
     } finally {
       process.off('SIGINT', stop);
+    }
+  }
+  if (command === 'probe') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out(`${PROBE_USAGE}\n`);
+      return 0;
+    }
+    try {
+      return await probe(rest, out);
+    } catch (error) {
+      err(`cover-torch probe: ${(error as Error).message}\n`);
+      return 2;
     }
   }
   err(`cover-torch: unknown command "${command}"\n\n${USAGE}\n`);

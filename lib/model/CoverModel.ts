@@ -20,6 +20,15 @@ export interface ForwardOutput {
   fixedFeatures: Tensor<'float32'>;
 }
 
+/** Options of {@link CoverModel.encode}. */
+export interface EncodeOptions {
+  /**
+   * Upsample every level linearly to the input's size, so all levels share its grid (for
+   * per-voxel use such as a linear probe). Default false: level l has ceil(S / 2^l) voxels.
+   */
+  fullResolution?: boolean;
+}
+
 /** Thrown when a disposed model is used. */
 export class DisposedError extends Error {
   constructor() {
@@ -102,6 +111,23 @@ export class CoverModel {
       movingFeatures: adoptTensor(out.movingFeatures) as Tensor<'float32'>,
       fixedFeatures: adoptTensor(out.fixedFeatures) as Tensor<'float32'>,
     };
+  }
+
+  /**
+   * Runs the backbone alone on images (B, C_in, *S) of any size and returns its decoder
+   * pyramid fine to coarse: F1 (C1 channels, full size), F2 (1/2), F3 (1/4), F4 (1/8) and
+   * the bottleneck F5 (1/16). Sides that are not multiples of 16 are zero-padded at their
+   * far end for the network and cropped back. Runs off the JS thread.
+   */
+  async encode(images: Tensor, options: EncodeOptions = {}): Promise<Tensor<'float32'>[]> {
+    assertTensor(images, 'images');
+    this.#checkViews(images, 'images');
+    const fullResolution = options.fullResolution ?? false;
+    if (typeof fullResolution !== 'boolean')
+      throw new TypeError(`Expected a boolean for fullResolution but received ${typeof fullResolution}`);
+    const native = this.#live();
+    const levels = await call(() => native.encode(images, fullResolution));
+    return levels.map((level) => adoptTensor(level) as Tensor<'float32'>);
   }
 
   /** Sets up the optimiser and view generation for {@link CoverModel.trainStep}. */

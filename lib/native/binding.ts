@@ -67,6 +67,7 @@ export interface RawTrainOptions {
   gradClip?: number;
   consistencyWeight?: number;
   consistencyWarmupSteps?: number;
+  consistencyFeatures?: string;
   seed?: number;
   views?: Record<string, number | boolean | number[]>;
   optimizer?: Record<string, number | boolean | string>;
@@ -83,6 +84,8 @@ export interface RawStepMetrics {
   featureVariation: number;
   learningRate: number;
   consistencyWeight: number;
+  /** The loss or gradient was not finite, so the step made no update. */
+  skipped: boolean;
   timings: { viewsMs: number; forwardMs: number; backwardMs: number; optimizerMs: number; stepMs: number };
 }
 
@@ -101,6 +104,7 @@ export interface RawTrainingState {
 export interface RawModel {
   parameterCount(): number;
   forward(moving: RawTensor, fixed: RawTensor): Promise<RawForwardOutput>;
+  encode(images: RawTensor, fullResolution: boolean): Promise<RawTensor[]>;
   configureTraining(options: RawTrainOptions): void;
   trainStep(images: RawTensor, learningRate: number): Promise<RawStepMetrics>;
   stateDict(): Promise<Record<string, RawTensor>>;
@@ -116,6 +120,15 @@ export interface Binding {
   getNumThreads(): number;
   setNumThreads(numThreads: number): void;
   setDefaultNumThreadsOnce(numThreads: number): void;
+  probe: {
+    fit(
+      features: RawTensor,
+      labels: RawTensor,
+      classes: number,
+      settings: { iterations: number; learningRate: number; l2: number },
+    ): Promise<Record<'mean' | 'inverseStd' | 'weight' | 'bias', RawTensor>>;
+    predict(probe: Record<string, RawTensor>, features: RawTensor): Promise<RawTensor>;
+  };
   ops: {
     roundTrip(tensor: RawTensor): Promise<RawTensor>;
     sum(tensor: RawTensor): Promise<RawTensor>;

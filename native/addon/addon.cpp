@@ -12,6 +12,7 @@ class CoverTorchAddon : public Napi::Addon<CoverTorchAddon> {
   CoverTorchAddon(Napi::Env env, Napi::Object exports) {
     registerInfoBindings(env, exports);
     registerOpsBindings(env, exports);
+    registerProbeBindings(env, exports);
     const Napi::Function model = ModelWrap::DefineClass(env);
     modelConstructor_ = Napi::Persistent(model);  // per env, released with it
     exports.Set("Model", model);

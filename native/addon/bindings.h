@@ -7,5 +7,6 @@ namespace cover::addon {
 
 void registerInfoBindings(Napi::Env env, Napi::Object exports);
 void registerOpsBindings(Napi::Env env, Napi::Object exports);
+void registerProbeBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace cover::addon

@@ -45,6 +45,7 @@ Napi::Object metricsToJs(Napi::Env env, const core::StepMetrics& m) {
   result.Set("featureVariation", m.featureVariation);
   result.Set("learningRate", m.learningRate);
   result.Set("consistencyWeight", m.consistencyWeight);
+  result.Set("skipped", m.skipped);
   auto timings = Napi::Object::New(env);
   timings.Set("viewsMs", m.viewMs);
   timings.Set("forwardMs", m.forwardMs);
@@ -67,6 +68,7 @@ Napi::Function ModelWrap::DefineClass(Napi::Env env) {
       {
           InstanceMethod<&ModelWrap::ParameterCount>("parameterCount"),
           InstanceMethod<&ModelWrap::Forward>("forward"),
+          InstanceMethod<&ModelWrap::Encode>("encode"),
           InstanceMethod<&ModelWrap::ConfigureTraining>("configureTraining"),
           InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
           InstanceMethod<&ModelWrap::StateDict>("stateDict"),
@@ -122,6 +124,33 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
           result.Set("displacement", tensorToJs(env, out.displacement));
           result.Set("movingFeatures", tensorToJs(env, out.movingFeatures));
           result.Set("fixedFeatures", tensorToJs(env, out.fixedFeatures));
+          return result;
+        });
+  });
+}
+
+Napi::Value ModelWrap::Encode(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  auto state = live(env);
+  if (info.Length() < 2 || !info[1].IsBoolean())
+    throw Napi::TypeError::New(env, "Expected a boolean for fullResolution");
+  return guarded(env, [&]() -> Napi::Value {
+    auto images = tensorFromJs(info[0], "images");
+    const bool fullResolution = info[1].As<Napi::Boolean>().Value();
+    return PromiseWorker<std::vector<torch::Tensor>>::Start(
+        env, "cover-torch.Model.encode",
+        [state, images, fullResolution] {
+          std::lock_guard<std::mutex> lock(state->mutex);
+          torch::NoGradGuard noGrad;
+          state->model->eval();
+          auto levels = state->model->encode(images.to(modelDevice(state->model)), fullResolution);
+          for (auto& level : levels) level = level.to(torch::kCPU);
+          return levels;
+        },
+        [](Napi::Env env, std::vector<torch::Tensor>& levels) -> Napi::Value {
+          auto result = Napi::Array::New(env, levels.size());
+          for (size_t i = 0; i < levels.size(); ++i)
+            result.Set(static_cast<uint32_t>(i), tensorToJs(env, levels[i]));
           return result;
         });
   });

@@ -72,7 +72,45 @@ CoverOutput CoverModelImpl::forward(const torch::Tensor& moving, const torch::Te
   const auto warpedFine = warp(m[0], psi);
   w = mov(project(4, f[0]), project(4, warpedFine), options_.heads[4]);
   psi = warp(psi, w) + w;
-  return CoverOutput{psi, m[0], f[0]};
+  return CoverOutput{psi, m[0], f[0], project(4, m[0]), project(4, f[0])};
+}
+
+std::vector<torch::Tensor> CoverModelImpl::encode(const torch::Tensor& images,
+                                                  bool fullResolution) {
+  const int64_t n = options_.dims;
+  TORCH_CHECK(images.dim() == n + 2 && images.size(1) == options_.inChannels,
+              "expected images of shape (B, ", options_.inChannels,
+              n == 2 ? ", H, W)" : ", D, H, W)", ", got ", images.sizes());
+  std::vector<int64_t> size(images.sizes().begin() + 2, images.sizes().end());
+  std::vector<int64_t> padding;  // F::pad order: last axis first, (before, after) pairs
+  for (int64_t i = n - 1; i >= 0; --i) {
+    TORCH_CHECK(size[i] > 0, "every spatial size must be positive, got ", images.sizes());
+    padding.push_back(0);
+    padding.push_back((16 - size[i] % 16) % 16);
+  }
+  namespace F = torch::nn::functional;
+  const auto padded = F::pad(images, F::PadFuncOptions(padding));
+  std::vector<int64_t> paddedSize(padded.sizes().begin() + 2, padded.sizes().end());
+  auto pyramid = backbone_->forward(padded);
+  for (size_t level = 0; level < pyramid.size(); ++level) {
+    auto x = pyramid[level];
+    if (fullResolution && level > 0) {
+      // Upsample before cropping so each level scales by exactly 2^l.
+      auto options = F::InterpolateFuncOptions()
+                         .size(paddedSize)
+                         .mode(n == 2 ? F::InterpolateFuncOptions::mode_t(torch::kBilinear)
+                                      : F::InterpolateFuncOptions::mode_t(torch::kTrilinear))
+                         .align_corners(false);
+      x = F::interpolate(x, options);
+    }
+    const int shift = fullResolution ? 0 : static_cast<int>(level);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t keep = (size[i] + (int64_t{1} << shift) - 1) >> shift;
+      x = x.narrow(i + 2, 0, keep);
+    }
+    pyramid[level] = x.contiguous();
+  }
+  return pyramid;
 }
 
 int64_t parameterCount(torch::nn::Module& module) {

@@ -25,9 +25,11 @@ class ProjectionImpl : public torch::nn::Module {
 TORCH_MODULE(Projection);
 
 struct CoverOutput {
-  torch::Tensor displacement;    // psi' (B, n, *S), voxels, array-axis order
-  torch::Tensor movingFeatures;  // M1 (B, C1, *S), not warped
-  torch::Tensor fixedFeatures;   // F1 (B, C1, *S)
+  torch::Tensor displacement;     // psi' (B, n, *S), voxels, array-axis order
+  torch::Tensor movingFeatures;   // M1 (B, C1, *S), not warped
+  torch::Tensor fixedFeatures;    // F1 (B, C1, *S)
+  torch::Tensor movingProjected;  // P1(M1) (B, d1, *S), not warped: the finest MoV's keys
+  torch::Tensor fixedProjected;   // P1(F1) (B, d1, *S): the finest MoV's queries
 };
 
 class CoverModelImpl : public torch::nn::Module {
@@ -36,6 +38,12 @@ class CoverModelImpl : public torch::nn::Module {
 
   // moving = x_a, fixed = x_b, both (B, C_in, *S) with every spatial size divisible by 16.
   CoverOutput forward(const torch::Tensor& moving, const torch::Tensor& fixed);
+
+  // The backbone alone on images (B, C_in, *S) of any size: the decoder pyramid F1..F5,
+  // fine to coarse. Inputs are zero-padded at the far end of each axis to a multiple of 16
+  // and every level is cropped back to ceil(S / 2^l). With `fullResolution`, each level is
+  // linearly upsampled to S (align_corners = false), so all levels share the input's grid.
+  std::vector<torch::Tensor> encode(const torch::Tensor& images, bool fullResolution);
 
   const ModelOptions& options() const { return options_; }
 

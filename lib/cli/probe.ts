@@ -1,0 +1,171 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { readConfigFile } from '../config/loadConfig';
+import { CoverModel } from '../model/CoverModel';
+import { brainProbeSlices, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
+import { LEVEL_NAMES, probeEncoder, probeIntensity, type LevelName, type ProbeScores } from '../probe/probeFeatures';
+import { PROBE_SETTINGS } from '../probe/linearProbe';
+import { latestCheckpoint } from '../train/checkpoints';
+
+export const PROBE_USAGE = `Usage: cover-torch probe [WEIGHTS...] [options]
+
+Scores dense features with a linear probe on real brain tissue labels (Debian's
+mricron-data: ch2 T1 with classes from ch2bet and the AAL atlas; see the README). For each
+WEIGHTS (a run folder, a checkpoint folder or a .safetensors file) it reports the mean Dice
+of the pretrained encoder and of the same network at its initialisation, for each decoder
+level F1..F5, beside the Dice of the intensity alone. Without WEIGHTS it probes an
+initialisation only.
+Options:
+  --seed N       seed of the initialisation to compare with when WEIGHTS does not record one
+                 (a run folder's config.yaml does; default 0)
+  --json FILE    also write every score (per class and level) as JSON
+  --help         show this help`;
+
+/** One encoder's probe scores per decoder level. */
+export type LevelScores = Record<LevelName, ProbeScores>;
+
+export interface ProbeReport {
+  settings: typeof PROBE_SETTINGS & { trainSlices: readonly number[]; testSlices: readonly number[] };
+  classes: readonly string[];
+  intensity: ProbeScores;
+  runs: Array<{
+    target: string | null;
+    weights: string | null;
+    seed: number;
+    pretrained: LevelScores | null;
+    initialization: LevelScores;
+  }>;
+}
+
+/** Runs `cover-torch probe`; returns the exit code. The table goes to `out`. */
+export async function probe(argv: string[], out: (text: string) => void): Promise<number> {
+  const { targets, seed, json } = parseProbeArgs(argv);
+  const slices = await brainProbeSlices();
+  const report: ProbeReport = {
+    settings: { ...PROBE_SETTINGS, trainSlices: TRAIN_SLICES, testSlices: TEST_SLICES },
+    classes: slices.train.classes,
+    intensity: await probeIntensity(slices),
+    runs: [],
+  };
+  const initializations = new Map<string, LevelScores>();
+  for (const target of targets.length > 0 ? targets : [null]) {
+    const resolved = target ? await resolveWeights(target, seed) : { weights: null, seed };
+    let pretrained: LevelScores | null = null;
+    let options = { dims: 2 as const };
+    if (resolved.weights) {
+      const model = await CoverModel.load(resolved.weights);
+      try {
+        if (model.options.dims !== 2)
+          throw new Error(`${resolved.weights} is a 3D model; the probe scores 2D encoders`);
+        pretrained = await probeEncoder(model, slices);
+        options = { ...model.options, dims: 2 };
+      } finally {
+        model.dispose();
+      }
+    }
+    // Runs of one seed share their initialisation: probe it once.
+    const key = JSON.stringify({ ...options, seed: resolved.seed });
+    if (!initializations.has(key)) {
+      const init = await CoverModel.create({ ...options, seed: resolved.seed });
+      try {
+        initializations.set(key, await probeEncoder(init, slices));
+      } finally {
+        init.dispose();
+      }
+    }
+    report.runs.push({ target, ...resolved, pretrained, initialization: initializations.get(key)! });
+  }
+  out(formatProbeReport(report));
+  if (json) fs.writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  return 0;
+}
+
+function parseProbeArgs(argv: string[]): { targets: string[]; seed: number; json: string | undefined } {
+  const targets: string[] = [];
+  let seed = 0;
+  let json: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--seed' || arg === '--json') {
+      const value = argv[++i];
+      if (value === undefined) throw new Error(`${arg} needs a value\n\n${PROBE_USAGE}`);
+      if (arg === '--json') json = value;
+      else if (!/^\d+$/.test(value))
+        throw new Error(`Expected a non-negative integer for --seed but received "${value}"`);
+      else seed = Number(value);
+    } else if (arg.startsWith('--')) {
+      throw new Error(`unknown option ${arg}\n\n${PROBE_USAGE}`);
+    } else {
+      targets.push(arg);
+    }
+  }
+  return { targets, seed, json };
+}
+
+/** The weights file a target names, and the seed its initialisation had. */
+async function resolveWeights(target: string, fallbackSeed: number): Promise<{ weights: string; seed: number }> {
+  if (!fs.existsSync(target))
+    throw new Error(`${target} does not exist; expected a run folder, a checkpoint folder or a .safetensors file`);
+  if (fs.statSync(target).isFile()) return { weights: target, seed: fallbackSeed };
+  let checkpoint = target;
+  let run: string | undefined;
+  if (!fs.existsSync(path.join(target, 'model.safetensors'))) {
+    const latest = await latestCheckpoint(path.join(target, 'checkpoints'));
+    if (!latest) throw new Error(`${target} holds no checkpoint (no model.safetensors, no checkpoints/latest.json)`);
+    [checkpoint, run] = [latest, target];
+  } else {
+    run = path.dirname(path.dirname(target)); // <run>/checkpoints/step-N
+  }
+  const config = path.join(run, 'config.yaml');
+  const seed = fs.existsSync(config) ? Number((await readConfigFile(config)).seed ?? fallbackSeed) : fallbackSeed;
+  return { weights: path.join(checkpoint, 'model.safetensors'), seed };
+}
+
+/** The report as a plain-text table of mean Dice per level. */
+export function formatProbeReport(report: ProbeReport): string {
+  const s = report.settings;
+  const row = (label: string, scores: LevelScores) =>
+    `${label.padEnd(44)}${LEVEL_NAMES.map((level) => scores[level].meanDice.toFixed(3).padStart(7)).join('')}`;
+  const lines = [
+    `Linear probe: softmax regression on standardised features, ${s.samplesPerClass} voxels per class from`,
+    `axial slices ${s.trainSlices.join(', ')} of ch2, tested on ${s.testSlices.length} slices (${s.testSlices[0]}..${s.testSlices.at(-1)});`,
+    `Adam ${s.iterations} iterations, step ${s.learningRate}, L2 ${s.l2}. Classes: ${report.classes.join(', ')}.`,
+    '',
+    `mean Dice${' '.repeat(35)}${LEVEL_NAMES.map((level) => level.padStart(7)).join('')}`,
+    `intensity alone${' '.repeat(29)}${report.intensity.meanDice.toFixed(3).padStart(7)}`,
+  ];
+  for (const run of report.runs) {
+    if (run.pretrained) lines.push(row(shorten(run.target ?? '', 42), run.pretrained));
+    lines.push(row(`  initialisation (seed ${run.seed})`, run.initialization));
+  }
+  const pretrained = report.runs.flatMap((run) => (run.pretrained ? [run] : []));
+  if (pretrained.length > 1) {
+    const mean = (pick: (run: (typeof pretrained)[number]) => LevelScores) =>
+      Object.fromEntries(
+        LEVEL_NAMES.map((level) => [
+          level,
+          {
+            dice: [],
+            meanDice: pretrained.reduce((sum, run) => sum + pick(run)[level].meanDice, 0) / pretrained.length,
+          },
+        ]),
+      ) as unknown as LevelScores;
+    lines.push(
+      row(
+        `mean of ${pretrained.length}: pretrained`,
+        mean((run) => run.pretrained!),
+      ),
+    );
+    lines.push(
+      row(
+        `mean of ${pretrained.length}: initialisation`,
+        mean((run) => run.initialization),
+      ),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function shorten(text: string, width: number): string {
+  return text.length <= width ? text : `...${text.slice(text.length - width + 3)}`;
+}

@@ -1,0 +1,75 @@
+import { CoverModel, tensor, type Tensor } from '../../lib';
+
+const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
+
+function image(shape: number[], seed: number): Tensor<'float32'> {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = 0.5 + 0.5 * Math.sin(i / 9 + seed) * Math.cos(i / 31);
+  return tensor(data, shape);
+}
+
+/** The [y, x] plane of channel c of batch item b from a (B, C, H, W) tensor. */
+function plane(t: Tensor, b: number, c: number, rows: number, cols: number): number[] {
+  const [, channels, height, width] = t.shape as [number, number, number, number];
+  const out: number[] = [];
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < cols; x++) out.push(Number(t.data[((b * channels + c) * height + y) * width + x]));
+  }
+  return out;
+}
+
+describe('CoverModel.encode', () => {
+  let model: CoverModel;
+  beforeAll(async () => {
+    model = await CoverModel.create({ ...small, seed: 4 });
+  });
+  afterAll(() => model.dispose());
+
+  it('gives the backbone features that forward computes for the fixed view', async () => {
+    const x = image([1, 1, 32, 48], 1);
+    const [f1] = await model.encode(x);
+    const { fixedFeatures } = await model.forward(image([1, 1, 32, 48], 2), x);
+    expect(f1!.shape).toEqual(fixedFeatures.shape);
+    const difference = Math.max(...f1!.data.map((v, i) => Math.abs(v - fixedFeatures.data[i]!)));
+    expect(difference).toBeLessThan(1e-4);
+  });
+
+  it('takes any size: pads to multiples of 16 and crops every level back', async () => {
+    const levels = await model.encode(image([2, 1, 37, 50], 3));
+    expect(levels.map((level) => level.shape)).toEqual([
+      [2, 8, 37, 50],
+      [2, 16, 19, 25],
+      [2, 16, 10, 13],
+      [2, 16, 5, 7],
+      [2, 16, 3, 4],
+    ]);
+    // The same as encoding the zero-padded image and cropping by hand.
+    const padded = new Float32Array(2 * 48 * 64);
+    const source = image([2, 1, 37, 50], 3).data;
+    for (let b = 0; b < 2; b++)
+      for (let y = 0; y < 37; y++)
+        for (let x = 0; x < 50; x++) padded[(b * 48 + y) * 64 + x] = source[(b * 37 + y) * 50 + x]!;
+    const [whole] = await model.encode(tensor(padded, [2, 1, 48, 64]));
+    expect(plane(levels[0]!, 1, 3, 37, 50)).toEqual(plane(whole!, 1, 3, 37, 50));
+  });
+
+  it('upsamples every level to the input grid with fullResolution', async () => {
+    const levels = await model.encode(image([1, 1, 37, 50], 5), { fullResolution: true });
+    expect(levels.map((level) => level.shape)).toEqual([
+      [1, 8, 37, 50],
+      [1, 16, 37, 50],
+      [1, 16, 37, 50],
+      [1, 16, 37, 50],
+      [1, 16, 37, 50],
+    ]);
+    // Linear upsampling keeps a level's range: no value beyond its coarse extremes.
+    const coarse = (await model.encode(image([1, 1, 37, 50], 5)))[4]!;
+    const max = Math.max(...coarse.data);
+    expect(Math.max(...levels[4]!.data)).toBeLessThanOrEqual(max + 1e-5);
+  });
+
+  it('refuses images that are not (B, C_in, H, W) float32', async () => {
+    await expect(model.encode(image([1, 37, 50], 1))).rejects.toThrow(/Expected images of shape \(B, C, H, W\)/);
+    await expect(model.encode(tensor(new Float64Array(64), [1, 1, 8, 8]))).rejects.toThrow(/float32/);
+  });
+});
