@@ -2,7 +2,7 @@
 'use strict';
 // Draws a training run's curves from its metrics.jsonl as an SVG: L_vec against the
 // no-motion baseline (what L_vec would be if the network predicted no motion), L_con, and
-// the views' reachable and valid fractions. Moving averages over `--window` steps, raw values
+// the views' reachable fraction and the features' variation (the collapse indicator). Moving averages over `--window` steps, raw values
 // faint behind them.
 //   node bench/plotLosses.js runs/mricron-2d/metrics.jsonl [--out docs/images/losses.svg] [--title T]
 const fs = require('node:fs');
@@ -69,6 +69,7 @@ function main() {
   const base = pick('zeroBaseline');
   const con = pick('consistencyLoss');
   const reach = pick('reachableFraction');
+  const variation = pick('featureVariation');
   const high = Math.max(...movingAverage(base, window), ...movingAverage(vec, window));
   const yMax = Math.ceil(high * 1.15);
   const body = [
@@ -102,11 +103,14 @@ function main() {
       y: 360,
       width: 280,
       height: 180,
-      title: 'Reachable fraction',
+      title: 'Reachable fraction, feature variation',
       steps,
       yMax: 1,
       yLabel: 'share',
-      series: [{ name: 'reachable', smoothed: movingAverage(reach, window), color: '#2ca02c' }],
+      series: [
+        { name: 'reachable', smoothed: movingAverage(reach, window), color: '#2ca02c' },
+        { name: 'featureVariation', values: variation, smoothed: movingAverage(variation, window), color: '#9467bd' },
+      ],
     }),
   ].join('\n');
   const title = option('title', path.basename(path.dirname(path.resolve(file))));

@@ -33,8 +33,7 @@ async function main() {
   model.configureTraining({ cropSize, seed: 0 });
 
   const trainer = new Trainer(model, {
-    maxSteps: steps,
-    learningRate: 1e-3,
+    maxSteps: steps, // learning rate: the default warmup + cosine to a peak of 1e-4
     // Stop cleanly (with a checkpoint) when the time is up, whatever the step.
     signal: AbortSignal.timeout(minutes * 60_000),
     checkpoint: { dirpath: path.join(out, 'checkpoints'), everyNTrainSteps: 50 },

@@ -17,7 +17,7 @@ Options:
   --out DIR               checkpoints and metrics.jsonl go here (default runs/<demo|pretrain>-<dims>d)
   --batch-size N          images per step (default 4 in 2D, 1 in 3D)
   --crop N                crop side, a multiple of 16 (default 64/32 demo, 128/64 data)
-  --lr X                  peak learning rate of warmup + cosine (default 1e-3)
+  --lr X                  peak learning rate of warmup + cosine (default 1e-4)
   --checkpoint-every N    steps between checkpoints (default 50)
   --seed N                seed of weights, data and views (default 0)
   --set KEY=VALUE         any option by its config path, e.g. --set training.views.degree=0.3

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readConfigFile } from '../config/loadConfig';
 import { CoverModel } from '../model/CoverModel';
 import { brainProbeSlices, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
-import { LEVEL_NAMES, probeEncoder, probeIntensity, type LevelName, type ProbeScores } from '../probe/probeFeatures';
+import { SOURCE_NAMES, probeEncoder, probeIntensity, type SourceName, type ProbeScores } from '../probe/probeFeatures';
 import { PROBE_SETTINGS } from '../probe/linearProbe';
 import { latestCheckpoint } from '../train/checkpoints';
 
@@ -22,7 +22,7 @@ Options:
   --help         show this help`;
 
 /** One encoder's probe scores per decoder level. */
-export type LevelScores = Record<LevelName, ProbeScores>;
+export type LevelScores = Record<SourceName, ProbeScores>;
 
 export interface ProbeReport {
   settings: typeof PROBE_SETTINGS & { trainSlices: readonly number[]; testSlices: readonly number[] };
@@ -125,14 +125,14 @@ async function resolveWeights(target: string, fallbackSeed: number): Promise<{ w
 export function formatProbeReport(report: ProbeReport): string {
   const s = report.settings;
   const row = (label: string, scores: LevelScores) =>
-    `${label.padEnd(44)}${LEVEL_NAMES.map((level) => scores[level].meanDice.toFixed(3).padStart(7)).join('')}`;
+    `${label.padEnd(44)}${SOURCE_NAMES.map((level) => scores[level].meanDice.toFixed(3).padStart(8)).join('')}`;
   const lines = [
     `Linear probe: softmax regression on standardised features, ${s.samplesPerClass} voxels per class from`,
     `axial slices ${s.trainSlices.join(', ')} of ch2, tested on ${s.testSlices.length} slices (${s.testSlices[0]}..${s.testSlices.at(-1)});`,
     `Adam ${s.iterations} iterations, step ${s.learningRate}, L2 ${s.l2}. Classes: ${report.classes.join(', ')}.`,
     '',
-    `mean Dice${' '.repeat(35)}${LEVEL_NAMES.map((level) => level.padStart(7)).join('')}`,
-    `intensity alone${' '.repeat(29)}${report.intensity.meanDice.toFixed(3).padStart(7)}`,
+    `mean Dice${' '.repeat(35)}${SOURCE_NAMES.map((level) => level.padStart(8)).join('')}`,
+    `intensity alone${' '.repeat(29)}${report.intensity.meanDice.toFixed(3).padStart(8)}`,
   ];
   for (const run of report.runs) {
     if (run.pretrained) lines.push(row(shorten(run.target ?? '', 42), run.pretrained));
@@ -142,7 +142,7 @@ export function formatProbeReport(report: ProbeReport): string {
   if (pretrained.length > 1) {
     const mean = (pick: (run: (typeof pretrained)[number]) => LevelScores) =>
       Object.fromEntries(
-        LEVEL_NAMES.map((level) => [
+        SOURCE_NAMES.map((level) => [
           level,
           {
             dice: [],

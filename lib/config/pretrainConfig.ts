@@ -31,8 +31,8 @@ export const pretrainConfigSchema = section({
   steps: integer(1).optional(),
   /** Images per step. Default 4 in 2D, 1 in 3D. */
   batchSize: integer(1, 4096).optional(),
-  /** Peak learning rate of the warmup + cosine schedule. Default 1e-3. */
-  learningRate: positive().default(1e-3),
+  /** Peak learning rate of the warmup + cosine schedule (Adam). Default 1e-4: 1e-3 degrades the features (see the README). */
+  learningRate: positive().default(1e-4),
   /** Warmup steps. Default 5% of steps. */
   warmupSteps: integer(0).optional(),
   /** Steps between checkpoints. Default 50. */

@@ -17,24 +17,31 @@ export interface ProbeScores {
 
 /** Names of the decoder levels `CoverModel.encode` returns, fine to coarse. */
 export const LEVEL_NAMES = ['F1', 'F2', 'F3', 'F4', 'F5'] as const;
-export type LevelName = (typeof LEVEL_NAMES)[number];
+/** Feature sources the probe scores: each level, and all levels stacked per voxel (a hypercolumn). */
+export const SOURCE_NAMES = [...LEVEL_NAMES, 'F1-F5'] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
 
 /** Per-voxel features of one 2D slice: channel-first, `channels` x H x W. */
 export type SliceFeatures = (image: Float32Array) => Promise<Float32Array[]>;
 
-/** Probe scores of each decoder level of `model` (full-resolution features). */
+/** Probe scores of each decoder level of `model` and of all levels together (full resolution). */
 export async function probeEncoder(
   model: CoverModel,
   slices: { train: LabelledSlices; test: LabelledSlices },
   seed = 0,
-): Promise<Record<LevelName, ProbeScores>> {
+): Promise<Record<SourceName, ProbeScores>> {
   const [height, width] = slices.train.shape;
   const features: SliceFeatures = async (image) => {
-    const levels = await model.encode(tensor(image, [1, 1, height, width]), { fullResolution: true });
-    return levels.map((level) => level.data);
+    const levels = (await model.encode(tensor(image, [1, 1, height, width]), { fullResolution: true })).map(
+      (level) => level.data,
+    );
+    // Channel-first maps of one grid stack by concatenation.
+    const all = new Float32Array(levels.reduce((total, level) => total + level.length, 0));
+    levels.reduce((offset, level) => (all.set(level, offset), offset + level.length), 0);
+    return [...levels, all];
   };
   const scores = await probeSources(features, slices, seed);
-  return Object.fromEntries(LEVEL_NAMES.map((name, i) => [name, scores[i]!])) as Record<LevelName, ProbeScores>;
+  return Object.fromEntries(SOURCE_NAMES.map((name, i) => [name, scores[i]!])) as Record<SourceName, ProbeScores>;
 }
 
 /** Probe scores of the intensity alone (one feature per voxel): the floor any encoder must beat. */

@@ -27,7 +27,7 @@ export interface CheckpointOptions {
 export interface FitOptions {
   /** Steps to train in all (a resumed run counts the steps already done). */
   maxSteps: number;
-  /** Peak learning rate of the default warmup + cosine schedule, or a function of the step. Default 1e-3. */
+  /** Peak learning rate of the default warmup + cosine schedule, or a function of the step. Default 1e-4. */
   learningRate?: number | ((step: number) => number);
   /** Warmup steps of the default schedule. Default 5% of maxSteps. */
   warmupSteps?: number;
@@ -82,7 +82,7 @@ export class Trainer extends EventEmitter {
       typeof options.learningRate === 'function'
         ? options.learningRate
         : warmupCosine({
-            baseLr: options.learningRate ?? 1e-3,
+            baseLr: options.learningRate ?? 1e-4,
             maxSteps: options.maxSteps,
             warmupSteps: options.warmupSteps ?? Math.floor(options.maxSteps * 0.05),
           });

@@ -76,7 +76,7 @@ describe('linear probe', () => {
         const run = report.runs[0];
         expect(run.seed).toBe(3);
         for (const scores of [run.pretrained, run.initialization]) {
-          expect(Object.keys(scores)).toEqual(['F1', 'F2', 'F3', 'F4', 'F5']);
+          expect(Object.keys(scores)).toEqual(['F1', 'F2', 'F3', 'F4', 'F5', 'F1-F5']);
           for (const level of Object.values(scores) as { dice: number[]; meanDice: number }[]) {
             expect(level.dice).toHaveLength(4);
             expect(level.meanDice).toBeGreaterThan(0);
