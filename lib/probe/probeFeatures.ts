@@ -1,3 +1,4 @@
+import { seededRandom } from '../data/phantom';
 import type { CoverModel } from '../model/CoverModel';
 import { tensor } from '../tensor';
 import type { LabelledSlices } from './brainLabels';
@@ -123,7 +124,7 @@ export function balancedSample(
 ): [number, number][] {
   const byClass: [number, number][][] = Array.from({ length: classes }, () => []);
   labels.forEach((slice, s) => slice.forEach((label, p) => byClass[label]!.push([s, p])));
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const picks: [number, number][] = [];
   for (const members of byClass) {
     const take = Math.min(perClass, members.length);
@@ -134,16 +135,4 @@ export function balancedSample(
     }
   }
   return picks.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-}
-
-/** A small seeded uniform generator on [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
