@@ -51,13 +51,14 @@ torch::Tensor randomLinearPart(int64_t n, double g, at::Generator& generator) {
   return torch::matmul(torch::matmul(a, shear), scale);
 }
 
-// Separable Gaussian smoothing of (B, C, *S) along every spatial axis (zero padding).
+// A normalised 1D Gaussian of radius ceil(3 sigma).
 torch::Tensor gaussianKernel(double sigma, const torch::TensorOptions& options) {
   const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma)));
   auto kernel = torch::arange(-radius, radius + 1, options).pow(2).div(-2 * sigma * sigma).exp();
   return kernel / kernel.sum();
 }
 
+// Separable Gaussian smoothing of (B, C, *S) along every spatial axis (zero padding).
 torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma) {
   const auto kernel = gaussianKernel(sigma, x.options());
   const int64_t radius = kernel.size(0) / 2;
@@ -78,6 +79,7 @@ torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma) {
   return y;
 }
 
+// Noise, contrast about the mean, brightness, then in-painting boxes of U(0, 1) noise.
 void applyAppearance(torch::Tensor& image, const Appearance& a, at::Generator& generator) {
   const auto cpu = torch::TensorOptions().dtype(image.scalar_type());
   image = image + torch::randn(image.sizes(), generator, cpu).to(image.device()) * a.noiseStd;
