@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readConfigFile } from '../config/loadConfig';
+import { writeFileAtomic } from '../io/writeFileAtomic';
 import { CoverModel } from '../model/CoverModel';
 import { brainProbeSlices, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
 import { SOURCE_NAMES, probeEncoder, probeIntensity, type SourceName, type ProbeScores } from '../probe/probeFeatures';
@@ -76,7 +77,7 @@ export async function probe(argv: string[], out: (text: string) => void): Promis
     report.runs.push({ target, ...resolved, pretrained, initialization: initializations.get(key)! });
   }
   out(formatProbeReport(report));
-  if (json) fs.writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  if (json) await writeFileAtomic(json, [Buffer.from(`${JSON.stringify(report, null, 2)}\n`)]);
   return 0;
 }
 
