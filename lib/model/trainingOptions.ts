@@ -11,9 +11,9 @@ import type { RawTrainOptions } from '../native/binding';
 
 /** How the two views of each image are made (COVER-SPEC section 1). */
 export const viewOptionsSchema = section({
-  /** Transform strength g (rotation g*pi/9, scale 1 +- g/2, translation 0.2*g*crop, shear g*pi/32). Default 0.5; below 2 so the scale stays positive. */
+  /** Transform strength g (rotation g*pi/9, scale 1 +- g/2, translation 0.2*g*image size, shear g*pi/32). Default 0.5; below 2 so the scale stays positive. */
   degree: number(0, 1.9).optional(),
-  /** Elastic displacement amplitude in voxels; 0 turns it off. Default 0. */
+  /** Elastic displacement: standard deviation of each component, in voxels; 0 turns it off. Default 0. */
   elasticAmplitude: number(0).optional(),
   /** Smoothing of the elastic noise, voxels. Default 8. */
   elasticSigma: number(0).optional(),
