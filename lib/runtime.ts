@@ -58,8 +58,10 @@ export function info(): RuntimeInfo {
 }
 
 /**
- * Sets LibTorch's intra-op thread count. This is process-wide: it applies to every worker
- * thread too. Defaults to the number of available cores, or `COVER_TORCH_NUM_THREADS`.
+ * Sets the process's intra-op thread budget. Each model's next call (and any other native
+ * call) runs with it, applied on the thread that does the work; models computing at the same
+ * moment split it between them rather than oversubscribing the cores. Defaults to the number
+ * of available cores, or `COVER_TORCH_NUM_THREADS`.
  * @throws TypeError for a non-number, RangeError for anything but an integer in 1..4096.
  */
 export function setNumThreads(numThreads: number): void {
@@ -71,7 +73,7 @@ export function setNumThreads(numThreads: number): void {
   callSync(() => binding.setNumThreads(numThreads));
 }
 
-/** LibTorch's current intra-op thread count. */
+/** LibTorch's intra-op thread count on the calling thread (the budget, once set). */
 export function getNumThreads(): number {
   return loadBinding().binding.getNumThreads();
 }

@@ -52,6 +52,12 @@ export function text(what = 'a non-empty string') {
   return z.string({ error: what }).min(1, { error: what });
 }
 
+/** Where a model lives: 'cpu', 'cuda' (the current GPU), 'cuda:N' or 'auto' (CUDA when present). */
+export function device() {
+  const what = "'cpu', 'cuda', 'cuda:N' or 'auto'";
+  return z.string({ error: what }).regex(/^(cpu|auto|cuda(:\d+)?)$/, { error: what });
+}
+
 /** A fixed-length list, e.g. five channel widths. */
 export function tuple5<T extends z.ZodType>(item: T, what: string) {
   return z.tuple([item, item, item, item, item], { error: what });

@@ -4,6 +4,7 @@ import type { RawModel, RawStepMetrics } from '../native/binding';
 import { loadBinding } from '../native/loadBinding';
 import { assertTensor, type Tensor } from '../tensor';
 import { checkNumber } from '../validate';
+import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
 import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
 
@@ -53,37 +54,57 @@ async function call<T>(run: () => Promise<T>): Promise<T> {
  */
 export class CoverModel {
   readonly options: ResolvedModelOptions;
+  /** The device the model lives on, as LibTorch names it ('cpu', 'cuda:0', ...). */
+  readonly device: string;
+  readonly #parameterCount: number;
   #native: RawModel | undefined;
 
-  private constructor(options: ResolvedModelOptions, native: RawModel) {
+  private constructor(options: ResolvedModelOptions, native: RawModel, built: { parameterCount: number; device: string }) {
     this.options = options;
+    this.device = built.device;
+    this.#parameterCount = built.parameterCount;
     this.#native = native;
   }
 
-  /** Builds a freshly initialised model (Kaiming-normal convolutions, GroupNorm 1/0). */
+  /**
+   * Builds a freshly initialised model (Kaiming-normal convolutions, GroupNorm 1/0) on its
+   * own native thread, off the JS thread.
+   */
   static async create(options: ModelOptions): Promise<CoverModel> {
     const resolved = resolveModelOptions(options);
-    const { binding } = loadBinding();
+    const { binding, manifest } = loadBinding();
+    assertDeviceSupported(resolved.device, manifest.libtorch);
+    let native: RawModel;
     try {
-      return new CoverModel(resolved, new binding.Model(resolved));
+      native = new binding.Model(resolved);
     } catch (error) {
+      throw adoptError(error);
+    }
+    try {
+      return new CoverModel(resolved, native, await native.build());
+    } catch (error) {
+      void native.dispose();
       throw adoptError(error);
     }
   }
 
-  /** Loads weights saved by {@link CoverModel.save} (or any file with the same names and shapes). */
-  static async load(file: string, options?: ModelOptions): Promise<CoverModel> {
+  /**
+   * Loads weights saved by {@link CoverModel.save} (or any file with the same names and
+   * shapes). `options` override what the file records, e.g. `{ device: 'cuda' }`; a file
+   * without recorded options needs all of them.
+   */
+  static async load(file: string, options?: ModelOptions | Partial<ModelOptions>): Promise<CoverModel> {
     const { tensors, metadata } = await loadSafetensors(file);
     let saved: ModelOptions | undefined;
     if (metadata[OPTIONS_METADATA]) saved = JSON.parse(metadata[OPTIONS_METADATA]) as ModelOptions;
-    const chosen = options ?? saved;
-    if (!chosen)
+    if (!saved && options?.dims === undefined)
       throw new Error(`${file} does not record its model options; pass them: CoverModel.load(file, { dims: 2, ... })`);
+    const chosen = { ...saved, ...options } as ModelOptions;
     const model = await CoverModel.create(chosen);
     try {
       await model.loadStateDict(tensors);
     } catch (error) {
-      model.dispose();
+      void model.dispose();
       throw new Error(`Cannot load ${file}: ${(error as Error).message}`, { cause: error });
     }
     return model;
@@ -91,7 +112,8 @@ export class CoverModel {
 
   /** The number of scalar parameters (7,881,712 for the 2D defaults). */
   parameterCount(): number {
-    return this.#live().parameterCount();
+    this.#live();
+    return this.#parameterCount;
   }
 
   /** Predicts the displacement between two views and returns the finest features of both. */
@@ -130,12 +152,17 @@ export class CoverModel {
     return levels.map((level) => adoptTensor(level) as Tensor<'float32'>);
   }
 
-  /** Sets up the optimiser and view generation for {@link CoverModel.trainStep}. */
+  /**
+   * Sets up the optimiser and view generation for {@link CoverModel.trainStep}. Options are
+   * checked here; the set-up is queued before the calls made after it, and should it fail
+   * natively, those calls reject with the reason.
+   */
   configureTraining(options: TrainingOptions): void {
     const raw = resolveTrainingOptions(options, this.options.dims);
     const native = this.#live();
     try {
-      native.configureTraining(raw);
+      // The failure is kept natively and reported by the next trainer call.
+      native.configureTraining(raw).catch(() => undefined);
     } catch (error) {
       throw adoptError(error);
     }
@@ -173,8 +200,10 @@ export class CoverModel {
    * `model.load_state_dict(safetensors.torch.load_file(path))` works in Python.
    */
   async save(file: string): Promise<void> {
-    const { seed: _seed, ...options } = this.options;
+    // The seed and the device describe this run, not the network.
+    const { seed: _seed, device: _device, ...options } = this.options;
     void _seed;
+    void _device;
     await saveSafetensors(file, await this.stateDict(), { format: 'pt', [OPTIONS_METADATA]: JSON.stringify(options) });
   }
 
@@ -201,14 +230,24 @@ export class CoverModel {
     await call(() => native.loadTrainingState({ optimizer, generator, steps }));
   }
 
-  /** Frees the native model now. Running calls finish first; later calls throw DisposedError. */
-  dispose(): void {
-    this.#native?.dispose();
+  /**
+   * Frees the native model. Calls already made still complete (in order); later calls throw
+   * DisposedError. The promise resolves when the earlier calls have settled and the model
+   * is being freed on its thread; awaiting it is optional.
+   */
+  dispose(): Promise<void> {
+    const native = this.#native;
     this.#native = undefined;
+    return native ? native.dispose() : Promise.resolve();
   }
 
   [Symbol.dispose](): void {
-    this.dispose();
+    void this.dispose();
+  }
+
+  /** `await using model = await CoverModel.create(...)`: waits for pending calls on exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   #live(): RawModel {

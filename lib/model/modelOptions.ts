@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, multipleOf, section, tuple5 } from '../config/fields';
+import { device, integer, multipleOf, section, tuple5 } from '../config/fields';
 import { parseOptions } from '../config/parseOptions';
 
 /** Sizes of a COVER network. Defaults are the method's. Source of both the type and the checks. */
@@ -18,8 +18,14 @@ export const modelOptionsSchema = section({
   heads: tuple5(integer(1, 64), 'an array of 5 integers').default([4, 4, 4, 1, 1]),
   /** MoV window radius r: the window is (2r+1)^n; the network reaches 31 r voxels. Default 2. */
   radius: integer(1, 8).default(2),
-  /** Seed for weight initialisation. Default: LibTorch's current RNG. */
+  /**
+   * Seed of the model's own generator for weight initialisation (the process-wide RNG is
+   * never used, so models created concurrently get the same weights as one after the
+   * other). Default: a fresh random seed.
+   */
   seed: integer(0).optional(),
+  /** Where the model lives and computes: 'cpu', 'cuda', 'cuda:N' or 'auto'. Default 'cpu'. */
+  device: device().default('cpu'),
 });
 
 export type ModelOptions = z.input<typeof modelOptionsSchema>;

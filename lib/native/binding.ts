@@ -60,6 +60,8 @@ export interface RawModelOptions {
   heads?: number[];
   radius?: number;
   seed?: number;
+  /** 'cpu', 'cuda', 'cuda:N' or 'auto'. */
+  device?: string;
 }
 
 /** Training options as the addon reads them (already validated by lib/). */
@@ -86,6 +88,8 @@ export interface RawStepMetrics {
   consistencyWeight: number;
   /** The loss or gradient was not finite, so the step made no update. */
   skipped: boolean;
+  /** LibTorch intra-op threads the step ran with, read on the thread that ran it. */
+  threads: number;
   timings: { viewsMs: number; forwardMs: number; backwardMs: number; optimizerMs: number; stepMs: number };
 }
 
@@ -101,17 +105,23 @@ export interface RawTrainingState {
   steps: number;
 }
 
+/**
+ * A model whose calls run in order on its own native thread. `new Model(options)` only
+ * starts that thread; `build()` creates the network there.
+ */
 export interface RawModel {
-  parameterCount(): number;
+  build(): Promise<{ parameterCount: number; device: string }>;
   forward(moving: RawTensor, fixed: RawTensor): Promise<RawForwardOutput>;
   encode(images: RawTensor, fullResolution: boolean): Promise<RawTensor[]>;
-  configureTraining(options: RawTrainOptions): void;
+  /** Queued like the other calls; a failure also makes later trainer calls reject. */
+  configureTraining(options: RawTrainOptions): Promise<void>;
   trainStep(images: RawTensor, learningRate: number): Promise<RawStepMetrics>;
   stateDict(): Promise<Record<string, RawTensor>>;
   loadStateDict(tensors: Record<string, RawTensor>): Promise<void>;
   trainingState(): Promise<RawTrainingState>;
   loadTrainingState(state: RawTrainingState): Promise<void>;
-  dispose(): void;
+  /** No more calls; resolves when the earlier ones have settled. */
+  dispose(): Promise<void>;
 }
 
 export interface Binding {

@@ -41,7 +41,7 @@ Napi::Value info(const Napi::CallbackInfo& args) {
 
 Napi::Value getNumThreads(const Napi::CallbackInfo& args) {
   return guarded(args.Env(), [&]() -> Napi::Value {
-    return Napi::Number::New(args.Env(), core::runtimeInfo().numThreads);
+    return Napi::Number::New(args.Env(), core::threadBudget());
   });
 }
 

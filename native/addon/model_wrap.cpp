@@ -1,12 +1,14 @@
 #include "addon/model_wrap.h"
 
+#include <torch/cuda.h>
+
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "addon/js_errors.h"
 #include "addon/options_convert.h"
-#include "addon/promise_worker.h"
 #include "addon/tensor_convert.h"
 
 namespace cover::addon {
@@ -46,6 +48,7 @@ Napi::Object metricsToJs(Napi::Env env, const core::StepMetrics& m) {
   result.Set("learningRate", m.learningRate);
   result.Set("consistencyWeight", m.consistencyWeight);
   result.Set("skipped", m.skipped);
+  result.Set("threads", m.threads);
   auto timings = Napi::Object::New(env);
   timings.Set("viewsMs", m.viewMs);
   timings.Set("forwardMs", m.forwardMs);
@@ -60,13 +63,33 @@ torch::Device modelDevice(const core::CoverModel& model) {
   return model->parameters().front().device();
 }
 
+core::CoverModel& builtModel(ModelState& state) {
+  TORCH_CHECK(state.model, "the model was not built (its build failed or was not awaited)");
+  return state.model;
+}
+
+core::Trainer& configuredTrainer(ModelState& state) {
+  TORCH_CHECK(state.trainerError.empty(), "configureTraining() failed: ", state.trainerError);
+  TORCH_CHECK(state.trainer, "Call configureTraining() before using the trainer");
+  return *state.trainer;
+}
+
+Napi::Value undefinedResult(Napi::Env env, bool&) { return env.Undefined(); }
+
+int64_t parameterBytes(const core::CoverModel& model) {
+  int64_t bytes = 0;
+  for (const auto& p : model->parameters()) bytes += p.numel() * p.element_size();
+  return bytes;
+}
+
 }  // namespace
+
 
 Napi::Function ModelWrap::DefineClass(Napi::Env env) {
   return Napi::ObjectWrap<ModelWrap>::DefineClass(
       env, "Model",
       {
-          InstanceMethod<&ModelWrap::ParameterCount>("parameterCount"),
+          InstanceMethod<&ModelWrap::Build>("build"),
           InstanceMethod<&ModelWrap::Forward>("forward"),
           InstanceMethod<&ModelWrap::Encode>("encode"),
           InstanceMethod<&ModelWrap::ConfigureTraining>("configureTraining"),
@@ -79,45 +102,115 @@ Napi::Function ModelWrap::DefineClass(Napi::Env env) {
       });
 }
 
+// Cheap and synchronous: reads the options and starts the executor. The network itself is
+// built by build(), on the executor.
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
   const Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject())
     throw Napi::TypeError::New(env, "Expected an options object for Model");
+  const auto object = info[0].As<Napi::Object>();
   guarded(env, [&] {
-    const auto options = modelOptionsFromJs(info[0].As<Napi::Object>());
-    const Napi::Value seed = info[0].As<Napi::Object>().Get("seed");
-    if (seed.IsNumber())
-      torch::manual_seed(static_cast<uint64_t>(seed.As<Napi::Number>().Int64Value()));
-    state_ = std::make_shared<ModelState>();
-    state_->model = core::CoverModel(options);
+    options_ = modelOptionsFromJs(object);
+    core::validate(options_);
     return 0;
   });
+  const Napi::Value seed = object.Get("seed");
+  if (seed.IsNumber()) seed_ = static_cast<uint64_t>(seed.As<Napi::Number>().Int64Value());
+  const Napi::Value device = object.Get("device");
+  if (!device.IsUndefined() && !device.IsString())
+    throw Napi::TypeError::New(env, "Expected a string for device");
+  device_ = device.IsString() ? device.As<Napi::String>().Utf8Value() : "cpu";
+  if (device_ != "auto") {
+    guarded(env, [&] {
+      (void)torch::Device(device_);  // a malformed name fails here, on the caller's line
+      return 0;
+    });
+  }
+  executor_ = ModelExecutor::Start(env, "cover-torch.Model");
 }
 
-std::shared_ptr<ModelState> ModelWrap::live(Napi::Env env) const {
-  if (!state_) throw Napi::Error::New(env, "This model was disposed; create or load a new one");
-  return state_;
+ModelWrap::~ModelWrap() {
+  if (!executor_) return;
+  memory_->release(Env());
+  executor_->Close();
 }
 
-Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
-  auto state = live(info.Env());
-  return Napi::Number::New(info.Env(), static_cast<double>(core::parameterCount(*state->model)));
+ModelExecutor& ModelWrap::live(Napi::Env env) const {
+  if (!executor_ || executor_->closed())
+    throw Napi::Error::New(env, "This model was disposed; create or load a new one");
+  return *executor_;
+}
+
+void ExternalMemory::report(Napi::Env env, int64_t bytes) {
+  if (released_) return;
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes - reported_);
+  reported_ = bytes;
+}
+
+void ExternalMemory::release(Napi::Env env) {
+  report(env, 0);
+  released_ = true;
+}
+
+Napi::Value ModelWrap::Build(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const auto options = options_;
+  const auto deviceName = device_;
+  const auto seed = seed_;
+  struct Built {
+    int64_t parameters, bytes;
+    std::string device;
+  };
+  return live(env).Submit<Built>(
+      env,
+      [options, deviceName, seed](ModelState& state) {
+        TORCH_CHECK(!state.model, "build() was already called");
+        // "auto" asks CUDA here, on the executor: never on the JS thread.
+        const torch::Device device(deviceName != "auto" ? deviceName
+                                   : torch::cuda::is_available() ? "cuda:0"
+                                                                 : "cpu");
+        if (device.is_cuda()) {
+          TORCH_CHECK(torch::cuda::is_available(), "device \"", device.str(),
+                      "\" was asked for, but this LibTorch sees no CUDA device");
+          TORCH_CHECK(device.index() < static_cast<int>(torch::cuda::device_count()), "device \"",
+                      device.str(), "\" was asked for, but only ", torch::cuda::device_count(),
+                      " CUDA device(s) exist");
+        }
+        // Drawn on the CPU from the model's own generator, then moved: the same seed gives
+        // the same weights on every device and whatever other models do meanwhile.
+        auto generator = at::make_generator<at::CPUGeneratorImpl>(
+            seed ? *seed : c10::detail::getNonDeterministicRandom());
+        core::CoverModel model(options, generator);
+        model->to(device);
+        state.model = model;
+        return Built{core::parameterCount(*model), parameterBytes(model), device.str()};
+      },
+      [memory = memory_](Napi::Env env, Built& built) -> Napi::Value {
+        memory->report(env, built.bytes);
+        auto result = Napi::Object::New(env);
+        result.Set("parameterCount", static_cast<double>(built.parameters));
+        result.Set("device", built.device);
+        return result;
+      });
 }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
+  auto& executor = live(env);
   return guarded(env, [&]() -> Napi::Value {
     auto moving = tensorFromJs(info[0], "moving");
     auto fixed = tensorFromJs(info[1], "fixed");
-    return PromiseWorker<core::CoverOutput>::Start(
-        env, "cover-torch.Model.forward",
-        [state, moving, fixed] {
-          std::lock_guard<std::mutex> lock(state->mutex);
+    return executor.Submit<core::CoverOutput>(
+        env,
+        [moving, fixed](ModelState& state) {
+          auto& model = builtModel(state);
           torch::NoGradGuard noGrad;
-          state->model->eval();
-          const auto device = modelDevice(state->model);
-          return state->model->forward(moving.to(device), fixed.to(device));
+          model->eval();
+          const auto device = modelDevice(model);
+          auto out = model->forward(moving.to(device), fixed.to(device));
+          const auto toHost = [](const torch::Tensor& t) { return t.to(torch::kCPU).contiguous(); };
+          return core::CoverOutput{toHost(out.displacement), toHost(out.movingFeatures),
+                                   toHost(out.fixedFeatures), {}, {}};
         },
         [](Napi::Env env, core::CoverOutput& out) -> Napi::Value {
           auto result = Napi::Object::New(env);
@@ -131,20 +224,20 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Encode(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
+  auto& executor = live(env);
   if (info.Length() < 2 || !info[1].IsBoolean())
     throw Napi::TypeError::New(env, "Expected a boolean for fullResolution");
   return guarded(env, [&]() -> Napi::Value {
     auto images = tensorFromJs(info[0], "images");
     const bool fullResolution = info[1].As<Napi::Boolean>().Value();
-    return PromiseWorker<std::vector<torch::Tensor>>::Start(
-        env, "cover-torch.Model.encode",
-        [state, images, fullResolution] {
-          std::lock_guard<std::mutex> lock(state->mutex);
+    return executor.Submit<std::vector<torch::Tensor>>(
+        env,
+        [images, fullResolution](ModelState& state) {
+          auto& model = builtModel(state);
           torch::NoGradGuard noGrad;
-          state->model->eval();
-          auto levels = state->model->encode(images.to(modelDevice(state->model)), fullResolution);
-          for (auto& level : levels) level = level.to(torch::kCPU);
+          model->eval();
+          auto levels = model->encode(images.to(modelDevice(model)), fullResolution);
+          for (auto& level : levels) level = level.to(torch::kCPU).contiguous();
           return levels;
         },
         [](Napi::Env env, std::vector<torch::Tensor>& levels) -> Napi::Value {
@@ -156,36 +249,51 @@ Napi::Value ModelWrap::Encode(const Napi::CallbackInfo& info) {
   });
 }
 
+// Queued like any call, so it applies before the trainStep calls made after it. A failure
+// is kept and reported by the next call that needs the trainer.
 Napi::Value ModelWrap::ConfigureTraining(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
+  auto& executor = live(env);
   if (info.Length() < 1 || !info[0].IsObject())
     throw Napi::TypeError::New(env, "Expected a training options object");
   return guarded(env, [&]() -> Napi::Value {
     auto options = trainOptionsFromJs(info[0].As<Napi::Object>());
-    std::unique_lock<std::mutex> lock(state->mutex, std::try_to_lock);
-    if (!lock.owns_lock())
-      throw Napi::Error::New(
-          env, "The model is busy; await its running call before configureTraining()");
-    state->trainer = std::make_unique<core::Trainer>(state->model, std::move(options));
-    return env.Undefined();
+    trainingConfigured_ = true;
+    return executor.Submit<int64_t>(
+        env,
+        [options](ModelState& state) {
+          state.trainer.reset();
+          state.trainerError.clear();
+          try {
+            state.trainer = std::make_unique<core::Trainer>(builtModel(state), options);
+          } catch (...) {
+            state.trainerError = currentExceptionMessage();
+            throw;
+          }
+          // The optimiser's moments: two more copies of the parameters for Adam.
+          return 3 * parameterBytes(state.model);
+        },
+        [memory = memory_](Napi::Env env, int64_t& bytes) -> Napi::Value {
+          memory->report(env, bytes);
+          return env.Undefined();
+        });
   });
 }
 
 Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
-  if (!state->trainer) throw Napi::Error::New(env, "Call configureTraining() before trainStep()");
+  auto& executor = live(env);
+  if (!trainingConfigured_)
+    throw Napi::Error::New(env, "Call configureTraining() before trainStep()");
   if (info.Length() < 2 || !info[1].IsNumber())
     throw Napi::TypeError::New(env, "Expected a number for learningRate");
   return guarded(env, [&]() -> Napi::Value {
     auto images = tensorFromJs(info[0], "images");
     const double learningRate = info[1].As<Napi::Number>().DoubleValue();
-    return PromiseWorker<core::StepMetrics>::Start(
-        env, "cover-torch.Model.trainStep",
-        [state, images, learningRate] {
-          std::lock_guard<std::mutex> lock(state->mutex);
-          return state->trainer->step(images, learningRate);
+    return executor.Submit<core::StepMetrics>(
+        env,
+        [images, learningRate](ModelState& state) {
+          return configuredTrainer(state).step(images, learningRate);
         },
         [](Napi::Env env, core::StepMetrics& metrics) -> Napi::Value {
           return metricsToJs(env, metrics);
@@ -195,16 +303,15 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
-  return PromiseWorker<NamedTensors>::Start(
-      env, "cover-torch.Model.stateDict",
-      [state] {
-        std::lock_guard<std::mutex> lock(state->mutex);
+  return live(env).Submit<NamedTensors>(
+      env,
+      [](ModelState& state) {
+        auto& model = builtModel(state);
         NamedTensors tensors;
-        for (const auto& item : state->model->named_parameters()) {
+        for (const auto& item : model->named_parameters()) {
           tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
         }
-        for (const auto& item : state->model->named_buffers()) {
+        for (const auto& item : model->named_buffers()) {
           tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
         }
         return tensors;
@@ -216,16 +323,16 @@ Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
+  auto& executor = live(env);
   return guarded(env, [&]() -> Napi::Value {
     auto tensors = namedTensorsFromJs(info[0], "stateDict");
-    return PromiseWorker<bool>::Start(
-        env, "cover-torch.Model.loadStateDict",
-        [state, tensors] {
-          std::lock_guard<std::mutex> lock(state->mutex);
+    return executor.Submit<bool>(
+        env,
+        [tensors](ModelState& state) {
+          auto& model = builtModel(state);
           torch::NoGradGuard noGrad;
-          auto params = state->model->named_parameters();
-          auto buffers = state->model->named_buffers();
+          auto params = model->named_parameters();
+          auto buffers = model->named_buffers();
           std::map<std::string, torch::Tensor> given(tensors.begin(), tensors.end());
           std::vector<std::string> missing;
           for (const auto& item : params) {
@@ -246,27 +353,26 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
           for (auto& [target, tensor] : copies) target->copy_(*tensor);
           return true;
         },
-        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+        undefinedResult);
   });
 }
 
 Napi::Value ModelWrap::TrainingState(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
-  if (!state->trainer)
+  auto& executor = live(env);
+  if (!trainingConfigured_)
     throw Napi::Error::New(env, "Call configureTraining() before trainingState()");
   struct Snapshot {
     NamedTensors optimizer;
     torch::Tensor generator;
     int64_t steps;
   };
-  return PromiseWorker<Snapshot>::Start(
-      env, "cover-torch.Model.trainingState",
-      [state] {
-        std::lock_guard<std::mutex> lock(state->mutex);
-        Snapshot snapshot{
-            {}, state->trainer->generatorState().clone(), state->trainer->stepsTaken()};
-        for (auto& [name, tensor] : state->trainer->optimizerState()) {
+  return executor.Submit<Snapshot>(
+      env,
+      [](ModelState& state) {
+        auto& trainer = configuredTrainer(state);
+        Snapshot snapshot{{}, trainer.generatorState().clone(), trainer.stepsTaken()};
+        for (auto& [name, tensor] : trainer.optimizerState()) {
           snapshot.optimizer.emplace_back(name, tensor.detach().to(torch::kCPU).clone());
         }
         return snapshot;
@@ -282,8 +388,8 @@ Napi::Value ModelWrap::TrainingState(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::LoadTrainingState(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  auto state = live(env);
-  if (!state->trainer)
+  auto& executor = live(env);
+  if (!trainingConfigured_)
     throw Napi::Error::New(env, "Call configureTraining() before loadTrainingState()");
   if (info.Length() < 1 || !info[0].IsObject())
     throw Napi::TypeError::New(env, "Expected a training state object");
@@ -294,24 +400,33 @@ Napi::Value ModelWrap::LoadTrainingState(const Napi::CallbackInfo& info) {
     const Napi::Value stepsValue = object.Get("steps");
     if (!stepsValue.IsNumber()) throw Napi::TypeError::New(env, "Expected a number for steps");
     const auto steps = stepsValue.As<Napi::Number>().Int64Value();
-    return PromiseWorker<bool>::Start(
-        env, "cover-torch.Model.loadTrainingState",
-        [state, optimizer, generator, steps] {
-          std::lock_guard<std::mutex> lock(state->mutex);
-          state->trainer->loadOptimizerState(optimizer);
-          state->trainer->setGeneratorState(generator);
-          state->trainer->setStepsTaken(steps);
+    return executor.Submit<bool>(
+        env,
+        [optimizer, generator, steps](ModelState& state) {
+          auto& trainer = configuredTrainer(state);
+          trainer.loadOptimizerState(optimizer);
+          trainer.setGeneratorState(generator);
+          trainer.setStepsTaken(steps);
           return true;
         },
-        [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+        undefinedResult);
   });
 }
 
+// Calls already made still run and settle; then the executor frees the model on its own
+// thread. The promise resolves once every earlier call has settled.
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
-  // Calls already issued hold their own reference and complete; the model's memory goes
-  // when the last of them ends (at once when none is pending).
-  state_.reset();
-  return info.Env().Undefined();
+  const Napi::Env env = info.Env();
+  if (!executor_ || executor_->closed()) {
+    auto done = Napi::Promise::Deferred::New(env);
+    done.Resolve(env.Undefined());
+    return done.Promise();
+  }
+  memory_->release(env);
+  auto drained = executor_->Submit<bool>(
+      env, [](ModelState&) { return true; }, undefinedResult);
+  executor_->Close();
+  return drained;
 }
 
 }  // namespace cover::addon

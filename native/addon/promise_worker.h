@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "addon/js_errors.h"
+#include "core/runtime_info.h"
 
 namespace cover::addon {
 
@@ -31,6 +32,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
+    const core::ThreadShare share;  // this pool thread's share of the thread budget
     try {
       result_.emplace(work_());
     } catch (...) {

@@ -16,7 +16,8 @@ torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
   return norm_.forward(proj_.forward(x));
 }
 
-CoverModelImpl::CoverModelImpl(const ModelOptions& options) : options_(options) {
+CoverModelImpl::CoverModelImpl(const ModelOptions& options, at::Generator generator)
+    : options_(options) {
   validate(options_);
   backbone_ = register_module("backbone", UNet(options_));
   proj_ = register_module("proj", torch::nn::ModuleList());
@@ -25,7 +26,9 @@ CoverModelImpl::CoverModelImpl(const ModelOptions& options) : options_(options) 
     const int64_t in = options_.channels[4 - level];
     proj_->push_back(Projection(options_.dims, in, options_.headDim * options_.heads[level]));
   }
-  initializeWeights(*proj_);  // the backbone initialised itself
+  // LibTorch's constructors drew defaults from the process-wide generator; all of it is
+  // redrawn here, in registration order, from the given one.
+  initializeWeights(*this, generator);
 }
 
 torch::Tensor CoverModelImpl::mov(const torch::Tensor& q, const torch::Tensor& k,

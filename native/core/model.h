@@ -3,6 +3,7 @@
 // Parameter names follow the PyTorch state_dict (backbone.*, proj.N.{norm,proj}.*).
 #pragma once
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <vector>
@@ -34,7 +35,10 @@ struct CoverOutput {
 
 class CoverModelImpl : public torch::nn::Module {
  public:
-  explicit CoverModelImpl(const ModelOptions& options);
+  // Weights drawn from `generator` (the process-wide one when omitted). Pass a generator
+  // of the model's own so its weights depend on its seed only.
+  explicit CoverModelImpl(const ModelOptions& options,
+                          at::Generator generator = at::detail::getDefaultCPUGenerator());
 
   // moving = x_a, fixed = x_b, both (B, C_in, *S) with every spatial size divisible by 16.
   CoverOutput forward(const torch::Tensor& moving, const torch::Tensor& fixed);

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -57,6 +58,14 @@ std::string parallelBackendName() {
 #endif
 }
 
+std::atomic<int> budget{0};     // 0 until the first setNumThreads
+std::atomic<int> busyThreads{0};  // threads inside a ThreadShare now
+
+// at::set_num_threads also clears oneDNN's primitive cache: only call it on a change.
+void applyOnThisThread(int threads) {
+  if (at::get_num_threads() != threads) at::set_num_threads(threads);
+}
+
 }  // namespace
 
 RuntimeInfo runtimeInfo() {
@@ -77,10 +86,24 @@ RuntimeInfo runtimeInfo() {
   return info;
 }
 
+int threadBudget() {
+  const int chosen = budget.load();
+  return chosen > 0 ? chosen : at::get_num_threads();
+}
+
 void setNumThreads(int numThreads) {
   TORCH_CHECK(numThreads >= 1, "number of threads must be at least 1, got ", numThreads);
-  at::set_num_threads(numThreads);
+  budget.store(numThreads);
+  applyOnThisThread(numThreads);
 }
+
+ThreadShare::ThreadShare() {
+  const int busy = ++busyThreads;
+  threads_ = std::max(1, threadBudget() / busy);
+  applyOnThisThread(threads_);
+}
+
+ThreadShare::~ThreadShare() { --busyThreads; }
 
 void setDefaultNumThreadsOnce(int numThreads) {
   static std::once_flag applied;

@@ -21,8 +21,30 @@ struct RuntimeInfo {
 
 RuntimeInfo runtimeInfo();
 
-// Sets LibTorch's intra-op thread count for the whole process (it is process-wide state).
+// The process's intra-op thread budget: what setNumThreads() chose. LibTorch's count is
+// per calling thread (an OpenMP team belongs to the thread that forks it), so every thread
+// that runs LibTorch work applies the budget itself: see ThreadShare.
+int threadBudget();
+
+// Sets the budget and applies it on the calling thread. Work that starts afterwards on any
+// executor uses it.
 void setNumThreads(int numThreads);
+
+// For the duration of one piece of work on a worker thread: counts the thread as busy and
+// sets its intra-op count to its share of the budget (budget / busy threads, at least 1),
+// so two models stepping at once split the cores instead of oversubscribing them.
+class ThreadShare {
+ public:
+  ThreadShare();
+  ~ThreadShare();
+  ThreadShare(const ThreadShare&) = delete;
+  ThreadShare& operator=(const ThreadShare&) = delete;
+
+  int threads() const { return threads_; }
+
+ private:
+  int threads_;
+};
 
 // Applies the default intra-op thread count the first time any environment (main thread,
 // worker, jest context) loads the addon; later calls do nothing, so a worker that loads

@@ -1,6 +1,7 @@
 #include "core/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
 #include <chrono>
 #include <cmath>
@@ -71,6 +72,7 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   const auto started = Clock::now();
   StepMetrics metrics;
   metrics.learningRate = learningRate;
+  metrics.threads = at::get_num_threads();
   model_->train();
 
   auto phase = Clock::now();

@@ -51,6 +51,7 @@ struct StepMetrics {
   double learningRate = 0;
   double consistencyWeight = 0;  // lambda used at this step (after warmup)
   bool skipped = false;          // the loss or gradient was not finite: no update was made
+  int threads = 0;               // LibTorch intra-op threads the step ran with
   double viewMs = 0, forwardMs = 0, backwardMs = 0, optimizerMs = 0, stepMs = 0;
 };
 

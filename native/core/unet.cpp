@@ -1,5 +1,7 @@
 #include "core/unet.h"
 
+#include <cmath>
+
 namespace cover::core {
 namespace {
 
@@ -18,6 +20,17 @@ torch::Tensor upsample(int dims, const torch::Tensor& x) {
   return F::interpolate(x, options);
 }
 
+// Kaiming-normal weights (fan in, gain sqrt 2) and LibTorch's default bias,
+// U(-1/sqrt(fan in), 1/sqrt(fan in)), both drawn from `generator`.
+void initializeConv(torch::Tensor& weight, torch::Tensor& bias, at::Generator& generator) {
+  const double fanIn = static_cast<double>(weight[0].numel());
+  weight.normal_(0.0, std::sqrt(2.0 / fanIn), generator);
+  if (bias.defined()) {
+    const double bound = 1.0 / std::sqrt(fanIn);
+    bias.uniform_(-bound, bound, generator);
+  }
+}
+
 }  // namespace
 
 torch::nn::AnyModule makeConv(int dims, int64_t in, int64_t out, int64_t kernel) {
@@ -33,16 +46,16 @@ torch::nn::AnyModule makeGroupNorm(int64_t groups, int64_t channels) {
   return torch::nn::AnyModule(torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels)));
 }
 
-void initializeWeights(torch::nn::Module& module) {
+void initializeWeights(torch::nn::Module& module, at::Generator& generator) {
   torch::NoGradGuard noGrad;
   // Walks children() recursively: modules() needs shared_from_this, which is not available
   // while a module is still being constructed.
   for (auto& child : module.children()) {
-    initializeWeights(*child);
+    initializeWeights(*child, generator);
     if (auto* conv2 = child->as<torch::nn::Conv2d>()) {
-      torch::nn::init::kaiming_normal_(conv2->weight);
+      initializeConv(conv2->weight, conv2->bias, generator);
     } else if (auto* conv3 = child->as<torch::nn::Conv3d>()) {
-      torch::nn::init::kaiming_normal_(conv3->weight);
+      initializeConv(conv3->weight, conv3->bias, generator);
     } else if (auto* norm = child->as<torch::nn::GroupNorm>()) {
       norm->weight.fill_(1.0);
       norm->bias.zero_();
@@ -81,7 +94,6 @@ UNetImpl::UNetImpl(const ModelOptions& options) : dims_(options.dims) {
     up->register_module("conv", upConv_.back());
     register_module("up" + std::to_string(i + 1), up);
   }
-  initializeWeights(*this);
 }
 
 std::vector<torch::Tensor> UNetImpl::forward(const torch::Tensor& image) {

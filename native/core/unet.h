@@ -41,7 +41,9 @@ TORCH_MODULE(UNet);
 torch::nn::AnyModule makeConv(int dims, int64_t in, int64_t out, int64_t kernel);
 torch::nn::AnyModule makeGroupNorm(int64_t groups, int64_t channels);
 
-// Kaiming-normal conv weights (PyTorch's kaiming_normal_ defaults), GroupNorm weight 1, bias 0.
-void initializeWeights(torch::nn::Module& module);
+// Kaiming-normal conv weights (PyTorch's kaiming_normal_ defaults), conv biases as LibTorch
+// draws them, GroupNorm weight 1, bias 0; every draw from `generator`, so a model's weights
+// depend on its own seed only, never on other threads using the process-wide generator.
+void initializeWeights(torch::nn::Module& module, at::Generator& generator);
 
 }  // namespace cover::core

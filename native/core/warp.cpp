@@ -1,8 +1,13 @@
 #include "core/warp.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace cover::core {
 
-torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
+namespace {
+
+void checkWarpArguments(const torch::Tensor& src, const torch::Tensor& psi) {
   const int64_t dims = src.dim() - 2;
   TORCH_CHECK(dims == 2 || dims == 3,
               "warp expects src of shape (B, C, H, W) or (B, C, D, H, W), got ", src.sizes());
@@ -10,6 +15,32 @@ torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
                   psi.sizes().slice(2) == src.sizes().slice(2),
               "warp expects a displacement of shape (B, ", dims, ", *S) matching src ", src.sizes(),
               ", got ", psi.sizes());
+}
+
+}  // namespace
+
+torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
+  checkWarpArguments(src, psi);
+  const int64_t dims = src.dim() - 2;
+  const auto spatial = src.sizes().slice(2);
+  const bool normalisable = std::all_of(spatial.begin(), spatial.end(), [](int64_t s) { return s > 1; });
+  if (dims != 2 || !normalisable) return warpByGather(src, psi);
+  // grid_sample's grid is (B, *S, n) with x (the last array axis) first.
+  std::vector<torch::Tensor> coordinates;
+  for (int64_t axis = dims - 1; axis >= 0; --axis) {
+    std::vector<int64_t> shape(dims + 1, 1);
+    shape[axis + 1] = spatial[axis];
+    const auto grid = torch::arange(spatial[axis], psi.options()).reshape(shape);
+    const double scale = 2.0 / static_cast<double>(spatial[axis] - 1);
+    coordinates.push_back((psi.select(1, axis) + grid) * scale - 1.0);
+  }
+  return at::grid_sampler(src, torch::stack(coordinates, -1), /*interpolation_mode=*/0,
+                          /*padding_mode=*/0, /*align_corners=*/true);
+}
+
+torch::Tensor warpByGather(const torch::Tensor& src, const torch::Tensor& psi) {
+  checkWarpArguments(src, psi);
+  const int64_t dims = src.dim() - 2;
   const int64_t batch = src.size(0);
   const int64_t channels = src.size(1);
   const auto spatial = src.sizes().slice(2).vec();

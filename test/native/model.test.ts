@@ -164,7 +164,8 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
     const model = await CoverModel.create({ dims: 2, ...small });
     const file = path.join(dir, 'small.safetensors');
     await model.save(file);
-    await expect(CoverModel.load(file, { dims: 2 })).rejects.toThrow(
+    // Options given to load() override the recorded ones: here, the default widths.
+    await expect(CoverModel.load(file, { dims: 2, channels: [32, 64, 128, 256, 512] })).rejects.toThrow(
       /Cannot load .*small\.safetensors: tensor "backbone\.[^"]+" has shape \[\d+(, \d+)*\] but the model expects \[\d+/,
     );
     const truncated = path.join(dir, 'truncated.safetensors');

@@ -16,10 +16,14 @@ describe('model and training options', () => {
       headDim: 8,
       heads: [4, 4, 4, 1, 1],
       radius: 2,
+      device: 'cpu',
     });
   });
 
   it('names the field, what is allowed and what was received', () => {
+    expect(() => resolveModelOptions({ dims: 2, device: 'gpu' })).toThrow(
+      `Expected 'cpu', 'cuda', 'cuda:N' or 'auto' for device but received "gpu"`,
+    );
     expect(() => resolveModelOptions({ dims: 2, radius: 9 })).toThrow(
       'Expected an integer between 1 and 8 for radius but received 9 of type number',
     );
