@@ -20,6 +20,7 @@ Options:
   --lr X                  peak learning rate of warmup + cosine (default 1e-4)
   --checkpoint-every N    steps between checkpoints (default 50)
   --seed N                seed of weights, data and views (default 0)
+  --device D              cpu, cuda, cuda:N or auto (default cpu)
   --set KEY=VALUE         any option by its config path, e.g. --set training.views.degree=0.3
   --resume                continue from the latest checkpoint in --out
   --print-config          print the resolved configuration (YAML) and exit
@@ -34,6 +35,7 @@ const FIELD_OF_FLAG: Record<string, string> = {
   lr: 'learningRate',
   'checkpoint-every': 'checkpointEvery',
   seed: 'seed',
+  device: 'model.device',
   'log-level': 'logLevel',
 };
 const SWITCHES = ['demo', 'resume', 'print-config'];
@@ -87,7 +89,8 @@ export async function parsePretrainArgs(
         throw new Error(`--set expects KEY=VALUE, e.g. training.views.degree=0.3, got "${String(value)}"`);
       set(field, parseOptionValue(raw), `--set ${field}`);
     } else if (FIELD_OF_FLAG[name]) {
-      set(FIELD_OF_FLAG[name], name === 'out' ? value : parseOptionValue(value as string), `--${name}`);
+      const verbatim = name === 'out' || name === 'device';
+      set(FIELD_OF_FLAG[name], verbatim ? value : parseOptionValue(value as string), `--${name}`);
     }
   }
   const crop = flags.find(([name]) => name === 'crop')?.[1];

@@ -59,7 +59,11 @@ export class CoverModel {
   readonly #parameterCount: number;
   #native: RawModel | undefined;
 
-  private constructor(options: ResolvedModelOptions, native: RawModel, built: { parameterCount: number; device: string }) {
+  private constructor(
+    options: ResolvedModelOptions,
+    native: RawModel,
+    built: { parameterCount: number; device: string },
+  ) {
     this.options = options;
     this.device = built.device;
     this.#parameterCount = built.parameterCount;

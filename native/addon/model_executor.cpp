@@ -18,8 +18,7 @@ std::shared_ptr<ModelExecutor> ModelExecutor::Start(Napi::Env env, const std::st
   // An idle model must not keep the process alive; Enqueue refs while calls are pending.
   executor->delivery_.Unref(env);
   // Registered after the thread-safe function, so it runs before Node tears that down.
-  NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, OnEnvCleanup, executor.get()),
-                       nullptr);
+  NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, OnEnvCleanup, executor.get()), nullptr);
   std::thread([executor] { executor->Loop(); }).detach();
   return executor;
 }
@@ -64,8 +63,7 @@ void ModelExecutor::Loop() {
   wake_.notify_all();
 }
 
-void ModelExecutor::Deliver(Napi::Env env, Napi::Function, ModelExecutor* self,
-                            ModelCall* raw) {
+void ModelExecutor::Deliver(Napi::Env env, Napi::Function, ModelExecutor* self, ModelCall* raw) {
   std::unique_ptr<ModelCall> call(raw);
   if (static_cast<napi_env>(env) == nullptr) return;  // being torn down: drop it
   call->Settle(env);

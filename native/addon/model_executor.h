@@ -66,8 +66,7 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
  private:
   static void Deliver(Napi::Env env, Napi::Function, ModelExecutor* self, ModelCall* call);
   static void OnEnvCleanup(void* self);
-  using Delivery =
-      Napi::TypedThreadSafeFunction<ModelExecutor, ModelCall, &ModelExecutor::Deliver>;
+  using Delivery = Napi::TypedThreadSafeFunction<ModelExecutor, ModelCall, &ModelExecutor::Deliver>;
 
   ModelExecutor() = default;
   void Enqueue(Napi::Env env, std::unique_ptr<ModelCall> call);

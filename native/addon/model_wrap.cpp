@@ -84,7 +84,6 @@ int64_t parameterBytes(const core::CoverModel& model) {
 
 }  // namespace
 
-
 Napi::Function ModelWrap::DefineClass(Napi::Env env) {
   return Napi::ObjectWrap<ModelWrap>::DefineClass(
       env, "Model",
@@ -166,7 +165,7 @@ Napi::Value ModelWrap::Build(const Napi::CallbackInfo& info) {
       [options, deviceName, seed](ModelState& state) {
         TORCH_CHECK(!state.model, "build() was already called");
         // "auto" asks CUDA here, on the executor: never on the JS thread.
-        const torch::Device device(deviceName != "auto" ? deviceName
+        const torch::Device device(deviceName != "auto"          ? deviceName
                                    : torch::cuda::is_available() ? "cuda:0"
                                                                  : "cpu");
         if (device.is_cuda()) {
@@ -209,8 +208,11 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
           const auto device = modelDevice(model);
           auto out = model->forward(moving.to(device), fixed.to(device));
           const auto toHost = [](const torch::Tensor& t) { return t.to(torch::kCPU).contiguous(); };
-          return core::CoverOutput{toHost(out.displacement), toHost(out.movingFeatures),
-                                   toHost(out.fixedFeatures), {}, {}};
+          return core::CoverOutput{toHost(out.displacement),
+                                   toHost(out.movingFeatures),
+                                   toHost(out.fixedFeatures),
+                                   {},
+                                   {}};
         },
         [](Napi::Env env, core::CoverOutput& out) -> Napi::Value {
           auto result = Napi::Object::New(env);
@@ -423,8 +425,7 @@ Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
     return done.Promise();
   }
   memory_->release(env);
-  auto drained = executor_->Submit<bool>(
-      env, [](ModelState&) { return true; }, undefinedResult);
+  auto drained = executor_->Submit<bool>(env, [](ModelState&) { return true; }, undefinedResult);
   executor_->Close();
   return drained;
 }

@@ -48,7 +48,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   ModelExecutor& live(Napi::Env env) const;
 
   core::ModelOptions options_;
-  std::string device_;             // "cpu", "cuda:0", ...
+  std::string device_;            // "cpu", "cuda:0", ...
   std::optional<uint64_t> seed_;  // of the weights; a fresh random one when absent
   std::shared_ptr<ModelExecutor> executor_;
   // Tells V8 how much native memory the model holds, so it weighs GC pressure rightly.

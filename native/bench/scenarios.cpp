@@ -89,7 +89,8 @@ double matmulGflops() {
   return 2.0 * 2048.0 * 2048.0 * 2048.0 / (m.medianMs * 1e6);
 }
 
-std::function<std::string()> stepScenario(int dims, std::vector<int64_t> crop, int64_t batch) {
+std::function<std::string()> stepScenario(int dims, std::vector<int64_t> crop, int64_t batch,
+                                          int repeats = 5) {
   return [=] {
     torch::manual_seed(0);
     core::ModelOptions options;
@@ -106,7 +107,7 @@ std::function<std::string()> stepScenario(int dims, std::vector<int64_t> crop, i
     }
     const auto images = torch::rand(shape);
     core::StepMetrics last;
-    const auto m = measure([&] { last = trainer.step(images, 1e-4); }, 5);
+    const auto m = measure([&] { last = trainer.step(images, 1e-4); }, repeats);
 
     // Time MoV alone (fused, forward + backward) at every pyramid level of this step.
     double movMs = 0;
@@ -159,6 +160,7 @@ const std::map<std::string, std::function<std::string()>>& scenarios() {
       {"mov-3d-96-c8-j1-reference", movScenario({1, 8, 96, 96, 96}, 1, false, 2)},
       {"step-2d-128-b4", stepScenario(2, {128, 128}, 4)},
       {"step-3d-64-b1", stepScenario(3, {64, 64, 64}, 1)},
+      {"step-3d-96-b1", stepScenario(3, {96, 96, 96}, 1, 3)},
   };
   return all;
 }

@@ -29,6 +29,18 @@ CoverModelImpl::CoverModelImpl(const ModelOptions& options, at::Generator genera
   // LibTorch's constructors drew defaults from the process-wide generator; all of it is
   // redrawn here, in registration order, from the given one.
   initializeWeights(*this, generator);
+  // Channels-last 3D convolutions run ~13% faster forward + backward in oneDNN on CPU
+  // (measured on the backbone, 2 x 64^3); in 2D it measured no gain, so 2D stays as is.
+  if (options_.dims == 3) {
+    torch::NoGradGuard noGrad;
+    for (auto& parameter : parameters()) {
+      if (parameter.dim() == 5) parameter.set_data(parameter.contiguous(kMemoryFormat3d));
+    }
+  }
+}
+
+torch::Tensor CoverModelImpl::inBackboneLayout(const torch::Tensor& images) const {
+  return options_.dims == 3 ? images.contiguous(kMemoryFormat3d) : images;
 }
 
 torch::Tensor CoverModelImpl::mov(const torch::Tensor& q, const torch::Tensor& k,
@@ -53,7 +65,7 @@ CoverOutput CoverModelImpl::forward(const torch::Tensor& moving, const torch::Te
   }
   const int64_t batch = moving.size(0);
   // One backbone pass over both views.
-  const auto pyramid = backbone_->forward(torch::cat({moving, fixed}, 0));
+  const auto pyramid = backbone_->forward(inBackboneLayout(torch::cat({moving, fixed}, 0)));
   std::vector<torch::Tensor> m, f;  // index 0 = F1 (fine) .. 4 = F5 (coarse)
   for (const auto& level : pyramid) {
     m.push_back(level.narrow(0, 0, batch));
@@ -94,7 +106,7 @@ std::vector<torch::Tensor> CoverModelImpl::encode(const torch::Tensor& images,
   namespace F = torch::nn::functional;
   const auto padded = F::pad(images, F::PadFuncOptions(padding));
   std::vector<int64_t> paddedSize(padded.sizes().begin() + 2, padded.sizes().end());
-  auto pyramid = backbone_->forward(padded);
+  auto pyramid = backbone_->forward(inBackboneLayout(padded));
   for (size_t level = 0; level < pyramid.size(); ++level) {
     auto x = pyramid[level];
     if (fullResolution && level > 0) {

@@ -52,6 +52,9 @@ class CoverModelImpl : public torch::nn::Module {
   const ModelOptions& options() const { return options_; }
 
  private:
+  static constexpr auto kMemoryFormat3d = torch::MemoryFormat::ChannelsLast3d;
+  // Images in the memory layout the backbone's weights use.
+  torch::Tensor inBackboneLayout(const torch::Tensor& images) const;
   torch::Tensor mov(const torch::Tensor& q, const torch::Tensor& k, int64_t heads) const;
 
   ModelOptions options_;

@@ -58,7 +58,7 @@ std::string parallelBackendName() {
 #endif
 }
 
-std::atomic<int> budget{0};     // 0 until the first setNumThreads
+std::atomic<int> budget{0};       // 0 until the first setNumThreads
 std::atomic<int> busyThreads{0};  // threads inside a ThreadShare now
 
 // at::set_num_threads also clears oneDNN's primitive cache: only call it on a change.

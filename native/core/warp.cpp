@@ -17,24 +17,57 @@ void checkWarpArguments(const torch::Tensor& src, const torch::Tensor& psi) {
               ", got ", psi.sizes());
 }
 
+// The grid sampler normalises positions by (size - 1); when that is a power of two, every
+// step of normalising and unnormalising is exact in binary floating point, so integer
+// positions stay integers. Each axis is therefore zero-padded at its far end to 2^k + 1
+// voxels, which changes nothing else: zeros outside is the semantics anyway.
+std::vector<int64_t> exactSizes(c10::IntArrayRef spatial) {
+  std::vector<int64_t> sizes;
+  for (const int64_t s : spatial) {
+    int64_t span = 1;
+    while (span < s - 1) span *= 2;
+    sizes.push_back(span + 1);
+  }
+  return sizes;
+}
+
 }  // namespace
 
 torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
   checkWarpArguments(src, psi);
+  const auto spatial = src.sizes().slice(2);
+  const auto padded = exactSizes(spatial);
+  double growth = 1;
+  for (size_t i = 0; i < padded.size(); ++i)
+    growth *= static_cast<double>(padded[i]) / static_cast<double>(spatial[i]);
+  // In 2D the sampler wins even on a grid padded to 4x. In 3D, padding 96 to 129 per axis
+  // makes it slower than gathering (CPU, 32 channels: 6.7 s against 5.7 s forward and
+  // backward), while 64 to 65 makes it faster (1.0 s against 1.3 s).
+  const bool sampler = src.dim() == 4 || growth <= 1.25;
+  return sampler ? warpByGridSampler(src, psi) : warpByGather(src, psi);
+}
+
+torch::Tensor warpByGridSampler(const torch::Tensor& src, const torch::Tensor& psi) {
+  checkWarpArguments(src, psi);
   const int64_t dims = src.dim() - 2;
   const auto spatial = src.sizes().slice(2);
-  const bool normalisable = std::all_of(spatial.begin(), spatial.end(), [](int64_t s) { return s > 1; });
-  if (dims != 2 || !normalisable) return warpByGather(src, psi);
+  const auto padded = exactSizes(spatial);
+  std::vector<int64_t> padding;  // constant_pad_nd order: last axis first, (before, after)
+  for (int64_t axis = dims - 1; axis >= 0; --axis) {
+    padding.push_back(0);
+    padding.push_back(padded[axis] - spatial[axis]);
+  }
   // grid_sample's grid is (B, *S, n) with x (the last array axis) first.
   std::vector<torch::Tensor> coordinates;
   for (int64_t axis = dims - 1; axis >= 0; --axis) {
     std::vector<int64_t> shape(dims + 1, 1);
     shape[axis + 1] = spatial[axis];
     const auto grid = torch::arange(spatial[axis], psi.options()).reshape(shape);
-    const double scale = 2.0 / static_cast<double>(spatial[axis] - 1);
+    const double scale = 2.0 / static_cast<double>(padded[axis] - 1);  // a power of two
     coordinates.push_back((psi.select(1, axis) + grid) * scale - 1.0);
   }
-  return at::grid_sampler(src, torch::stack(coordinates, -1), /*interpolation_mode=*/0,
+  return at::grid_sampler(torch::constant_pad_nd(src, padding, 0.0), torch::stack(coordinates, -1),
+                          /*interpolation_mode=*/0,
                           /*padding_mode=*/0, /*align_corners=*/true);
 }
 

@@ -43,7 +43,9 @@ describe('each model runs on its own native thread', () => {
     const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
     const view = ramp([2, 1, 128, 128]);
     const finished: string[] = [];
-    const calls = Array.from({ length: 16 }, (_, i) => model.forward(view, view).then(() => finished.push(`forward ${i}`)));
+    const calls = Array.from({ length: 16 }, (_, i) =>
+      model.forward(view, view).then(() => finished.push(`forward ${i}`)),
+    );
     const read = fs.promises.readFile(__filename).then(() => finished.push('readFile'));
     await Promise.all([...calls, read]);
     await model.dispose();
@@ -123,17 +125,20 @@ describe('device placement', () => {
   });
 
   const gpu = info().cuda.available;
-  (gpu ? it : it.skip)(`runs forward and a step on CUDA (${gpu ? 'GPU found' : 'skipped: no CUDA device here'})`, async () => {
-    const onCpu = await CoverModel.create({ dims: 2, seed: 3, ...small });
-    const onGpu = await CoverModel.create({ dims: 2, seed: 3, device: 'cuda', ...small });
-    const view = ramp([1, 1, 32, 32]);
-    const [a, b] = await Promise.all([onCpu.forward(view, view), onGpu.forward(view, view)]);
-    const diff = Math.max(...a.fixedFeatures.data.map((v, i) => Math.abs(v - b.fixedFeatures.data[i]!)));
-    expect(diff).toBeLessThan(1e-3);
-    onGpu.configureTraining({ cropSize: [32, 32] });
-    expect(Number.isFinite((await onGpu.trainStep(ramp([1, 1, 48, 48]), 1e-4)).totalLoss)).toBe(true);
-    await Promise.all([onCpu.dispose(), onGpu.dispose()]);
-  });
+  (gpu ? it : it.skip)(
+    `runs forward and a step on CUDA (${gpu ? 'GPU found' : 'skipped: no CUDA device here'})`,
+    async () => {
+      const onCpu = await CoverModel.create({ dims: 2, seed: 3, ...small });
+      const onGpu = await CoverModel.create({ dims: 2, seed: 3, device: 'cuda', ...small });
+      const view = ramp([1, 1, 32, 32]);
+      const [a, b] = await Promise.all([onCpu.forward(view, view), onGpu.forward(view, view)]);
+      const diff = Math.max(...a.fixedFeatures.data.map((v, i) => Math.abs(v - b.fixedFeatures.data[i]!)));
+      expect(diff).toBeLessThan(1e-3);
+      onGpu.configureTraining({ cropSize: [32, 32] });
+      expect(Number.isFinite((await onGpu.trainStep(ramp([1, 1, 48, 48]), 1e-4)).totalLoss)).toBe(true);
+      await Promise.all([onCpu.dispose(), onGpu.dispose()]);
+    },
+  );
 });
 
 describe('a worker terminated during trainStep', () => {

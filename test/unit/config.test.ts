@@ -147,6 +147,11 @@ describe('pretraining configuration', () => {
     expect(config.data?.sources).toEqual([path.join(dir, 'scans/*.nii.gz')]);
     const json = write('run.json', JSON.stringify({ demo: true, model: { radius: 1 } }));
     expect((await parsePretrainArgs(['--config', json])).model.radius).toBe(1);
+    expect((await parsePretrainArgs(['--config', json, '--device', 'cuda:1'])).model.device).toBe('cuda:1');
+    expect((await parsePretrainArgs(['--config', json])).model.device).toBe('cpu');
+    await expect(parsePretrainArgs(['--config', json, '--device', 'gpu'])).rejects.toThrow(
+      `Expected 'cpu', 'cuda', 'cuda:N' or 'auto' for model.device but received "gpu" of type string (from --device)`,
+    );
     // --demo and --data override the file's choice of data instead of clashing with it.
     expect((await parsePretrainArgs(['--config', yaml, '--demo'])).data).toBeUndefined();
     expect((await parsePretrainArgs(['--config', json, '--data', 'x.nii'])).data?.sources).toEqual([

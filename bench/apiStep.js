@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+'use strict';
+// Training steps through the public API, as a user calls them; one JSON line on stdout.
+//   node bench/apiStep.js step --dims 2 --size 128 --batch 4 --steps 6 --threads 2
+//   node bench/apiStep.js concurrent --dims 2 --size 64 --batch 4 --steps 6 --threads 2
+// `step` also reports the event loop's delay (p99) while training and while creating the
+// model; `concurrent` times the same steps for one model alone, then for two at once.
+// Run by bench/compare.js, each measurement in a fresh process.
+const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
+const { CoverModel, setNumThreads, tensor } = require('../dist/lib');
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+const mode = process.argv[2];
+const dims = option('dims', 2);
+const size = option('size', 128);
+const batch = option('batch', 4);
+const steps = option('steps', 6);
+setNumThreads(option('threads', 2));
+
+function randomImages() {
+  const shape = [batch, 1, ...Array(dims).fill(Math.floor((size * 3) / 2))];
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = Math.random();
+  return tensor(data, shape);
+}
+
+/** p99 of the event loop's delay, in ms, while `work` runs. */
+async function loopDelayDuring(work) {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const result = await work();
+  histogram.disable();
+  return { result, p99Ms: histogram.percentile(99) / 1e6 };
+}
+
+async function trainedModel(seed) {
+  const model = await CoverModel.create({ dims, seed });
+  model.configureTraining({ cropSize: Array(dims).fill(size) });
+  return model;
+}
+
+async function timeSteps(model, images) {
+  const times = [];
+  for (let s = 0; s < steps; s++) {
+    const started = performance.now();
+    await model.trainStep(images, 1e-4);
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
+async function stepMode() {
+  const images = randomImages();
+  const created = await loopDelayDuring(() => trainedModel(0));
+  const trained = await loopDelayDuring(() => timeSteps(created.result, images));
+  await created.result.dispose();
+  return {
+    stepMs: trained.result,
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    loopDelayP99Ms: trained.p99Ms,
+    createLoopDelayP99Ms: created.p99Ms,
+  };
+}
+
+async function concurrentMode() {
+  const images = randomImages();
+  const [a, b] = [await trainedModel(0), await trainedModel(1)];
+  await timeSteps(a, images); // warm-up
+  await timeSteps(b, images);
+  let started = performance.now();
+  await timeSteps(a, images);
+  const aloneMs = performance.now() - started;
+  started = performance.now();
+  await Promise.all([timeSteps(a, images), timeSteps(b, images)]);
+  const togetherMs = performance.now() - started;
+  await Promise.all([a.dispose(), b.dispose()]);
+  // Steps per second, two models together against one alone.
+  return { aloneMs, togetherMs, combinedThroughputRatio: (2 * aloneMs) / togetherMs };
+}
+
+(mode === 'concurrent' ? concurrentMode() : stepMode()).then(
+  (result) => console.log(JSON.stringify(result)),
+  (error) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);
