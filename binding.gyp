@@ -11,6 +11,7 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED",
         "_GLIBCXX_USE_CXX11_ABI=1",
         "<!@(node scripts/gypConfig.js defines)"

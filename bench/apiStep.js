@@ -3,11 +3,15 @@
 // Training steps through the public API, as a user calls them; one JSON line on stdout.
 //   node bench/apiStep.js step --dims 2 --size 128 --batch 4 --steps 6 --threads 2
 //   node bench/apiStep.js concurrent --dims 2 --size 64 --batch 4 --steps 6 --threads 2
+//   node bench/apiStep.js case --dims 2 --size 64 --batch 2 --out DIR
 // `step` also reports the event loop's delay (p99) while training and while creating the
-// model; `concurrent` times the same steps for one model alone, then for two at once.
+// model; `concurrent` times the same steps for one model alone, then for two at once;
+// `case` writes weights.safetensors and case.safetensors (views and forward outputs) for the
+// baseline's forward check.
 // Run by bench/compare.js, each measurement in a fresh process.
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
-const { CoverModel, setNumThreads, tensor } = require('../dist/lib');
+const path = require('node:path');
+const { CoverModel, saveSafetensors, setNumThreads, tensor } = require('../dist/lib');
 
 function option(name, fallback) {
   const at = process.argv.indexOf(`--${name}`);
@@ -82,7 +86,28 @@ async function concurrentMode() {
   return { aloneMs, togetherMs, combinedThroughputRatio: (2 * aloneMs) / togetherMs };
 }
 
-(mode === 'concurrent' ? concurrentMode() : stepMode()).then(
+async function caseMode() {
+  const out = process.argv[process.argv.indexOf('--out') + 1];
+  const model = await CoverModel.create({ dims, seed: 0 });
+  const shape = [batch, 1, ...Array(dims).fill(size)];
+  const [moving, fixed] = [randomImages().data, randomImages().data].map((data) =>
+    tensor(
+      data.subarray(
+        0,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+      shape,
+    ),
+  );
+  const output = await model.forward(moving, fixed);
+  await model.save(path.join(out, 'weights.safetensors'));
+  await saveSafetensors(path.join(out, 'case.safetensors'), { moving, fixed, ...output });
+  await model.dispose();
+  return { written: out };
+}
+
+const modes = { step: stepMode, concurrent: concurrentMode, case: caseMode };
+modes[mode]().then(
   (result) => console.log(JSON.stringify(result)),
   (error) => {
     console.error(error);

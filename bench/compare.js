@@ -54,6 +54,25 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+// Both implementations must compute the same function before their speeds mean anything.
+const caseDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-compare-'));
+run(
+  process.execPath,
+  [path.join(__dirname, 'apiStep.js'), 'case', '--dims', '2', '--size', '64', '--batch', '2', '--out', caseDir],
+  'forward case',
+);
+const forwardCheck = run(
+  'python3',
+  [
+    path.join(__dirname, 'baseline', 'cover_step.py'),
+    'check',
+    path.join(caseDir, 'weights.safetensors'),
+    path.join(caseDir, 'case.safetensors'),
+  ],
+  'PyTorch forward on the same weights',
+);
+fs.rmSync(caseDir, { recursive: true, force: true });
+
 const shape = (s) => ['--dims', s.dims, '--size', s.size, '--batch', s.batch].map(String);
 const results = {};
 for (const s of selected) {
@@ -110,6 +129,8 @@ const lines = [
   'One COVER training step (default model, Adam): public API (`CoverModel.trainStep`) against plain PyTorch eager',
   '(`bench/baseline/cover_step.py`, same torch) and the C++ benchmark; medians, peak RSS of each process.',
   '',
+  `Same forward (2D, 2 x 64^2, seed-0 weights loaded into the PyTorch module): max |difference| displacement ${forwardCheck.displacement.toExponential(1)} (of ${forwardCheck.displacementScale.toFixed(2)} voxels), F1 ${forwardCheck.fixedFeatures.toExponential(1)}.`,
+  '',
   '| case | PyTorch ms | API ms | C++ ms | time API/PyTorch | API/C++ | PyTorch RSS MB | API RSS MB | RSS API/PyTorch | loop p99 ms (train / create) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 ];
@@ -131,7 +152,10 @@ lines.push('', 'Rerun: `node bench/compare.js` (after `npm install`).');
 const outDir = path.join(root, 'bench', 'results');
 fs.mkdirSync(outDir, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-fs.writeFileSync(path.join(outDir, `compare-${stamp}.json`), JSON.stringify({ device, results, concurrent }, null, 2));
+fs.writeFileSync(
+  path.join(outDir, `compare-${stamp}.json`),
+  JSON.stringify({ device, forwardCheck, results, concurrent }, null, 2),
+);
 if (publish)
   fs.writeFileSync(path.join(root, 'bench', 'COMPARE.md'), `# Against plain PyTorch\n\n${lines.join('\n')}\n`);
 console.log(lines.join('\n'));

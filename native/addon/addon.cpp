@@ -1,5 +1,6 @@
 // Module init. The addon keeps no static JS state: everything per environment (main
 // thread, each worker thread, each jest context) lives in this Napi::Addon instance.
+#include <ATen/Context.h>
 #include <napi.h>
 
 #include "addon/bindings.h"
@@ -10,6 +11,9 @@ namespace cover::addon {
 class CoverTorchAddon : public Napi::Addon<CoverTorchAddon> {
  public:
   CoverTorchAddon(Napi::Env env, Napi::Object exports) {
+    // NNPACK is never faster here than oneDNN, and where the CPU lacks it LibTorch prints
+    // "Could not initialize NNPACK!" on every batch-1 convolution.
+    at::globalContext().setUserEnabledNNPACK(false);
     registerInfoBindings(env, exports);
     registerOpsBindings(env, exports);
     registerProbeBindings(env, exports);

@@ -47,8 +47,7 @@ void ModelExecutor::Loop() {
       queue_.pop_front();
     }
     {
-      const core::ThreadShare share;
-      state.lastThreads = share.threads();
+      const core::ThreadShare share;  // this call's share of the thread budget
       call->Run(state);
     }
     // Unlimited queue: never blocks. Fails only while Node tears the environment down,

@@ -30,7 +30,6 @@ struct ModelState {
   core::CoverModel model{nullptr};
   std::unique_ptr<core::Trainer> trainer;
   std::string trainerError;  // why the last configureTraining failed, if it did
-  int lastThreads = 0;       // intra-op threads the latest call ran with
 };
 
 // One submitted call: Run on the executor thread, then Settle on the JS thread.

@@ -99,8 +99,7 @@ void setNumThreads(int numThreads) {
 
 ThreadShare::ThreadShare() {
   const int busy = ++busyThreads;
-  threads_ = std::max(1, threadBudget() / busy);
-  applyOnThisThread(threads_);
+  applyOnThisThread(std::max(1, threadBudget() / busy));
 }
 
 ThreadShare::~ThreadShare() { --busyThreads; }

@@ -39,11 +39,6 @@ class ThreadShare {
   ~ThreadShare();
   ThreadShare(const ThreadShare&) = delete;
   ThreadShare& operator=(const ThreadShare&) = delete;
-
-  int threads() const { return threads_; }
-
- private:
-  int threads_;
 };
 
 // Applies the default intra-op thread count the first time any environment (main thread,
