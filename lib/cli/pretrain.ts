@@ -84,6 +84,15 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
       });
     }
     if (output.isTTY && config.logLevel !== 'silent') output.write('\n');
+    if (signal?.aborted) {
+      // Interrupted (Ctrl-C): say where the run stands and how to go on; 130 by convention.
+      const checkpoint = await latestCheckpoint(path.join(config.out, 'checkpoints'));
+      logger.warn('interrupted', {
+        checkpoint: checkpoint ?? 'none yet',
+        resume: `npx cover-torch pretrain --config ${path.join(config.out, 'config.yaml')} --resume`,
+      });
+      return 130;
+    }
     logger.info('done', {
       checkpoints: path.join(config.out, 'checkpoints'),
       metrics: path.join(config.out, 'metrics.jsonl'),

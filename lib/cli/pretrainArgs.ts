@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseOptionValue, readConfigFile, setOption } from '../config/loadConfig';
 import { ConfigError } from '../config/parseOptions';
 import { resolvePretrainConfig, type ResolvedPretrainConfig } from '../config/pretrainConfig';
+import { closest } from '../validate';
 
 export const PRETRAIN_USAGE = `Usage: cover-torch pretrain (--demo | --data PATH... | --config FILE) [options]
 
@@ -55,7 +56,10 @@ export async function parsePretrainArgs(
     const arg = argv[i]!;
     if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"\n\n${PRETRAIN_USAGE}`);
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    if (!KNOWN.includes(name)) throw new Error(`unknown option --${name}\n\n${PRETRAIN_USAGE}`);
+    if (!KNOWN.includes(name)) {
+      const guess = closest(name, KNOWN);
+      throw new Error(`unknown option --${name}${guess ? `; did you mean --${guess}?` : ''}\n\n${PRETRAIN_USAGE}`);
+    }
     if (SWITCHES.includes(name)) {
       flags.push([name, true]);
       continue;

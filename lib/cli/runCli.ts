@@ -1,4 +1,6 @@
+import { packageVersion } from '../packageRoot';
 import { info } from '../runtime';
+import { closest } from '../validate';
 import { pretrain } from './pretrain';
 import { PRETRAIN_USAGE } from './pretrainArgs';
 import { probe, PROBE_USAGE } from './probe';
@@ -9,7 +11,16 @@ Commands:
   pretrain        Pretrain on your images or built-in phantoms (see pretrain --help)
   probe           Score an encoder's features with a linear probe on brain tissue labels
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
-  help            Show this help`;
+  help            Show this help
+  --version       Show the package version`;
+
+const COMMANDS = ['pretrain', 'probe', 'info', 'help'];
+
+const INFO_USAGE = `Usage: cover-torch info [--json]
+
+Shows the package version, the LibTorch the addon runs on (version, flavour, folder, how it
+was found, every LibTorch library mapped into the process), CUDA devices, threads and the
+path of the loaded binary. --json prints the same as JSON.`;
 
 /**
  * Runs the command line and returns the exit code. Output goes to `out`, errors to `err`.
@@ -24,7 +35,15 @@ export async function runCli(
     out(`${USAGE}\n`);
     return command === undefined ? 1 : 0;
   }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    out(`${packageVersion()}\n`);
+    return 0;
+  }
   if (command === 'info') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out(`${INFO_USAGE}\n`);
+      return 0;
+    }
     const unknown = rest.filter((arg) => arg !== '--json');
     if (unknown.length > 0) {
       err(`cover-torch info: unknown option ${unknown[0]}; expected only --json\n`);
@@ -64,7 +83,8 @@ export async function runCli(
       return 2;
     }
   }
-  err(`cover-torch: unknown command "${command}"\n\n${USAGE}\n`);
+  const guess = closest(command, COMMANDS);
+  err(`cover-torch: unknown command "${command}"${guess ? `; did you mean "${guess}"?` : ''}\n\n${USAGE}\n`);
   return 2;
 }
 

@@ -97,7 +97,7 @@ export class CoverModel {
    * shapes). `options` override what the file records, e.g. `{ device: 'cuda' }`; a file
    * without recorded options needs all of them.
    */
-  static async load(file: string, options?: ModelOptions | Partial<ModelOptions>): Promise<CoverModel> {
+  static async load(file: string, options?: Partial<ModelOptions>): Promise<CoverModel> {
     const { tensors, metadata } = await loadSafetensors(file);
     let saved: ModelOptions | undefined;
     if (metadata[OPTIONS_METADATA]) saved = JSON.parse(metadata[OPTIONS_METADATA]) as ModelOptions;

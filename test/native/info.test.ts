@@ -55,9 +55,16 @@ describe('info', () => {
     const unknown = spawnSync(process.execPath, [cli, 'pretrian'], { encoding: 'utf8' });
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "pretrian"[\s\S]*Usage: cover-torch/);
+    expect(unknown.stderr).toContain('did you mean "pretrain"?');
     const badOption = spawnSync(process.execPath, [cli, 'info', '--yaml'], { encoding: 'utf8' });
     expect(badOption.status).toBe(2);
     expect(badOption.stderr).toContain('unknown option --yaml');
+    const help = spawnSync(process.execPath, [cli, 'info', '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: cover-torch info [--json]');
+    const version = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' });
+    expect(version.status).toBe(0);
+    expect(version.stdout).toBe(`${info().packageVersion}\n`);
   });
 });
 

@@ -75,4 +75,23 @@ describe('a killed run', () => {
       model.dispose();
     }
   }, 120_000);
+
+  it('ends on Ctrl-C with exit code 130, a checkpoint and the command that resumes', async () => {
+    const out = path.join(dir, 'interrupted');
+    const args = [cli, 'pretrain', '--demo', '--steps', '1000', '--crop', '32', '--batch-size', '1', '--out', out];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      // The first progress line means training has started.
+      if (/step \d+\/1000/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(130);
+    const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8')) as {
+      path: string;
+    };
+    expect(stderr).toContain(`checkpoint=${path.join(out, 'checkpoints', latest.path)}`);
+    expect(stderr).toContain(`npx cover-torch pretrain --config ${path.join(out, 'config.yaml')} --resume`);
+  }, 120_000);
 });

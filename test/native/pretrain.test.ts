@@ -114,7 +114,7 @@ describe('pretraining', () => {
     expect(run('--demo', '--crop', '30').stderr).toContain(
       'Expected a multiple of 16 for training.cropSize[0] but received 30 of type number (from --crop)',
     );
-    expect(run('--demo', '--step', '3').stderr).toContain('unknown option --step');
+    expect(run('--demo', '--step', '3').stderr).toContain('unknown option --step; did you mean --steps?');
     const help = run('--help');
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('Usage: cover-torch pretrain (--demo | --data PATH... | --config FILE)');
