@@ -15,7 +15,14 @@ export {
 export type { ModelOptions } from './model/modelOptions';
 export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
-export { Trainer, type FitOptions, type StepRecord, type CheckpointOptions, type BatchSource } from './train/Trainer';
+export {
+  Trainer,
+  NonFiniteTrainingError,
+  type FitOptions,
+  type StepRecord,
+  type CheckpointOptions,
+  type BatchSource,
+} from './train/Trainer';
 export { warmupCosine, type WarmupCosineOptions } from './train/warmupCosine';
 export { phantom, phantomBatch, phantomBatches } from './data/phantom';
 export { prefetch } from './data/prefetch';

@@ -48,6 +48,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
       learningRate: config.learningRate,
       warmupSteps: config.warmupSteps,
       prefetch: config.prefetch,
+      maxNonFiniteSteps: config.maxNonFiniteSteps,
       checkpoint: {
         dirpath: path.join(config.out, 'checkpoints'),
         everyNTrainSteps: config.checkpointEvery,
@@ -63,7 +64,10 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
       { steps: config.steps, out: config.out },
     );
     let lastReport = 0;
+    // L_vec against the no-motion baseline, per step: the run's summary compares its ends.
+    const ratios: number[] = [];
     for await (const record of trainer.fit(batches.from)) {
+      if (!record.skipped && record.zeroBaseline > 0) ratios.push(record.vectorLoss / record.zeroBaseline);
       const values = { L_vec: record.vectorLoss, 'no-motion': record.zeroBaseline, L_con: record.consistencyLoss };
       if (output.isTTY && config.logLevel !== 'silent') {
         output.write(
@@ -94,6 +98,8 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
       return 130;
     }
     logger.info('done', {
+      ...summarise(ratios),
+      best: await bestCheckpoint(path.join(config.out, 'checkpoints')),
       checkpoints: path.join(config.out, 'checkpoints'),
       metrics: path.join(config.out, 'metrics.jsonl'),
     });
@@ -156,6 +162,30 @@ function withoutCliSwitches(config: ResolvedPretrainConfig & { printConfig?: boo
   delete rest.printConfig;
   delete rest.resume;
   return rest;
+}
+
+/**
+ * Whether the run learned: mean L_vec / no-motion baseline over its first and last 50 steps
+ * (below 1 means it predicts motion better than predicting none).
+ */
+function summarise(ratios: number[]): Record<string, number> {
+  if (ratios.length === 0) return {};
+  const window = Math.min(50, Math.ceil(ratios.length / 2));
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return {
+    'first_L_vec/no_motion': round(mean(ratios.slice(0, window))),
+    'last_L_vec/no_motion': round(mean(ratios.slice(-window))),
+  };
+}
+
+/** The best checkpoint's folder, from best.json, or "none". */
+async function bestCheckpoint(dirpath: string): Promise<string> {
+  try {
+    const best = JSON.parse(await fs.readFile(path.join(dirpath, 'best.json'), 'utf8')) as { path: string };
+    return path.join(dirpath, best.path);
+  } catch {
+    return 'none';
+  }
 }
 
 function round(value: number): number {

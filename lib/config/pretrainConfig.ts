@@ -41,6 +41,8 @@ export const pretrainConfigSchema = section({
   keepLast: integer(1, 1000).default(3),
   /** Batches prepared ahead of the native step. Default 2. */
   prefetch: integer(1, 64).default(2),
+  /** Steps with a non-finite loss or gradient (skipped) a run may take before it stops. Default 10. */
+  maxNonFiniteSteps: integer(0).default(10),
   /** Seed of weights, data sampling and views. Default 0. */
   seed: integer(0).default(0),
   /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */

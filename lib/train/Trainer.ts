@@ -42,6 +42,23 @@ export interface FitOptions {
   resume?: boolean;
   /** Where the trainer reports resumes and checkpoints. Default: silent. */
   logger?: Logger;
+  /**
+   * Steps skipped for a non-finite loss or gradient (weights untouched) that a run may
+   * take; one more ends it with an error naming them, after a checkpoint of the last good
+   * weights. Default 10.
+   */
+  maxNonFiniteSteps?: number;
+}
+
+/** Thrown by {@link Trainer.fit} when more steps than `maxNonFiniteSteps` were not finite. */
+export class NonFiniteTrainingError extends Error {
+  constructor(readonly steps: number[]) {
+    super(
+      `Training stopped: ${steps.length} steps had a non-finite loss or gradient (steps ${steps.join(', ')}); ` +
+        'the weights were not changed by them. Check the data for NaN/Inf values, or lower the learning rate.',
+    );
+    this.name = 'NonFiniteTrainingError';
+  }
 }
 
 /** Batches to train on, or a function giving them from a step on (for exact resumes). */
@@ -66,6 +83,7 @@ export class Trainer extends EventEmitter {
   constructor(model: CoverModel, options: FitOptions) {
     super();
     checkInteger(options.maxSteps, 'maxSteps', 1);
+    if (options.maxNonFiniteSteps !== undefined) checkInteger(options.maxNonFiniteSteps, 'maxNonFiniteSteps', 0);
     if (typeof options.learningRate === 'number') checkNumber(options.learningRate, 'learningRate', 0);
     this.#model = model;
     this.#options = options;
@@ -134,6 +152,7 @@ export class Trainer extends EventEmitter {
     };
 
     let stopped = false;
+    const nonFinite: number[] = [];
     const stream = typeof batches === 'function' ? batches(step) : batches;
     for await (const batch of prefetch(stream, options.prefetch ?? 2)) {
       if (step >= options.maxSteps) break;
@@ -144,6 +163,7 @@ export class Trainer extends EventEmitter {
       const metrics = await this.#model.trainStep(batch, schedule(step));
       step += 1;
       if (metrics.skipped) {
+        nonFinite.push(step);
         logger.warn('skipped a step: the loss or gradient was not finite; the weights were not changed', {
           step,
           loss: metrics.totalLoss,
@@ -157,6 +177,11 @@ export class Trainer extends EventEmitter {
       last = { ...metrics, step, elapsedMs: Date.now() - started };
       if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
       this.emit('trainBatchEnd', last);
+      if (nonFinite.length > (options.maxNonFiniteSteps ?? 10)) {
+        await save();
+        this.emit('end', { step, stopped: true });
+        throw new NonFiniteTrainingError(nonFinite);
+      }
       yield last;
       if (checkpoint && step % every === 0) await save();
       if (options.signal?.aborted) {

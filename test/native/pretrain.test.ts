@@ -39,6 +39,15 @@ describe('pretraining', () => {
     expect(kept).toContain(best.path);
     expect([2, 4]).toContain(best.step);
     expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000004', 'model.safetensors'))).toBe(true);
+    // The run ends with whether it learned (L_vec against no motion at both ends) and the best checkpoint.
+    const ratio = (m: { vectorLoss: number; zeroBaseline: number }) => m.vectorLoss / m.zeroBaseline;
+    const first = (ratio(metrics[0]) + ratio(metrics[1])) / 2;
+    const last = (ratio(metrics[2]) + ratio(metrics[3])) / 2;
+    const done = /done {2}first_L_vec\/no_motion=([\d.]+) last_L_vec\/no_motion=([\d.]+) best=(\S+)/.exec(run.stderr);
+    expect(done).not.toBeNull();
+    expect(Number(done![1])).toBeCloseTo(first, 2);
+    expect(Number(done![2])).toBeCloseTo(last, 2);
+    expect(done![3]).toBe(path.join(out, 'checkpoints', best.path));
   });
 
   const ch2 = '/usr/share/mricron/templates/ch2.nii.gz'; // Debian's mricron-data (.ci/run installs it)

@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CoverModel, NonFiniteTrainingError, Trainer, tensor } from '../../lib';
+
+const small = { channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
+
+describe('non-finite steps', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-nonfinite-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('stops a run after maxNonFiniteSteps skipped steps, naming them, with finite weights saved', async () => {
+    const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
+    model.configureTraining({ cropSize: [32, 32] });
+    const good = tensor(
+      new Float32Array(2 * 48 * 48).map((_, i) => 0.5 + 0.5 * Math.sin(i / 9)),
+      [2, 1, 48, 48],
+    );
+    const bad = tensor(new Float32Array(2 * 48 * 48).fill(NaN), [2, 1, 48, 48]);
+    const batches = [good, bad, good, bad, bad, good, good];
+    const checkpoints = path.join(dir, 'checkpoints');
+    const trainer = new Trainer(model, { maxSteps: 7, maxNonFiniteSteps: 2, checkpoint: { dirpath: checkpoints } });
+    const ended: unknown[] = [];
+    trainer.on('end', (event) => ended.push(event));
+    const seen: number[] = [];
+    const run = async () => {
+      for await (const record of trainer.fit(batches)) seen.push(record.step);
+    };
+    await expect(run()).rejects.toThrow(new NonFiniteTrainingError([2, 4, 5]).message);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(ended).toEqual([{ step: 5, stopped: true }]);
+    const latest = JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8')) as { path: string };
+    const saved = await CoverModel.load(path.join(checkpoints, latest.path, 'model.safetensors'));
+    for (const weights of Object.values(await saved.stateDict())) {
+      expect((weights.data as Float32Array).every(Number.isFinite)).toBe(true);
+    }
+    await Promise.all([saved.dispose(), model.dispose()]);
+  });
+});
