@@ -1,6 +1,5 @@
 #include "core/warp.h"
 
-#include <algorithm>
 #include <vector>
 
 namespace cover::core {
@@ -33,18 +32,11 @@ std::vector<int64_t> exactSizes(c10::IntArrayRef spatial) {
 
 }  // namespace
 
+// The grid sampler wins in every measured case, through the whole training step: 3D 96^3
+// padded to 129^3 still took 56 s a step at 7.5 GB against 65 s at 9.1 GB by gathering,
+// which materialises (B, C, prod S) per corner and keeps it for backward.
 torch::Tensor warp(const torch::Tensor& src, const torch::Tensor& psi) {
-  checkWarpArguments(src, psi);
-  const auto spatial = src.sizes().slice(2);
-  const auto padded = exactSizes(spatial);
-  double growth = 1;
-  for (size_t i = 0; i < padded.size(); ++i)
-    growth *= static_cast<double>(padded[i]) / static_cast<double>(spatial[i]);
-  // In 2D the sampler wins even on a grid padded to 4x. In 3D, padding 96 to 129 per axis
-  // makes it slower than gathering (CPU, 32 channels: 6.7 s against 5.7 s forward and
-  // backward), while 64 to 65 makes it faster (1.0 s against 1.3 s).
-  const bool sampler = src.dim() == 4 || growth <= 1.25;
-  return sampler ? warpByGridSampler(src, psi) : warpByGather(src, psi);
+  return warpByGridSampler(src, psi);
 }
 
 torch::Tensor warpByGridSampler(const torch::Tensor& src, const torch::Tensor& psi) {
