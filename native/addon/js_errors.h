@@ -26,4 +26,17 @@ auto guarded(Napi::Env env, Body&& body) -> decltype(body()) {
   }
 }
 
+// Resolves `deferred` with what convert() returns; rejects it with the JS error convert()
+// throws (a C++ exception becomes an Error carrying its message).
+template <typename Convert>
+void settleWith(Napi::Env env, Napi::Promise::Deferred& deferred, Convert&& convert) {
+  try {
+    deferred.Resolve(convert());
+  } catch (const Napi::Error& error) {
+    deferred.Reject(error.Value());
+  } catch (...) {
+    deferred.Reject(Napi::Error::New(env, currentExceptionMessage()).Value());
+  }
+}
+
 }  // namespace cover::addon

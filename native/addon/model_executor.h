@@ -114,13 +114,7 @@ class TypedCall final : public ModelCall {
       deferred_.Reject(Napi::Error::New(env, error_).Value());
       return;
     }
-    try {
-      deferred_.Resolve(convert_(env, *result_));
-    } catch (const Napi::Error& error) {
-      deferred_.Reject(error.Value());
-    } catch (...) {
-      deferred_.Reject(Napi::Error::New(env, currentExceptionMessage()).Value());
-    }
+    settleWith(env, deferred_, [&] { return convert_(env, *result_); });
   }
 
  private:

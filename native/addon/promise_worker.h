@@ -42,13 +42,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    try {
-      deferred_.Resolve(convert_(env, *result_));
-    } catch (const Napi::Error& error) {
-      deferred_.Reject(error.Value());
-    } catch (...) {
-      deferred_.Reject(Napi::Error::New(env, currentExceptionMessage()).Value());
-    }
+    settleWith(env, deferred_, [&] { return convert_(env, *result_); });
   }
 
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
