@@ -21,6 +21,20 @@ export interface CheckpointMeta {
 
 const stepName = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
+/** A checkpoint must never hold a dead model: NaN or Inf in any weight refuses the write. */
+async function refuseNonFiniteWeights(model: CoverModel, step: number): Promise<void> {
+  for (const [name, tensor] of Object.entries(await model.stateDict())) {
+    if (tensor.dtype !== 'float32' && tensor.dtype !== 'float64') continue;
+    const values = tensor.data as Float32Array | Float64Array;
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i]!))
+        throw new Error(
+          `Refusing to write the checkpoint of step ${step}: weight "${name}" holds ${values[i]} at index ${i}; the previous checkpoints are kept`,
+        );
+    }
+  }
+}
+
 /** Writes a checkpoint for `step`, points latest.json at it and keeps the newest `keepLast`. */
 export async function saveCheckpoint(
   dirpath: string,
@@ -28,6 +42,7 @@ export async function saveCheckpoint(
   meta: CheckpointMeta,
   keepLast: number,
 ): Promise<string> {
+  await refuseNonFiniteWeights(model, meta.step);
   await fs.mkdir(dirpath, { recursive: true });
   const final = path.join(dirpath, stepName(meta.step));
   const staging = path.join(dirpath, `.${stepName(meta.step)}.${process.pid}.tmp`);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CoverModel, NonFiniteTrainingError, Trainer, tensor } from '../../lib';
+import { saveCheckpoint } from '../../lib/train/checkpoints';
 
 const small = { channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
 
@@ -38,5 +39,25 @@ describe('non-finite steps', () => {
       expect((weights.data as Float32Array).every(Number.isFinite)).toBe(true);
     }
     await Promise.all([saved.dispose(), model.dispose()]);
+  });
+
+  it('refuses to write a checkpoint of non-finite weights, keeping the previous one as latest', async () => {
+    const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
+    model.configureTraining({ cropSize: [32, 32] });
+    const checkpoints = path.join(dir, 'refused');
+    await saveCheckpoint(checkpoints, model, { step: 1 }, 3);
+    const weights = await model.stateDict();
+    const name = 'proj.4.proj.weight';
+    (weights[name]!.data as Float32Array)[3] = Infinity;
+    await model.loadStateDict(weights);
+    await expect(saveCheckpoint(checkpoints, model, { step: 2 }, 3)).rejects.toThrow(
+      `Refusing to write the checkpoint of step 2: weight "${name}" holds Infinity at index 3; the previous checkpoints are kept`,
+    );
+    expect(JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8'))).toEqual({
+      step: 1,
+      path: 'step-000001',
+    });
+    expect(fs.readdirSync(checkpoints).sort()).toEqual(['latest.json', 'step-000001']);
+    await model.dispose();
   });
 });
