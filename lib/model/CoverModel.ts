@@ -192,9 +192,21 @@ export class CoverModel {
     return Object.fromEntries(Object.entries(raw).map(([name, tensor]) => [name, adoptTensor(tensor)]));
   }
 
-  /** Replaces every parameter; names and shapes must match exactly. */
+  /** Replaces every parameter; names and shapes must match exactly, values be finite float32. */
   async loadStateDict(tensors: Record<string, Tensor>): Promise<void> {
-    for (const [name, tensor] of Object.entries(tensors)) assertTensor(tensor, `stateDict["${name}"]`);
+    for (const [name, tensor] of Object.entries(tensors)) {
+      assertTensor(tensor, `stateDict["${name}"]`);
+      // A cast would hide a file of another precision; NaN or Inf would make a dead model.
+      if (tensor.dtype !== 'float32')
+        throw new TypeError(
+          `Expected float32 data for stateDict["${name}"] (the model's dtype) but received ${tensor.dtype}; convert it first (in PyTorch: tensor.float())`,
+        );
+      const values = tensor.data as Float32Array;
+      for (let i = 0; i < values.length; i++) {
+        if (!Number.isFinite(values[i]!))
+          throw new RangeError(`stateDict["${name}"] holds ${values[i]} at index ${i}; weights must be finite`);
+      }
+    }
     const native = this.#live();
     await call(() => native.loadStateDict(tensors));
   }

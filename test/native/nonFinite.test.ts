@@ -46,18 +46,48 @@ describe('non-finite steps', () => {
     model.configureTraining({ cropSize: [32, 32] });
     const checkpoints = path.join(dir, 'refused');
     await saveCheckpoint(checkpoints, model, { step: 1 }, 3);
-    const weights = await model.stateDict();
-    const name = 'proj.4.proj.weight';
-    (weights[name]!.data as Float32Array)[3] = Infinity;
-    await model.loadStateDict(weights);
+    // A finite loss and gradient, unclipped SGD at a learning rate near float32's limit: the
+    // step is taken (nothing to skip) and weights overflow to Inf.
+    model.configureTraining({ cropSize: [32, 32], gradClip: 0, optimizer: { kind: 'sgd', momentum: 0 } });
+    const batch = tensor(
+      new Float32Array(2 * 48 * 48).map((_, i) => 0.5 + 0.5 * Math.sin(i / 9)),
+      [2, 1, 48, 48],
+    );
+    expect((await model.trainStep(batch, 3e38)).skipped).toBe(false);
     await expect(saveCheckpoint(checkpoints, model, { step: 2 }, 3)).rejects.toThrow(
-      `Refusing to write the checkpoint of step 2: weight "${name}" holds Infinity at index 3; the previous checkpoints are kept`,
+      /^Refusing to write the checkpoint of step 2: weight "[^"]+" holds (-?Infinity|NaN) at index \d+; the previous checkpoints are kept$/,
     );
     expect(JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8'))).toEqual({
       step: 1,
       path: 'step-000001',
     });
     expect(fs.readdirSync(checkpoints).sort()).toEqual(['latest.json', 'step-000001']);
+    await model.dispose();
+  });
+
+  it('refuses weights that are not finite float32 in loadStateDict', async () => {
+    const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
+    const weights = await model.stateDict();
+    const name = 'backbone.inc.double_conv.0.bias';
+    const withNaN = {
+      ...weights,
+      [name]: tensor(
+        Float32Array.from(weights[name]!.data as Float32Array, (v, i) => (i === 2 ? NaN : v)),
+        weights[name]!.shape,
+      ),
+    };
+    await expect(model.loadStateDict(withNaN)).rejects.toThrow(
+      `stateDict["${name}"] holds NaN at index 2; weights must be finite`,
+    );
+    const asDouble = {
+      ...weights,
+      [name]: tensor(Float64Array.from(weights[name]!.data as Float32Array), weights[name]!.shape),
+    };
+    await expect(model.loadStateDict(asDouble)).rejects.toThrow(
+      `Expected float32 data for stateDict["${name}"] (the model's dtype) but received float64`,
+    );
+    // Nothing was changed by the refused calls.
+    expect((await model.stateDict())[name]!.data).toEqual(weights[name]!.data);
     await model.dispose();
   });
 });
