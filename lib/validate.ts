@@ -2,6 +2,12 @@ import { rangeError, typeError } from './errors';
 
 /** Small argument checks; each names the argument. Option objects are checked by schemas (lib/config). */
 
+/** The index of the first NaN or Inf in `values`, or -1 when all are finite. */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
+
 export function checkInteger(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw typeError(name, `an integer between ${min} and ${max}`, value);
   if (!Number.isInteger(value) || value < min || value > max) {

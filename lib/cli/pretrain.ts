@@ -10,7 +10,7 @@ import { formatProgress } from '../log/formatProgress';
 import { createLogger, formatFields, type Logger, type LogRecord } from '../log/logger';
 import { CoverModel } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
-import { latestCheckpoint } from '../train/checkpoints';
+import { bestCheckpoint, latestCheckpoint } from '../train/checkpoints';
 import { Trainer } from '../train/Trainer';
 import { parsePretrainArgs } from './pretrainArgs';
 
@@ -99,7 +99,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     }
     logger.info('done', {
       ...summarise(ratios),
-      best: await bestCheckpoint(path.join(config.out, 'checkpoints')),
+      best: (await bestCheckpoint(path.join(config.out, 'checkpoints'))) ?? 'none',
       checkpoints: path.join(config.out, 'checkpoints'),
       metrics: path.join(config.out, 'metrics.jsonl'),
     });
@@ -176,16 +176,6 @@ function summarise(ratios: number[]): Record<string, number> {
     'first_L_vec/no_motion': round(mean(ratios.slice(0, window))),
     'last_L_vec/no_motion': round(mean(ratios.slice(-window))),
   };
-}
-
-/** The best checkpoint's folder, from best.json, or "none". */
-async function bestCheckpoint(dirpath: string): Promise<string> {
-  try {
-    const best = JSON.parse(await fs.readFile(path.join(dirpath, 'best.json'), 'utf8')) as { path: string };
-    return path.join(dirpath, best.path);
-  } catch {
-    return 'none';
-  }
 }
 
 function round(value: number): number {

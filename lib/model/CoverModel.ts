@@ -3,7 +3,7 @@ import { adoptError, adoptTensor } from '../native/adopt';
 import type { RawModel, RawStepMetrics } from '../native/binding';
 import { loadBinding } from '../native/loadBinding';
 import { assertTensor, type Tensor } from '../tensor';
-import { checkNumber } from '../validate';
+import { checkNumber, firstNonFinite } from '../validate';
 import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
 import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
@@ -202,10 +202,8 @@ export class CoverModel {
           `Expected float32 data for stateDict["${name}"] (the model's dtype) but received ${tensor.dtype}; convert it first (in PyTorch: tensor.float())`,
         );
       const values = tensor.data as Float32Array;
-      for (let i = 0; i < values.length; i++) {
-        if (!Number.isFinite(values[i]!))
-          throw new RangeError(`stateDict["${name}"] holds ${values[i]} at index ${i}; weights must be finite`);
-      }
+      const i = firstNonFinite(values);
+      if (i >= 0) throw new RangeError(`stateDict["${name}"] holds ${values[i]} at index ${i}; weights must be finite`);
     }
     const native = this.#live();
     await call(() => native.loadStateDict(tensors));

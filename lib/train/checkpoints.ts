@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { CoverModel } from '../model/CoverModel';
 import { loadSafetensors } from '../io/safetensors';
 import { writeFileAtomic } from '../io/writeFileAtomic';
+import { firstNonFinite } from '../validate';
 
 /**
  * Checkpoints in a folder: step-000120/ holding model.safetensors (weights, PyTorch names),
@@ -26,12 +27,11 @@ async function refuseNonFiniteWeights(model: CoverModel, step: number): Promise<
   for (const [name, tensor] of Object.entries(await model.stateDict())) {
     if (tensor.dtype !== 'float32' && tensor.dtype !== 'float64') continue;
     const values = tensor.data as Float32Array | Float64Array;
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i]!))
-        throw new Error(
-          `Refusing to write the checkpoint of step ${step}: weight "${name}" holds ${values[i]} at index ${i}; the previous checkpoints are kept`,
-        );
-    }
+    const i = firstNonFinite(values);
+    if (i >= 0)
+      throw new Error(
+        `Refusing to write the checkpoint of step ${step}: weight "${name}" holds ${values[i]} at index ${i}; the previous checkpoints are kept`,
+      );
   }
 }
 
@@ -71,6 +71,16 @@ export async function latestCheckpoint(dirpath: string): Promise<string | undefi
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`Cannot read ${path.join(dirpath, 'latest.json')}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The folder best.json names, or undefined when there is none (or it cannot be read). */
+export async function bestCheckpoint(dirpath: string): Promise<string | undefined> {
+  try {
+    const best = JSON.parse(await fs.readFile(path.join(dirpath, 'best.json'), 'utf8')) as { path: string };
+    return path.join(dirpath, best.path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ops, tensor } from '../../lib';
+import { terminateWorkerMidCall } from './terminateWorker';
 
 // Workers run the compiled package (dist/), which `npm test` builds first.
 const entry = path.resolve(__dirname, '../../dist/lib/index.js');
@@ -62,24 +62,19 @@ describe('worker threads', () => {
   });
 
   it('survives terminating a worker while its native calls are in flight', () => {
-    // In a child process, so that an abort would not take the test runner with it.
-    const script = `
-      const { Worker } = require('node:worker_threads');
-      const worker = new Worker(\`
-        const { parentPort } = require('node:worker_threads');
-        const { ops, tensor } = require(${JSON.stringify(entry)});
-        const n = 700;
-        const a = tensor(new Float64Array(n * n).fill(1), [n, n]);
-        for (let i = 0; i < 8; i++) ops.matmul(a, a).catch(() => {});
-        parentPort.postMessage('busy');
-      \`, { eval: true });
-      worker.once('message', () => setTimeout(() => worker.terminate().then((code) => {
-        console.log('terminated ' + code);
-      }), 20));
-    `;
-    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120_000 });
+    const result = terminateWorkerMidCall(
+      `
+      const { parentPort } = require('node:worker_threads');
+      const { ops, tensor } = require(${JSON.stringify(entry)});
+      const n = 700;
+      const a = tensor(new Float64Array(n * n).fill(1), [n, n]);
+      for (let i = 0; i < 8; i++) ops.matmul(a, a).catch(() => {});
+      parentPort.postMessage('busy');
+    `,
+      20,
+    );
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout.trim()).toBe('terminated 1');
+    expect(result.stdout).toBe('terminated 1');
   });
 });
