@@ -19,6 +19,9 @@ initialisation only.
 Options:
   --seed N       seed of the initialisation to compare with when WEIGHTS does not record one
                  (a run folder's config.yaml does; default 0)
+  --window N     encode slices in overlapping N x N tiles (Gaussian blending, half
+                 overlap) instead of whole: N = the training crop shows the network the
+                 statistics it was trained on
   --json FILE    also write every score (per class and level) as JSON
   --help         show this help`;
 
@@ -26,7 +29,12 @@ Options:
 export type LevelScores = Record<SourceName, ProbeScores>;
 
 export interface ProbeReport {
-  settings: typeof PROBE_SETTINGS & { trainSlices: readonly number[]; testSlices: readonly number[] };
+  settings: typeof PROBE_SETTINGS & {
+    trainSlices: readonly number[];
+    testSlices: readonly number[];
+    /** Tile side of sliding-window encoding; absent when slices are encoded whole. */
+    window?: number;
+  };
   classes: readonly string[];
   intensity: ProbeScores;
   runs: Array<{
@@ -40,10 +48,11 @@ export interface ProbeReport {
 
 /** Runs `cover-torch probe`; returns the exit code. The table goes to `out`. */
 export async function probe(argv: string[], out: (text: string) => void): Promise<number> {
-  const { targets, seed, json } = parseProbeArgs(argv);
+  const { targets, seed, json, window } = parseProbeArgs(argv);
   const slices = await brainProbeSlices();
+  const encodeOptions = window === undefined ? {} : { window };
   const report: ProbeReport = {
-    settings: { ...PROBE_SETTINGS, trainSlices: TRAIN_SLICES, testSlices: TEST_SLICES },
+    settings: { ...PROBE_SETTINGS, trainSlices: TRAIN_SLICES, testSlices: TEST_SLICES, ...encodeOptions },
     classes: slices.train.classes,
     intensity: await probeIntensity(slices),
     runs: [],
@@ -58,7 +67,7 @@ export async function probe(argv: string[], out: (text: string) => void): Promis
       try {
         if (model.options.dims !== 2)
           throw new Error(`${resolved.weights} is a 3D model; the probe scores 2D encoders`);
-        pretrained = await probeEncoder(model, slices);
+        pretrained = await probeEncoder(model, slices, 0, encodeOptions);
         options = { ...model.options, dims: 2 };
       } finally {
         model.dispose();
@@ -69,7 +78,7 @@ export async function probe(argv: string[], out: (text: string) => void): Promis
     if (!initializations.has(key)) {
       const init = await CoverModel.create({ ...options, seed: resolved.seed });
       try {
-        initializations.set(key, await probeEncoder(init, slices));
+        initializations.set(key, await probeEncoder(init, slices, 0, encodeOptions));
       } finally {
         init.dispose();
       }
@@ -81,17 +90,29 @@ export async function probe(argv: string[], out: (text: string) => void): Promis
   return 0;
 }
 
-function parseProbeArgs(argv: string[]): { targets: string[]; seed: number; json: string | undefined } {
+interface ProbeArgs {
+  targets: string[];
+  seed: number;
+  json: string | undefined;
+  window: number | undefined;
+}
+
+function parseProbeArgs(argv: string[]): ProbeArgs {
   const targets: string[] = [];
   let seed = 0;
   let json: string | undefined;
+  let window: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--seed' || arg === '--json') {
+    if (arg === '--seed' || arg === '--json' || arg === '--window') {
       const value = argv[++i];
       if (value === undefined) throw new Error(`${arg} needs a value\n\n${PROBE_USAGE}`);
       if (arg === '--json') json = value;
-      else if (!/^\d+$/.test(value))
+      else if (arg === '--window') {
+        if (!/^\d+$/.test(value) || Number(value) < 16 || Number(value) % 16 !== 0)
+          throw new Error(`Expected a multiple of 16 (at least 16) for --window but received "${value}"`);
+        window = Number(value);
+      } else if (!/^\d+$/.test(value))
         throw new Error(`Expected a non-negative integer for --seed but received "${value}"`);
       else seed = Number(value);
     } else if (arg.startsWith('--')) {
@@ -100,7 +121,7 @@ function parseProbeArgs(argv: string[]): { targets: string[]; seed: number; json
       targets.push(arg);
     }
   }
-  return { targets, seed, json };
+  return { targets, seed, json, window };
 }
 
 /** The weights file a target names, and the seed its initialisation had. */
@@ -131,6 +152,9 @@ export function formatProbeReport(report: ProbeReport): string {
     `Linear probe: softmax regression on standardised features, ${s.samplesPerClass} voxels per class from`,
     `axial slices ${s.trainSlices.join(', ')} of ch2, tested on ${s.testSlices.length} slices (${s.testSlices[0]}..${s.testSlices.at(-1)});`,
     `Adam ${s.iterations} iterations, step ${s.learningRate}, L2 ${s.l2}. Classes: ${report.classes.join(', ')}.`,
+    s.window === undefined
+      ? 'Features of whole slices.'
+      : `Features encoded in ${s.window} x ${s.window} tiles (half overlap, Gaussian blending).`,
     '',
     `mean Dice${' '.repeat(35)}${SOURCE_NAMES.map((level) => level.padStart(8)).join('')}`,
     `intensity alone${' '.repeat(29)}${report.intensity.meanDice.toFixed(3).padStart(8)}`,

@@ -4,6 +4,7 @@ import type { RawModel, RawStepMetrics } from '../native/binding';
 import { loadBinding } from '../native/loadBinding';
 import { assertTensor, type Tensor } from '../tensor';
 import { checkNumber, firstNonFinite } from '../validate';
+import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
 import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
@@ -22,7 +23,7 @@ export interface ForwardOutput {
 }
 
 /** Options of {@link CoverModel.encode}. */
-export interface EncodeOptions {
+export interface EncodeOptions extends Partial<Omit<SlidingWindowOptions, 'fullResolution'>> {
   /**
    * Upsample every level linearly to the input's size, so all levels share its grid (for
    * per-voxel use such as a linear probe). Default false: level l has ceil(S / 2^l) voxels.
@@ -143,17 +144,24 @@ export class CoverModel {
    * Runs the backbone alone on images (B, C_in, *S) of any size and returns its decoder
    * pyramid fine to coarse: F1 (C1 channels, full size), F2 (1/2), F3 (1/4), F4 (1/8) and
    * the bottleneck F5 (1/16). Sides that are not multiples of 16 are zero-padded at their
-   * far end for the network and cropped back. Runs off the JS thread.
+   * far end for the network and cropped back. With `window`, the input is encoded in
+   * overlapping tiles of that size, blended (see {@link SlidingWindowOptions}): memory is
+   * bounded by the tile, and a tile the size of the training crops shows the network the
+   * statistics it was trained on. Runs off the JS thread.
    */
   async encode(images: Tensor, options: EncodeOptions = {}): Promise<Tensor<'float32'>[]> {
     assertTensor(images, 'images');
     this.#checkViews(images, 'images');
-    const fullResolution = options.fullResolution ?? false;
+    const { fullResolution = false, window, ...tiling } = options;
     if (typeof fullResolution !== 'boolean')
       throw new TypeError(`Expected a boolean for fullResolution but received ${typeof fullResolution}`);
     const native = this.#live();
-    const levels = await call(() => native.encode(images, fullResolution));
-    return levels.map((level) => adoptTensor(level) as Tensor<'float32'>);
+    const encodeTile = async (tile: Tensor, full: boolean) => {
+      const levels = await call(() => native.encode(tile, full));
+      return levels.map((level) => adoptTensor(level) as Tensor<'float32'>);
+    };
+    if (window === undefined) return encodeTile(images, fullResolution);
+    return encodeSlidingWindow(encodeTile, images as Tensor<'float32'>, { ...tiling, window, fullResolution });
   }
 
   /**

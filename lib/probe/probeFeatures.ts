@@ -1,5 +1,5 @@
 import { seededRandom } from '../data/phantom';
-import type { CoverModel } from '../model/CoverModel';
+import type { CoverModel, EncodeOptions } from '../model/CoverModel';
 import { tensor } from '../tensor';
 import type { LabelledSlices } from './brainLabels';
 import { fitLinearProbe, predictLinearProbe, PROBE_SETTINGS } from './linearProbe';
@@ -25,17 +25,21 @@ export type SourceName = (typeof SOURCE_NAMES)[number];
 /** Per-voxel features of one 2D slice: channel-first, `channels` x H x W. */
 export type SliceFeatures = (image: Float32Array) => Promise<Float32Array[]>;
 
-/** Probe scores of each decoder level of `model` and of all levels together (full resolution). */
+/**
+ * Probe scores of each decoder level of `model` and of all levels together (full
+ * resolution), with features encoded whole or, given `window`, in tiles.
+ */
 export async function probeEncoder(
   model: CoverModel,
   slices: { train: LabelledSlices; test: LabelledSlices },
   seed = 0,
+  encodeOptions: Omit<EncodeOptions, 'fullResolution'> = {},
 ): Promise<Record<SourceName, ProbeScores>> {
   const [height, width] = slices.train.shape;
   const features: SliceFeatures = async (image) => {
-    const levels = (await model.encode(tensor(image, [1, 1, height, width]), { fullResolution: true })).map(
-      (level) => level.data,
-    );
+    const levels = (
+      await model.encode(tensor(image, [1, 1, height, width]), { ...encodeOptions, fullResolution: true })
+    ).map((level) => level.data);
     // Channel-first maps of one grid stack by concatenation.
     const all = new Float32Array(levels.reduce((total, level) => total + level.length, 0));
     levels.reduce((offset, level) => (all.set(level, offset), offset + level.length), 0);

@@ -1,0 +1,249 @@
+import { tensor, type Tensor } from '../tensor';
+
+/**
+ * Sliding-window encoding: the backbone runs on overlapping tiles of a fixed size and the
+ * tiles' feature maps are blended with weights that fall off towards each tile's edges.
+ * Why: memory stays bounded by the tile for inputs of any size (a 1 mm brain does not fit
+ * whole), and a tile the size of the training crops gives the network's GroupNorm layers
+ * the statistics it was trained with.
+ */
+
+/** How tiles are weighted where they overlap. */
+export type BlendMode = 'gaussian' | 'linear' | 'constant';
+
+/** Options of {@link encodeSlidingWindow}. */
+export interface SlidingWindowOptions {
+  /** Tile size per spatial axis (or one for all), each a positive multiple of 16. */
+  window: number | readonly number[];
+  /**
+   * Fraction of a tile shared with its neighbour along each axis, in [0, 1). Default 0.5.
+   * Tile origins are rounded to multiples of 16 so every level's grid aligns exactly.
+   */
+  overlap?: number;
+  /**
+   * Tile weights: `gaussian` (sigma = 1/8 of the tile per axis, the default), `linear`
+   * (a tent peaking at the centre) or `constant` (plain averaging).
+   */
+  blend?: BlendMode;
+  /** Every level upsampled to the input's grid (see `EncodeOptions.fullResolution`). Default false. */
+  fullResolution?: boolean;
+  /** Stops between tiles: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called after each tile with the number done and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What the tiler needs of a model: the backbone pyramid of one batch of tiles. */
+export type EncodeTile = (tile: Tensor<'float32'>, fullResolution: boolean) => Promise<Tensor<'float32'>[]>;
+
+const ALIGN = 16;
+const LEVELS = 5;
+
+/** Origins of tiles of side `window` covering `padded` voxels (both multiples of 16). */
+export function tileOrigins(padded: number, window: number, overlap: number): number[] {
+  if (window >= padded) return [0];
+  const stride = Math.max(ALIGN, Math.round((window * (1 - overlap)) / ALIGN) * ALIGN);
+  const origins: number[] = [];
+  for (let origin = 0; origin + window < padded; origin += stride) origins.push(origin);
+  origins.push(padded - window);
+  return origins;
+}
+
+/** Weights of `n` samples across one tile axis, largest at the centre, all positive. */
+export function blendProfile(n: number, mode: BlendMode): Float32Array {
+  const profile = new Float32Array(n);
+  const centre = n / 2;
+  for (let i = 0; i < n; ++i) {
+    const distance = i + 0.5 - centre;
+    if (mode === 'gaussian') {
+      const sigma = n / 8;
+      profile[i] = Math.exp(-(distance * distance) / (2 * sigma * sigma));
+    } else if (mode === 'linear') {
+      profile[i] = 1 - Math.abs(distance) / centre + 1 / n;
+    } else {
+      profile[i] = 1;
+    }
+  }
+  return profile;
+}
+
+function checkOptions(options: SlidingWindowOptions, dims: number): number[] {
+  const window = typeof options.window === 'number' ? Array(dims).fill(options.window) : [...options.window];
+  if (window.length !== dims || window.some((w) => !Number.isInteger(w) || w < ALIGN || w % ALIGN !== 0))
+    throw new RangeError(
+      `Expected window to be a multiple of 16 (at least 16) or ${dims} of them but received ${JSON.stringify(options.window)}`,
+    );
+  const overlap = options.overlap ?? 0.5;
+  if (typeof overlap !== 'number' || !(overlap >= 0 && overlap < 1))
+    throw new RangeError(`Expected overlap in [0, 1) but received ${String(overlap)}`);
+  const blend = options.blend ?? 'gaussian';
+  if (!['gaussian', 'linear', 'constant'].includes(blend))
+    throw new RangeError(`Expected blend to be 'gaussian', 'linear' or 'constant' but received ${String(blend)}`);
+  return window;
+}
+
+/** Strides of a row-major array of shape `shape`. */
+function strides(shape: readonly number[]): number[] {
+  const result = Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; --i) result[i] = result[i + 1]! * shape[i + 1]!;
+  return result;
+}
+
+/**
+ * Calls `row(gridOffset, boxOffset, length)` for each row (along the last axis) of the box
+ * `origin`..`origin + box` of a row-major grid of `grid` voxels, clipped to the grid.
+ */
+function forEachBoxRow(
+  grid: readonly number[],
+  box: readonly number[],
+  origin: readonly number[],
+  row: (gridOffset: number, boxOffset: number, length: number) => void,
+): void {
+  const last = box.length - 1;
+  const gridStrides = strides(grid);
+  const length = Math.min(box[last]!, grid[last]! - origin[last]!);
+  if (length <= 0) return;
+  const rows = box.reduce((a, b) => a * b, 1) / box[last]!;
+  for (let r = 0; r < rows; ++r) {
+    let rest = r;
+    let gridOffset = origin[last]!;
+    let inside = true;
+    for (let axis = last - 1; axis >= 0; --axis) {
+      const position = origin[axis]! + (rest % box[axis]!);
+      rest = Math.floor(rest / box[axis]!);
+      if (position >= grid[axis]!) inside = false;
+      gridOffset += position * gridStrides[axis]!;
+    }
+    if (inside) row(gridOffset, r * box[last]!, length);
+  }
+}
+
+/** Copies the box at `origin` of each of `planes` grids in `source` into `target` (zeros stay where the box leaves the grid). */
+function gatherBox(
+  source: Float32Array,
+  grid: readonly number[],
+  target: Float32Array,
+  box: readonly number[],
+  origin: readonly number[],
+  planes: number,
+): void {
+  const gridPlane = grid.reduce((a, b) => a * b, 1);
+  const boxPlane = box.reduce((a, b) => a * b, 1);
+  forEachBoxRow(grid, box, origin, (gridOffset, boxOffset, length) => {
+    for (let p = 0; p < planes; ++p) {
+      const from = p * gridPlane + gridOffset;
+      target.set(source.subarray(from, from + length), p * boxPlane + boxOffset);
+    }
+  });
+}
+
+/** Adds `box` (each of `planes` planes times `weight`, one value per box voxel) into `target` at `origin`. */
+function addBox(
+  target: Float32Array,
+  grid: readonly number[],
+  box: Float32Array,
+  boxSize: readonly number[],
+  origin: readonly number[],
+  planes: number,
+  weight: Float32Array,
+): void {
+  const gridPlane = grid.reduce((a, b) => a * b, 1);
+  const boxPlane = boxSize.reduce((a, b) => a * b, 1);
+  forEachBoxRow(grid, boxSize, origin, (gridOffset, boxOffset, length) => {
+    for (let p = 0; p < planes; ++p) {
+      const t = p * gridPlane + gridOffset;
+      const b = p * boxPlane + boxOffset;
+      for (let i = 0; i < length; ++i) target[t + i]! += box[b + i]! * weight[boxOffset + i]!;
+    }
+  });
+}
+
+/** Per-voxel weight of a tile of `size`: the product of the axes' profiles. */
+function tileWeights(size: readonly number[], blend: BlendMode): Float32Array {
+  const profiles = size.map((n) => blendProfile(n, blend));
+  const total = size.reduce((a, b) => a * b, 1);
+  const weights = new Float32Array(total).fill(1);
+  const boxStrides = strides(size);
+  for (let i = 0; i < total; ++i)
+    for (let axis = 0; axis < size.length; ++axis)
+      weights[i]! *= profiles[axis]![Math.floor(i / boxStrides[axis]!) % size[axis]!]!;
+  return weights;
+}
+
+/**
+ * Encodes `images` (B, C, *S) tile by tile and blends the tiles into the same pyramid that
+ * `CoverModel.encode` returns for the whole input (F1..F5, level l with ceil(S / 2^l) voxels
+ * per axis, or all at S with `fullResolution`). An input no larger than the window is
+ * encoded in one piece, exactly as `encode` would.
+ */
+export async function encodeSlidingWindow(
+  encodeTile: EncodeTile,
+  images: Tensor<'float32'>,
+  options: SlidingWindowOptions,
+): Promise<Tensor<'float32'>[]> {
+  const [batch, channels, ...size] = images.shape as number[];
+  const dims = size.length;
+  const requested = checkOptions(options, dims);
+  const overlap = options.overlap ?? 0.5;
+  const blend = options.blend ?? 'gaussian';
+  const fullResolution = options.fullResolution ?? false;
+  const padded = size.map((s) => Math.ceil(s / ALIGN) * ALIGN);
+  const window = requested.map((w, axis) => Math.min(w, padded[axis]!));
+  if (window.every((w, axis) => w === padded[axis])) return encodeTile(images, fullResolution);
+
+  const originsPerAxis = padded.map((p, axis) => tileOrigins(p, window[axis]!, overlap));
+  const tiles = originsPerAxis.reduce<number[][]>(
+    (all, origins) => all.flatMap((prefix) => origins.map((o) => [...prefix, o])),
+    [[]],
+  );
+  // Level l lives on a grid 2^l coarser (or on the input's grid with fullResolution).
+  const scales = Array.from({ length: LEVELS }, (_, l) => (fullResolution ? 1 : 2 ** l));
+  const sums: Float32Array[] = [];
+  const levelChannels: number[] = [];
+  const weightSums = scales.map((scale) => new Float32Array(padded.reduce((a, p) => a * (p / scale), 1)));
+  const weights = scales.map((scale) =>
+    tileWeights(
+      window.map((w) => w / scale),
+      blend,
+    ),
+  );
+  const tile = new Float32Array(batch! * channels! * window.reduce((a, b) => a * b, 1));
+  for (const [done, origin] of tiles.entries()) {
+    options.signal?.throwIfAborted();
+    tile.fill(0);
+    gatherBox(images.data, size, tile, window, origin, batch! * channels!);
+    const levels = await encodeTile(tensor(tile, [batch!, channels!, ...window]), fullResolution);
+    for (const [l, level] of levels.entries()) {
+      const scale = scales[l]!;
+      const levelSize = padded.map((p) => p / scale);
+      const boxSize = window.map((w) => w / scale);
+      const boxOrigin = origin.map((o) => o / scale);
+      const planes = batch! * level.shape[1]!;
+      levelChannels[l] = level.shape[1]!;
+      const sum = (sums[l] ??= new Float32Array(planes * weightSums[l]!.length));
+      addBox(sum, levelSize, level.data, boxSize, boxOrigin, planes, weights[l]!);
+      addBox(weightSums[l]!, levelSize, weights[l]!, boxSize, boxOrigin, 1, ones(weights[l]!.length));
+    }
+    options.onProgress?.(done + 1, tiles.length);
+  }
+  return sums.map((sum, l) => {
+    const scale = scales[l]!;
+    const levelSize = padded.map((p) => p / scale);
+    const weightSum = weightSums[l]!;
+    const planes = batch! * levelChannels[l]!;
+    for (let p = 0; p < planes; ++p)
+      for (let i = 0, offset = p * weightSum.length; i < weightSum.length; ++i) sum[offset + i]! /= weightSum[i]!;
+    // Crop the padding: ceil(S / scale) voxels per axis, as encode returns.
+    const keep = size.map((s) => Math.ceil(s / scale));
+    const cropped = new Float32Array(planes * keep.reduce((a, b) => a * b, 1));
+    gatherBox(sum, levelSize, cropped, keep, Array(dims).fill(0), planes);
+    return tensor(cropped, [batch!, levelChannels[l]!, ...keep]);
+  });
+}
+
+const onesCache = new Map<number, Float32Array>();
+function ones(length: number): Float32Array {
+  let cached = onesCache.get(length);
+  if (!cached) onesCache.set(length, (cached = new Float32Array(length).fill(1)));
+  return cached;
+}
