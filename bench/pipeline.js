@@ -91,7 +91,7 @@ async function main() {
   const overheads = [];
   const nativeSteps = [];
   let previous;
-  for await (const record of trainer.fit(batches)) {
+  for await (const record of trainer.steps(batches)) {
     if (previous !== undefined) {
       overheads.push(record.elapsedMs - previous - record.timings.stepMs);
       nativeSteps.push(record.timings.stepMs);

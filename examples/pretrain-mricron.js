@@ -44,7 +44,7 @@ async function main() {
   logger.info(`pretraining on ${dataset.size} volumes for at most ${minutes} min`, { steps, out });
   const batches = (startStep) =>
     patchBatches(dataset, { dims: 2, cropSize, batchSize: 4, sliceAxis: 'any', seed: 0, startStep });
-  for await (const record of trainer.fit(batches)) {
+  for await (const record of trainer.steps(batches)) {
     if (record.step % 25 !== 0) continue;
     logger.info(`step ${record.step}`, {
       L_vec: record.vectorLoss.toFixed(3),

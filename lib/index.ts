@@ -20,6 +20,8 @@ export {
   NonFiniteTrainingError,
   type FitOptions,
   type StepRecord,
+  type FitResult,
+  type TrainerEvents,
   type CheckpointOptions,
   type BatchSource,
 } from './train/Trainer';

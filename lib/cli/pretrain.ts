@@ -66,12 +66,12 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     let lastReport = 0;
     // L_vec against the no-motion baseline, per step: the run's summary compares its ends.
     const ratios: number[] = [];
-    for await (const record of trainer.fit(batches.from)) {
+    for await (const record of trainer.steps(batches.from)) {
       if (!record.skipped && record.zeroBaseline > 0) ratios.push(record.vectorLoss / record.zeroBaseline);
       const values = { L_vec: record.vectorLoss, 'no-motion': record.zeroBaseline, L_con: record.consistencyLoss };
       if (output.isTTY && config.logLevel !== 'silent') {
         output.write(
-          `\r\x1b[K${formatProgress({ step: record.step, total: config.steps, elapsedMs: record.elapsedMs, values }, output.columns ?? 100)}`,
+          `\r\x1b[K${formatProgress({ step: record.step, startStep: record.startStep, total: config.steps, elapsedMs: record.elapsedMs, values }, output.columns ?? 100)}`,
         );
         continue;
       }
@@ -84,7 +84,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
         L_con: round(record.consistencyLoss),
         lr: Number(record.learningRate.toExponential(2)),
         reachable: round(record.reachableFraction),
-        steps_per_s: round(record.step / (record.elapsedMs / 1000)),
+        steps_per_s: round((record.step - record.startStep) / (record.elapsedMs / 1000)),
       });
     }
     if (output.isTTY && config.logLevel !== 'silent') output.write('\n');

@@ -1,15 +1,18 @@
 /** What one progress line shows. */
 export interface Progress {
   step: number;
+  /** The step the run (re)started from: the rate counts only the steps done since. Default 0. */
+  startStep?: number;
   total: number;
+  /** Time since the (re)start. */
   elapsedMs: number;
   values: Record<string, number>;
 }
 
 /** `[#####.....] 120/300  1.95 it/s  ETA 1m32s  L_vec 3.210 ...` for a terminal of `width`. */
 export function formatProgress(progress: Progress, width = 80): string {
-  const { step, total, elapsedMs } = progress;
-  const rate = elapsedMs > 0 ? step / (elapsedMs / 1000) : 0;
+  const { step, total, elapsedMs, startStep = 0 } = progress;
+  const rate = elapsedMs > 0 ? (step - startStep) / (elapsedMs / 1000) : 0;
   const eta = rate > 0 ? (total - step) / rate : NaN;
   const values = Object.entries(progress.values)
     .map(([key, value]) => `${key} ${value.toFixed(3)}`)

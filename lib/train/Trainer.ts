@@ -67,16 +67,43 @@ export type BatchSource =
 
 /** One step's metrics with its index and the wall time so far. */
 export interface StepRecord extends StepMetrics {
+  /** Steps done in all after this one (1 for the first step of a fresh run). */
   step: number;
+  /** The step this call started from: 0, or the resumed checkpoint's step. */
+  startStep: number;
+  /** Wall time since this call started (not since the run's first step when resumed). */
   elapsedMs: number;
+}
+
+/** How a training call ended. */
+export interface FitResult {
+  /** Steps done in all. */
+  step: number;
+  /** True when it ended before maxSteps: an abort, a `break` in the loop, an error. */
+  stopped: boolean;
+  /** The last checkpoint written (this call's or, if none was, the resumed one's), if any. */
+  checkpoint: string | undefined;
+  /** The last step's record, if a step ran. */
+  last: StepRecord | undefined;
+}
+
+/** The Trainer's events and their arguments. */
+export interface TrainerEvents {
+  /** After each step. */
+  trainBatchEnd: [record: StepRecord];
+  /** After a checkpoint is written, with its folder. */
+  checkpoint: [folder: string];
+  /** When a training call ends, however it ends. */
+  end: [result: FitResult];
 }
 
 /**
  * Drives CoverModel.trainStep over a stream of batches: schedule, prefetching, checkpoints,
- * metrics file, abort. `fit()` yields each step's record and emits `trainBatchEnd`
- * (record), `checkpoint` (folder) and `end` ({ step, stopped }).
+ * metrics file, abort. `await fit(batches)` trains to the end; `for await (const record of
+ * steps(batches))` does the same one step at a time. Events (typed): `trainBatchEnd`
+ * (record), `checkpoint` (folder) and `end` (result).
  */
-export class Trainer extends EventEmitter {
+export class Trainer extends EventEmitter<TrainerEvents> {
   readonly #model: CoverModel;
   readonly #options: FitOptions;
 
@@ -90,11 +117,30 @@ export class Trainer extends EventEmitter {
   }
 
   /**
-   * Trains on `batches`: an (async) iterable of batches (B, C, *S), or a function giving the
-   * stream from a step on, which lets a resumed run see the batches the interrupted one
-   * would have seen (patchBatches and phantomBatches take a start step for this).
+   * Trains on `batches` up to `maxSteps` (or until aborted, or the batches run out) and
+   * resolves with how it ended. `batches` is an (async) iterable of batches (B, C, *S), or a
+   * function giving the stream from a step on, which lets a resumed run see the batches the
+   * interrupted one would have seen (patchBatches and phantomBatches take a start step).
    */
-  async *fit(batches: BatchSource): AsyncGenerator<StepRecord> {
+  async fit(batches: BatchSource): Promise<FitResult> {
+    let result: FitResult | undefined;
+    const capture = (end: FitResult) => (result = end);
+    this.once('end', capture);
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars
+      for await (const _ of this.steps(batches));
+    } finally {
+      this.off('end', capture);
+    }
+    return result!;
+  }
+
+  /**
+   * Like {@link fit}, one step at a time: yields each step's record. Leaving the loop early
+   * (`break`, `return`, a throw) ends training there: the final checkpoint is written and
+   * `end` is emitted with `stopped: true`, as when aborted.
+   */
+  async *steps(batches: BatchSource): AsyncGenerator<StepRecord, FitResult, undefined> {
     const options = this.#options;
     const schedule =
       typeof options.learningRate === 'function'
@@ -110,10 +156,12 @@ export class Trainer extends EventEmitter {
 
     const logger = options.logger ?? silentLogger;
     let step = 0;
+    let lastCheckpoint: string | undefined;
     if (options.resume && checkpoint) {
       const folder = await latestCheckpoint(checkpoint.dirpath);
       if (folder) {
         step = (await restoreCheckpoint(folder, this.#model)).step;
+        lastCheckpoint = folder;
         logger.info('resumed', { checkpoint: folder, step });
       } else {
         logger.info('no checkpoint to resume from; starting at step 0', { dirpath: checkpoint.dirpath });
@@ -127,6 +175,7 @@ export class Trainer extends EventEmitter {
     }
 
     const started = Date.now();
+    const startStep = step;
     let last: StepRecord | undefined;
     let savedAt = step;
     // Running sums for the best-checkpoint score since the last checkpoint.
@@ -142,55 +191,63 @@ export class Trainer extends EventEmitter {
         keep,
       );
       savedAt = step;
+      lastCheckpoint = folder;
       vectorSum = 0;
       baselineSum = 0;
-      logger.debug('checkpoint written', { checkpoint: folder, step });
+      logger.info('checkpoint written', { checkpoint: folder, step });
       if (checkpoint.saveBest !== false && (await updateBestCheckpoint(checkpoint.dirpath, folder, step, score))) {
         logger.debug('best checkpoint so far', { step, score });
       }
       this.emit('checkpoint', folder);
     };
-
-    let stopped = false;
+    // Until the loop finishes by itself, leaving it (a break or throw in the caller's loop,
+    // an abort, an error here) counts as stopped.
+    let stopped = true;
+    let failure: { error: unknown } | undefined;
+    let result: FitResult | undefined;
     const nonFinite: number[] = [];
     const stream = typeof batches === 'function' ? batches(step) : batches;
-    for await (const batch of prefetch(stream, options.prefetch ?? 2)) {
-      if (step >= options.maxSteps) break;
-      if (options.signal?.aborted) {
-        stopped = true;
-        break;
+    try {
+      for await (const batch of prefetch(stream, options.prefetch ?? 2)) {
+        if (step >= options.maxSteps || options.signal?.aborted) break;
+        const metrics = await this.#model.trainStep(batch, schedule(step));
+        step += 1;
+        if (metrics.skipped) {
+          nonFinite.push(step);
+          logger.warn('skipped a step: the loss or gradient was not finite; the weights were not changed', {
+            step,
+            loss: metrics.totalLoss,
+            gradNorm: metrics.gradNorm,
+          });
+        } else {
+          // A skipped step's NaN would poison the best-checkpoint score.
+          vectorSum += metrics.vectorLoss;
+          baselineSum += metrics.zeroBaseline;
+        }
+        last = { ...metrics, step, startStep, elapsedMs: Date.now() - started };
+        if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
+        this.emit('trainBatchEnd', last);
+        if (nonFinite.length > (options.maxNonFiniteSteps ?? 10)) throw new NonFiniteTrainingError(nonFinite);
+        yield last;
+        if (checkpoint && step % every === 0) await save();
       }
-      const metrics = await this.#model.trainStep(batch, schedule(step));
-      step += 1;
-      if (metrics.skipped) {
-        nonFinite.push(step);
-        logger.warn('skipped a step: the loss or gradient was not finite; the weights were not changed', {
-          step,
-          loss: metrics.totalLoss,
-          gradNorm: metrics.gradNorm,
-        });
-      } else {
-        // A skipped step's NaN would poison the best-checkpoint score.
-        vectorSum += metrics.vectorLoss;
-        baselineSum += metrics.zeroBaseline;
-      }
-      last = { ...metrics, step, elapsedMs: Date.now() - started };
-      if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
-      this.emit('trainBatchEnd', last);
-      if (nonFinite.length > (options.maxNonFiniteSteps ?? 10)) {
+      stopped = step < options.maxSteps;
+    } catch (error) {
+      failure = { error };
+      throw error;
+    } finally {
+      // However it ended, the weights reached so far are kept and `end` says how.
+      try {
         await save();
-        this.emit('end', { step, stopped: true });
-        throw new NonFiniteTrainingError(nonFinite);
+      } catch (error) {
+        // An error of training already on its way out is the one to report.
+        if (!failure) throw error;
+        logger.error('could not write the final checkpoint', { error: String(error) });
       }
-      yield last;
-      if (checkpoint && step % every === 0) await save();
-      if (options.signal?.aborted) {
-        stopped = true;
-        break;
-      }
+      if (stopped && options.signal?.aborted) logger.info('stopped on request', { step });
+      result = { step, stopped, checkpoint: lastCheckpoint, last };
+      this.emit('end', result);
     }
-    await save();
-    if (stopped) logger.info('stopped on request', { step });
-    this.emit('end', { step, stopped });
+    return result;
   }
 }

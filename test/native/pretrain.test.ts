@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { CoverModel, Trainer, phantomBatches, resolvePretrainConfig, type StepRecord } from '../../lib';
+import { CoverModel, Trainer, phantomBatches, resolvePretrainConfig, type FitResult, type StepRecord } from '../../lib';
 
 const cli = path.resolve(__dirname, '../../dist/lib/cli.js');
 const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
@@ -139,7 +139,7 @@ describe('pretraining', () => {
     const training = { cropSize: [32, 32], seed: 3 };
     const collect = async (trainer: Trainer, model: CoverModel) => {
       const losses: number[] = [];
-      for await (const record of trainer.fit(phantomBatches(2, [48, 48], 5))) losses.push(record.totalLoss);
+      for await (const record of trainer.steps(phantomBatches(2, [48, 48], 5))) losses.push(record.totalLoss);
       void model;
       return losses;
     };
@@ -178,8 +178,45 @@ describe('pretraining', () => {
       checkpoint: { dirpath: checkpoints },
     });
     // A batch source given as a function of the start step continues where the run stopped.
-    for await (const record of again.fit((start) => phantomBatches(2, [48, 48], 5, start))) rest.push(record.totalLoss);
+    again.on('trainBatchEnd', (record) => rest.push(record.totalLoss));
+    const result = await again.fit((start) => phantomBatches(2, [48, 48], 5, start));
     resumed.dispose();
     expect([...head, ...rest]).toEqual(full);
+    expect(result).toMatchObject({ step: 4, stopped: false, last: { step: 4, startStep: 2 } });
+    expect(result.checkpoint).toBe(path.join(checkpoints, 'step-000004'));
+  });
+
+  it('fit() trains to the end; leaving a steps() loop early keeps a checkpoint and says it stopped', async () => {
+    const model = await CoverModel.create({ ...small, seed: 2 });
+    model.configureTraining({ cropSize: [32, 32], seed: 1 });
+    const ends: FitResult[] = [];
+    const whole = new Trainer(model, { maxSteps: 3, learningRate: 1e-3 });
+    whole.on('end', (result) => ends.push(result));
+    const done = await whole.fit(phantomBatches(2, [48, 48], 5));
+    expect(done).toMatchObject({ step: 3, stopped: false, checkpoint: undefined, last: { step: 3, startStep: 0 } });
+
+    const checkpoints = path.join(dir, 'break');
+    const early = new Trainer(model, { maxSteps: 10, learningRate: 1e-3, checkpoint: { dirpath: checkpoints } });
+    early.on('end', (result) => ends.push(result));
+    for await (const record of early.steps(phantomBatches(2, [48, 48], 5))) if (record.step === 2) break;
+    expect(ends.map(({ step, stopped }) => ({ step, stopped }))).toEqual([
+      { step: 3, stopped: false },
+      { step: 2, stopped: true },
+    ]);
+    expect(ends[1]!.checkpoint).toBe(path.join(checkpoints, 'step-000002'));
+    expect(JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8')).step).toBe(2);
+
+    // A throw in the caller's loop does the same and the caller's error comes through.
+    const thrown = path.join(dir, 'throw');
+    const failing = new Trainer(model, { maxSteps: 10, learningRate: 1e-3, checkpoint: { dirpath: thrown } });
+    const run = async () => {
+      for await (const record of failing.steps(phantomBatches(2, [48, 48], 5)))
+        if (record.step === 1) throw new Error('caller gave up');
+    };
+    await expect(run()).rejects.toThrow('caller gave up');
+    expect(JSON.parse(fs.readFileSync(path.join(thrown, 'latest.json'), 'utf8')).step).toBe(1);
+    // @ts-expect-error: events are typed, a misspelt one does not compile
+    early.on('chekpoint', () => undefined);
+    model.dispose();
   });
 });

@@ -34,4 +34,10 @@ describe('progress line', () => {
     expect(formatDuration(3725)).toBe('1h02m');
     expect(formatDuration(NaN)).toBe('--');
   });
+
+  it('counts the rate from the step a resumed run restarted at', () => {
+    // 150 of 200 steps done, 100 of them since the restart 50 s ago: 2 it/s, 25 s to go.
+    const line = formatProgress({ step: 150, startStep: 50, total: 200, elapsedMs: 50_000, values: {} }, 100);
+    expect(line).toContain('150/200  2.00 it/s  ETA 25s');
+  });
 });
