@@ -240,7 +240,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       try {
         await save();
       } catch (error) {
-        // An error of training already on its way out is the one to report.
+        // An error of training already on its way out is the one to report; otherwise (the
+        // loop finished, or the caller left it) a lost final checkpoint must not pass silently.
+        // eslint-disable-next-line no-unsafe-finally
         if (!failure) throw error;
         logger.error('could not write the final checkpoint', { error: String(error) });
       }
