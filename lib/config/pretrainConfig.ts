@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LOG_LEVELS } from '../log/logger';
 import { modelOptionsSchema } from '../model/modelOptions';
-import { trainingFields } from '../model/trainingOptions';
+import { DEFAULT_LEARNING_RATE, trainingFields } from '../model/trainingOptions';
 import { dataOptionsSchema, type ResolvedDataOptions } from './dataOptions';
 import { boolean, choice, integer, list, multipleOf, positive, section, text } from './fields';
 import { ConfigError, parseOptions } from './parseOptions';
@@ -26,13 +26,13 @@ export const pretrainConfigSchema = section({
     cropSize: list(multipleOf(16, 16), 'an array of 2 or 3 integers', 2, 3).optional(),
     // The model's training options, but for the seed: the run's one seed is at the top.
     ...trainingFieldsWithoutSeed,
-  }).default({}),
+  }).prefault({}),
   /** Training steps in all. Default 300 (2D demo), 60 (3D demo), 2000 (data). */
   steps: integer(1).optional(),
   /** Images per step. Default 4 in 2D, 1 in 3D. */
   batchSize: integer(1, 4096).optional(),
   /** Peak learning rate of the warmup + cosine schedule (Adam). Default 1e-4: 1e-3 degrades the features (see the README). */
-  learningRate: positive().default(1e-4),
+  learningRate: positive().default(DEFAULT_LEARNING_RATE),
   /** Warmup steps. Default 5% of steps. */
   warmupSteps: integer(0).optional(),
   /** Steps between checkpoints. Default 50. */

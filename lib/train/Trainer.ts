@@ -4,6 +4,7 @@ import path from 'node:path';
 import { prefetch } from '../data/prefetch';
 import { silentLogger, type Logger } from '../log/logger';
 import type { CoverModel, StepMetrics } from '../model/CoverModel';
+import { DEFAULT_LEARNING_RATE } from '../model/trainingOptions';
 import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
 import { truncateMetricsFile } from './metricsFile';
@@ -146,7 +147,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       typeof options.learningRate === 'function'
         ? options.learningRate
         : warmupCosine({
-            baseLr: options.learningRate ?? 1e-4,
+            baseLr: options.learningRate ?? DEFAULT_LEARNING_RATE,
             maxSteps: options.maxSteps,
             warmupSteps: options.warmupSteps ?? Math.floor(options.maxSteps * 0.05),
           });

@@ -67,7 +67,38 @@ describe('model and training options', () => {
   it('converts training options into the native form', () => {
     expect(
       resolveTrainingOptions({ cropSize: [32, 48], views: { degree: 1 }, optimizer: { kind: 'sgd' }, gradClip: 0 }, 2),
-    ).toEqual({ views: { degree: 1, cropSize: [32, 48] }, optimizer: { kind: 'sgd' }, gradClip: 0 });
+    ).toMatchObject({
+      views: { degree: 1, cropSize: [32, 48], appearance: true, elasticAmplitude: 0 },
+      optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
+      gradClip: 0,
+      consistencyWeight: 1,
+    });
+  });
+
+  it('fills in every training default, so a run records the values that produced it', () => {
+    const resolved = resolveTrainingOptions({ cropSize: [32, 32] }, 2);
+    expect(Object.keys(resolved.views!).sort()).toEqual(
+      [
+        'appearance',
+        'brightnessStd',
+        'contrastMax',
+        'contrastMin',
+        'cropSize',
+        'degree',
+        'elasticAmplitude',
+        'elasticSigma',
+        'inpaintMaxBoxes',
+        'inpaintMaxFraction',
+        'inpaintMinFraction',
+        'inpaintProbability',
+        'noiseStdMax',
+      ].sort(),
+    );
+    expect(resolved).toMatchObject({ gradClip: 1, consistencyFeatures: 'backbone', seed: 0 });
+    expect(resolvePretrainConfig({ demo: true }).training).toMatchObject({
+      views: { degree: 0.5, inpaintMaxBoxes: 10 },
+      optimizer: { kind: 'adam', beta2: 0.999 },
+    });
   });
 });
 
