@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -7,7 +8,9 @@ import path from 'node:path';
  * target, and the folder is fsynced so the rename survives a crash.
  */
 export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  // Unique per call: two writes of one file at once (same process, same millisecond) must
+  // not share a temporary file; the last rename wins with a complete file either way.
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomUUID()}.tmp`);
   const handle = await fs.open(temp, 'w');
   try {
     for (const chunk of chunks) await handle.write(chunk);

@@ -76,20 +76,31 @@ export interface RawTrainOptions {
 }
 
 export interface RawStepMetrics {
+  /** L_vec: mean absolute error of the predicted displacement over valid voxels, voxels per axis summed. */
   vectorLoss: number;
+  /** L_con: 1 - mean cosine between F1 and the warped M1 over valid voxels. */
   consistencyLoss: number;
+  /** L_vec + lambda * L_con, the loss that was minimised. */
   totalLoss: number;
+  /** L_vec of predicting no motion for the same views: learning shows as vectorLoss well below it. */
   zeroBaseline: number;
+  /** Global gradient norm before clipping. */
   gradNorm: number;
+  /** Share of valid voxels whose true displacement the network can reach (31 r voxels per axis). */
   reachableFraction: number;
+  /** Share of voxels whose displaced position lies inside the crop (the mask of both losses). */
   validFraction: number;
+  /** Share of F1's energy that varies across positions: near 0 means the features collapsed. */
   featureVariation: number;
+  /** Learning rate this step used. */
   learningRate: number;
+  /** lambda this step used (after consistencyWarmupSteps). */
   consistencyWeight: number;
   /** The loss or gradient was not finite, so the step made no update. */
   skipped: boolean;
   /** LibTorch intra-op threads the step ran with, read on the thread that ran it. */
   threads: number;
+  /** Wall time of the step's parts and of the whole step, ms, measured on the native thread. */
   timings: { viewsMs: number; forwardMs: number; backwardMs: number; optimizerMs: number; stepMs: number };
 }
 
