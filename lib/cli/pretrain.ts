@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
+import { lockFolder } from '../io/folderLock';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import type { ResolvedPretrainConfig } from '../config/pretrainConfig';
 import { ImageDataset } from '../data/dataset/ImageDataset';
@@ -32,10 +33,29 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     process.stdout.write(YAML.stringify(withoutCliSwitches(config)));
     return 0;
   }
+  const existed = await fs.stat(config.out).then(
+    () => true,
+    () => false,
+  );
+  const release = await lockFolder(config.out);
+  try {
+    return await train(config, logger, output, signal);
+  } finally {
+    await release();
+    // A run that failed before writing anything leaves no empty folder behind.
+    if (!existed) await fs.rmdir(config.out).catch(() => undefined);
+  }
+}
+
+async function train(
+  config: ResolvedPretrainConfig,
+  logger: Logger,
+  output: PretrainOutput,
+  signal: AbortSignal | undefined,
+): Promise<number> {
   if (!config.resume) await refuseToOverwrite(config.out);
   const batches = await batchSource(config, logger);
   // The run folder records what produced it, in the config file format (re-runnable with --config).
-  await fs.mkdir(config.out, { recursive: true });
   await writeFileAtomic(path.join(config.out, 'config.yaml'), [
     Buffer.from(YAML.stringify(withoutCliSwitches(config))),
   ]);

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { prefetch } from '../data/prefetch';
+import { lockFolder } from '../io/folderLock';
 import { silentLogger, type Logger } from '../log/logger';
 import type { CoverModel, StepMetrics } from '../model/CoverModel';
 import { DEFAULT_LEARNING_RATE } from '../model/trainingOptions';
@@ -142,6 +143,16 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    * `end` is emitted with `stopped: true`, as when aborted.
    */
   async *steps(batches: BatchSource): AsyncGenerator<StepRecord, FitResult, undefined> {
+    // Two runs writing one checkpoint folder would interleave their checkpoints.
+    const release = this.#options.checkpoint ? await lockFolder(this.#options.checkpoint.dirpath) : undefined;
+    try {
+      return yield* this.#run(batches);
+    } finally {
+      await release?.();
+    }
+  }
+
+  async *#run(batches: BatchSource): AsyncGenerator<StepRecord, FitResult, undefined> {
     const options = this.#options;
     const schedule =
       typeof options.learningRate === 'function'
