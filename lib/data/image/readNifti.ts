@@ -1,5 +1,6 @@
 import * as nifti from 'nifti-reader-js';
 import { promisify } from 'node:util';
+import { constants } from 'node:buffer';
 import { gunzip } from 'node:zlib';
 import { rangeError } from '../../errors';
 import { ImageReadError, firstBytesHex, libraryMessage, type ImageVolume } from './ImageVolume';
@@ -26,19 +27,41 @@ export function isGzip(bytes: Uint8Array): boolean {
 }
 
 /**
+ * Most bytes a compressed image may expand to: 4 GiB, Node's largest buffer. A few
+ * megabytes of gzip can claim far more (a "gzip bomb"); zlib stops at the limit instead of
+ * exhausting memory.
+ */
+export const MAX_DECOMPRESSED_BYTES = Math.min(4 * 2 ** 30, constants.MAX_LENGTH);
+
+/**
  * Decompresses on the thread pool (zlib's async gunzip) rather than with the library's
  * synchronous inflate, so a 100 MB volume does not stall the event loop.
  */
-export async function gunzipBytes(bytes: Uint8Array, file: string): Promise<Buffer> {
+export async function gunzipBytes(
+  bytes: Uint8Array,
+  file: string,
+  maxBytes: number = MAX_DECOMPRESSED_BYTES,
+): Promise<Buffer> {
   try {
-    return await gunzipAsync(bytes);
+    return await gunzipAsync(bytes, { maxOutputLength: maxBytes });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ImageReadError(
+        file,
+        `decompresses to more than ${formatBytes(maxBytes)} (from ${formatBytes(bytes.length)} of gzip), more than any image this reader accepts`,
+        { cause: error },
+      );
+    }
     throw new ImageReadError(
       file,
       `gzip data is corrupt or truncated (${libraryMessage(error)}), expected a complete .gz file; download or copy it again`,
       { cause: error },
     );
   }
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 /**

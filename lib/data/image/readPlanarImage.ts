@@ -35,7 +35,25 @@ export function decodePlanarImage(bytes: Buffer, file: string): ImageVolume {
   );
 }
 
+/**
+ * Largest plain image accepted, in pixels (the decoders hold 4 samples per pixel, and one
+ * PNG header can claim 4 billion squared). 2^28 = 16384 x 16384: any scan or whole-slide
+ * thumbnail, and under 2 GB of decoded samples.
+ */
+export const MAX_PLANAR_PIXELS = 2 ** 28;
+
+function checkPixelCount(width: number, height: number, file: string): void {
+  if (width * height > MAX_PLANAR_PIXELS) {
+    throw new ImageReadError(
+      file,
+      `image of ${width} x ${height} pixels is larger than the ${MAX_PLANAR_PIXELS.toLocaleString('en')} pixels accepted (16384 x 16384); tile or downsample it first`,
+    );
+  }
+}
+
 function decodePng(bytes: Buffer, file: string): ImageVolume {
+  // The IHDR chunk comes first: width and height (big-endian) at bytes 16 and 20.
+  if (bytes.length >= 24) checkPixelCount(bytes.readUInt32BE(16), bytes.readUInt32BE(20), file);
   let png: ReturnType<typeof PNG.sync.read>;
   try {
     // skipRescale keeps 16-bit samples (a Uint16Array) and low bit depths as stored.
@@ -50,7 +68,12 @@ function decodePng(bytes: Buffer, file: string): ImageVolume {
 function decodeJpeg(bytes: Buffer, file: string): ImageVolume {
   let image: { width: number; height: number; data: Uint8Array };
   try {
-    image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+    image = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: MAX_PLANAR_PIXELS / 1e6,
+      maxMemoryUsageInMB: 4096,
+    });
   } catch (error) {
     throw new ImageReadError(file, `invalid JPEG (${libraryMessage(error)})`, { cause: error });
   }

@@ -1,0 +1,30 @@
+import { gzipSync } from 'node:zlib';
+import { ImageReadError } from '../../lib';
+import { gunzipBytes } from '../../lib/data/image/readNifti';
+import { decodePlanarImage } from '../../lib/data/image/readPlanarImage';
+
+describe('limits on what an image file may claim', () => {
+  it('stops decompressing at the limit instead of filling memory (a gzip bomb)', async () => {
+    const bomb = gzipSync(Buffer.alloc(64 * 2 ** 20)); // 64 MiB of zeros in ~64 KiB
+    expect(bomb.length).toBeLessThan(2 ** 20);
+    const read = gunzipBytes(bomb, 'bomb.nii.gz', 16 * 2 ** 20);
+    await expect(read).rejects.toThrow(ImageReadError);
+    await expect(read).rejects.toThrow(/^bomb\.nii\.gz: decompresses to more than 16\.0 MiB \(from 0\.1 MiB of gzip\)/);
+    // Under the limit the same data comes back whole.
+    expect((await gunzipBytes(bomb, 'bomb.nii.gz', 65 * 2 ** 20)).length).toBe(64 * 2 ** 20);
+  });
+
+  it('refuses a PNG whose header claims more pixels than accepted, before decoding', () => {
+    // Signature, then an IHDR chunk claiming 100000 x 100000 8-bit gray pixels.
+    const header = Buffer.alloc(33);
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(header, 0);
+    header.writeUInt32BE(13, 8);
+    header.write('IHDR', 12, 'latin1');
+    header.writeUInt32BE(100_000, 16);
+    header.writeUInt32BE(100_000, 20);
+    header[24] = 8;
+    expect(() => decodePlanarImage(header, 'huge.png')).toThrow(
+      'huge.png: image of 100000 x 100000 pixels is larger than the 268,435,456 pixels accepted',
+    );
+  });
+});
