@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ImageReadError } from '../../lib';
+import { ImageReadError, readImage } from '../../lib';
 import { gunzipBytes } from '../../lib/data/image/readNifti';
 import { decodePlanarImage } from '../../lib/data/image/readPlanarImage';
 
@@ -26,5 +30,16 @@ describe('limits on what an image file may claim', () => {
     expect(() => decodePlanarImage(header, 'huge.png')).toThrow(
       'huge.png: image of 100000 x 100000 pixels is larger than the 268,435,456 pixels accepted',
     );
+  });
+
+  it('refuses a named pipe instead of waiting forever for its writer', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-fifo-'));
+    try {
+      const fifo = path.join(dir, 'scan.nii');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      await expect(readImage(fifo)).rejects.toThrow(`${fifo}: is a named pipe (FIFO), expected a regular image file`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { ImageReadError } from './ImageVolume';
 
 /**
@@ -22,12 +22,24 @@ export function fileSystemReason(error: unknown): string {
   }
 }
 
-/** The whole file, or an ImageReadError naming it (missing, unreadable, empty). */
+/** What a path that is not a regular file is, for the message. */
+function kindOf(info: Awaited<ReturnType<typeof stat>>): string | undefined {
+  if (info.isFIFO()) return 'a named pipe (FIFO)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return undefined;
+}
+
+/** The whole file, or an ImageReadError naming it (missing, unreadable, empty, not a file). */
 export async function readFileBytes(file: string): Promise<Buffer> {
   let bytes: Buffer;
   try {
+    // A pipe or a device would block the read until its writer ends, maybe forever.
+    const kind = kindOf(await stat(file));
+    if (kind) throw new ImageReadError(file, `is ${kind}, expected a regular image file`);
     bytes = await readFile(file);
   } catch (error) {
+    if (error instanceof ImageReadError) throw error;
     throw new ImageReadError(file, fileSystemReason(error), { cause: error });
   }
   if (bytes.length === 0) throw new ImageReadError(file, 'empty file (0 bytes), expected an image');
