@@ -4,9 +4,11 @@
 // then load the new binary once in a child process. A LibTorch clash aborts the process
 // that loads it, which no try/catch can intercept, so the first load must not be ours.
 const { spawnSync } = require('node:child_process');
+const path = require('node:path');
 const { readSettings } = require('./libtorch/settings');
 const { resolveLibtorch } = require('./libtorch/resolveLibtorch');
 const { buildAddon } = require('./buildAddon');
+const { pruneBuildTree } = require('./pruneBuildTree');
 
 const log = (/** @type {string} */ line) => console.log(`cover-torch: ${line}`);
 
@@ -14,6 +16,8 @@ function main() {
   const libtorch = resolveLibtorch(readSettings(process.env), { provision: true, log });
   const binary = buildAddon(libtorch, log);
   testLoad(binary, libtorch.libDir);
+  if (pruneBuildTree(path.resolve(__dirname, '..'), process.env))
+    log('removed the intermediate build files (set COVER_TORCH_KEEP_BUILD=1 to keep them)');
   log(`ready: ${binary}`);
 }
 
