@@ -33,18 +33,29 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     process.stdout.write(YAML.stringify(withoutCliSwitches(config)));
     return 0;
   }
-  const existed = await fs.stat(config.out).then(
-    () => true,
-    () => false,
-  );
+  const existed = await exists(config.out);
   const release = await lockFolder(config.out);
   try {
     return await train(config, logger, output, signal);
+  } catch (error) {
+    // A new run that failed before its first step (unreadable data, a model that cannot be
+    // built) leaves no folder behind that would look like a run.
+    if (!existed && !(await exists(path.join(config.out, 'metrics.jsonl')))) {
+      await fs.rm(path.join(config.out, 'config.yaml'), { force: true });
+      await fs.rmdir(path.join(config.out, 'checkpoints')).catch(() => undefined);
+    }
+    throw error;
   } finally {
     await release();
-    // A run that failed before writing anything leaves no empty folder behind.
-    if (!existed) await fs.rmdir(config.out).catch(() => undefined);
+    if (!existed) await fs.rmdir(config.out).catch(() => undefined); // only when empty
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function train(
@@ -117,8 +128,13 @@ async function train(
       });
       return 130;
     }
+    // A stable name for what the run produced, with how its images were prepared, so
+    // features of new images can be computed the same way.
+    const final = path.join(config.out, FINAL_WEIGHTS);
+    await model.save(final, { metadata: runMetadata(config) });
     logger.info('done', {
       ...summarise(ratios),
+      final,
       best: (await bestCheckpoint(path.join(config.out, 'checkpoints'))) ?? 'none',
       checkpoints: path.join(config.out, 'checkpoints'),
       metrics: path.join(config.out, 'metrics.jsonl'),
@@ -174,6 +190,24 @@ async function refuseToOverwrite(out: string): Promise<void> {
       `${out} already holds a run (latest checkpoint: ${latest}); pass --resume to continue it, or choose another --out`,
     );
   }
+}
+
+/** The weights a finished run leaves in its folder. */
+export const FINAL_WEIGHTS = 'final.safetensors';
+
+/** Metadata of the final weights: the steps and how the training images were prepared. */
+function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {
+  const data = config.data;
+  const preprocessing = data
+    ? {
+        dims: config.dims,
+        normalize: data.normalize,
+        ...(data.spacing ? { spacing: data.spacing } : {}),
+        ...(config.dims === 2 ? { sliceAxis: data.sliceAxis } : {}),
+        cropSize: config.training.cropSize,
+      }
+    : { dims: config.dims, demo: true, cropSize: config.training.cropSize };
+  return { 'cover-torch.steps': String(config.steps), 'cover-torch.preprocessing': JSON.stringify(preprocessing) };
 }
 
 /** The resolved configuration as a config file would hold it. */

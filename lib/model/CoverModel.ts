@@ -59,6 +59,12 @@ export class CoverModel {
   readonly device: string;
   readonly #parameterCount: number;
   #native: RawModel | undefined;
+  /**
+   * The string metadata of the file a loaded model came from (safetensors header): what
+   * `save(file, { metadata })` stored, e.g. how a run normalised its images. Empty for a
+   * created model.
+   */
+  metadata: Readonly<Record<string, string>> = {};
 
   private constructor(
     options: ResolvedModelOptions,
@@ -106,6 +112,7 @@ export class CoverModel {
       throw new Error(`${file} does not record its model options; pass them: CoverModel.load(file, { dims: 2, ... })`);
     const chosen = { ...saved, ...options } as ModelOptions;
     const model = await CoverModel.create(chosen);
+    model.metadata = metadata;
     try {
       await model.loadStateDict(tensors);
     } catch (error) {
@@ -219,14 +226,25 @@ export class CoverModel {
 
   /**
    * Writes the weights to a safetensors file (atomically) with PyTorch state_dict names, so
-   * `model.load_state_dict(safetensors.torch.load_file(path))` works in Python.
+   * `model.load_state_dict(safetensors.torch.load_file(path))` works in Python. `metadata`
+   * (strings) goes into the file's header beside the model options; `load` gives it back
+   * as `model.metadata`.
    */
-  async save(file: string): Promise<void> {
+  async save(file: string, options: { metadata?: Record<string, string> } = {}): Promise<void> {
     // The seed and the device describe this run, not the network.
-    const { seed: _seed, device: _device, ...options } = this.options;
+    const { seed: _seed, device: _device, ...modelOptions } = this.options;
     void _seed;
     void _device;
-    await saveSafetensors(file, await this.stateDict(), { format: 'pt', [OPTIONS_METADATA]: JSON.stringify(options) });
+    const metadata = options.metadata ?? {};
+    for (const [key, value] of Object.entries(metadata)) {
+      if (typeof value !== 'string')
+        throw new TypeError(`Expected a string for metadata["${key}"] but received ${typeof value}`);
+    }
+    await saveSafetensors(file, await this.stateDict(), {
+      ...metadata,
+      format: 'pt',
+      [OPTIONS_METADATA]: JSON.stringify(modelOptions),
+    });
   }
 
   /** Optimiser moments, view-generator state and step count, for exact resume. */

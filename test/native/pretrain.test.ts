@@ -52,7 +52,7 @@ describe('pretraining', () => {
 
   const ch2 = '/usr/share/mricron/templates/ch2.nii.gz'; // Debian's mricron-data (.ci/run installs it)
 
-  it('pretrains on a real NIfTI volume from a YAML config file, and names an unreadable file', () => {
+  it('pretrains on a real NIfTI volume from a YAML config file, and names an unreadable file', async () => {
     const config = path.join(dir, 'real.yaml');
     fs.writeFileSync(
       config,
@@ -74,6 +74,17 @@ describe('pretraining', () => {
     const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
     expect(metrics).toHaveLength(3);
     expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000003', 'model.safetensors'))).toBe(true);
+    // The finished run's weights under a stable name, recording how its images were prepared.
+    expect(run.stderr).toContain(`final=${path.join(out, 'final.safetensors')}`);
+    const final = await CoverModel.load(path.join(out, 'final.safetensors'));
+    expect(JSON.parse(final.metadata['cover-torch.preprocessing']!)).toEqual({
+      dims: 2,
+      normalize: { kind: 'percentile', lower: 0.5, upper: 99.5 },
+      sliceAxis: 'any',
+      cropSize: [32, 32],
+    });
+    expect(final.metadata['cover-torch.steps']).toBe('3');
+    await final.dispose();
     // The run folder records its resolved configuration, valid as a config file again.
     const saved = YAML.parse(fs.readFileSync(path.join(out, 'config.yaml'), 'utf8'));
     expect(resolvePretrainConfig(saved)).toMatchObject({
@@ -113,6 +124,8 @@ describe('pretraining', () => {
     );
     expect(broken.status).toBe(2);
     expect(broken.stderr).toContain(`cover-torch pretrain: ${truncated}: `);
+    // Nothing was written for it: no folder with a config of a run that never started.
+    expect(fs.existsSync(brokenOut)).toBe(false);
   });
 
   it('explains bad command-line arguments', () => {
