@@ -171,10 +171,48 @@ function tileWeights(size: readonly number[], blend: BlendMode): Float32Array {
 }
 
 /**
+ * Linear upsampling of `planes` row-major grids of `size` by `factor` along every axis,
+ * with align_corners = false (ATen's `interpolate`): output voxel i samples the input at
+ * (i + 0.5) / factor - 0.5, clamped to the grid. One axis at a time.
+ */
+export function upsampleLinear(
+  data: Float32Array,
+  planes: number,
+  size: readonly number[],
+  factor: number,
+): Float32Array {
+  let current = data;
+  const shape = [...size];
+  for (let axis = 0; axis < shape.length; ++axis) {
+    const n = shape[axis]!;
+    const m = n * factor;
+    const outer = planes * shape.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const next = new Float32Array(outer * m * inner);
+    for (let i = 0; i < m; ++i) {
+      const x = Math.max(0, (i + 0.5) / factor - 0.5);
+      const lo = Math.min(Math.floor(x), n - 1);
+      const hi = Math.min(lo + 1, n - 1);
+      const t = x - lo;
+      for (let o = 0; o < outer; ++o) {
+        const a = (o * n + lo) * inner;
+        const b = (o * n + hi) * inner;
+        const out = (o * m + i) * inner;
+        for (let k = 0; k < inner; ++k) next[out + k] = current[a + k]! * (1 - t) + current[b + k]! * t;
+      }
+    }
+    current = next;
+    shape[axis] = m;
+  }
+  return current;
+}
+
+/**
  * Encodes `images` (B, C, *S) tile by tile and blends the tiles into the same pyramid that
  * `CoverModel.encode` returns for the whole input (F1..F5, level l with ceil(S / 2^l) voxels
- * per axis, or all at S with `fullResolution`). An input no larger than the window is
- * encoded in one piece, exactly as `encode` would.
+ * per axis, or all at S with `fullResolution`). Tiles are blended on each level's own grid
+ * and only the blended levels are upsampled, 2^l fewer values per axis to move and blend.
+ * An input no larger than the window is encoded in one piece, exactly as `encode` would.
  */
 export async function encodeSlidingWindow(
   encodeTile: EncodeTile,
@@ -196,8 +234,8 @@ export async function encodeSlidingWindow(
     (all, origins) => all.flatMap((prefix) => origins.map((o) => [...prefix, o])),
     [[]],
   );
-  // Level l lives on a grid 2^l coarser (or on the input's grid with fullResolution).
-  const scales = Array.from({ length: LEVELS }, (_, l) => (fullResolution ? 1 : 2 ** l));
+  // Level l lives on a grid 2^l coarser than the (padded) input.
+  const scales = Array.from({ length: LEVELS }, (_, l) => 2 ** l);
   const sums: Float32Array[] = [];
   const levelChannels: number[] = [];
   const weightSums = scales.map((scale) => new Float32Array(padded.reduce((a, p) => a * (p / scale), 1)));
@@ -212,7 +250,7 @@ export async function encodeSlidingWindow(
     options.signal?.throwIfAborted();
     tile.fill(0);
     gatherBox(images.data, size, tile, window, origin, batch! * channels!);
-    const levels = await encodeTile(tensor(tile, [batch!, channels!, ...window]), fullResolution);
+    const levels = await encodeTile(tensor(tile, [batch!, channels!, ...window]), false);
     for (const [l, level] of levels.entries()) {
       const scale = scales[l]!;
       const levelSize = padded.map((p) => p / scale);
@@ -228,15 +266,21 @@ export async function encodeSlidingWindow(
   }
   return sums.map((sum, l) => {
     const scale = scales[l]!;
-    const levelSize = padded.map((p) => p / scale);
     const weightSum = weightSums[l]!;
     const planes = batch! * levelChannels[l]!;
     for (let p = 0; p < planes; ++p)
       for (let i = 0, offset = p * weightSum.length; i < weightSum.length; ++i) sum[offset + i]! /= weightSum[i]!;
-    // Crop the padding: ceil(S / scale) voxels per axis, as encode returns.
-    const keep = size.map((s) => Math.ceil(s / scale));
+    // Like encode: upsample on the padded grid (so every level scales by exactly 2^l),
+    // then crop the padding (ceil(S / 2^l) voxels per axis, or S at full resolution).
+    let grid = padded.map((p) => p / scale);
+    let blended = sum;
+    if (fullResolution && scale > 1) {
+      blended = upsampleLinear(sum, planes, grid, scale);
+      grid = padded;
+    }
+    const keep = fullResolution ? size : size.map((s) => Math.ceil(s / scale));
     const cropped = new Float32Array(planes * keep.reduce((a, b) => a * b, 1));
-    gatherBox(sum, levelSize, cropped, keep, Array(dims).fill(0), planes);
+    gatherBox(blended, grid, cropped, keep, Array(dims).fill(0), planes);
     return tensor(cropped, [batch!, levelChannels[l]!, ...keep]);
   });
 }

@@ -1,4 +1,5 @@
 import { CoverModel, tensor, type Tensor } from '../../lib';
+import { upsampleLinear } from '../../lib/encoder/slidingWindow';
 
 const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
 
@@ -89,6 +90,18 @@ describe('CoverModel.encode', () => {
     };
     expect(relative(tiled[0]!, whole[0]!)).toBeGreaterThan(0);
     expect(relative(tiled[0]!, whole[0]!)).toBeLessThan(0.6);
+  });
+
+  it("upsamples blended levels as ATen does (the tiler's full resolution)", async () => {
+    const x = image([1, 1, 32, 48], 8);
+    const levels = await model.encode(x);
+    const full = await model.encode(x, { fullResolution: true });
+    levels.forEach((level, l) => {
+      const [, channels, h, w] = level.shape as number[];
+      const up = upsampleLinear(level.data as Float32Array, channels!, [h!, w!], 2 ** l);
+      const difference = Math.max(...up.map((v, i) => Math.abs(v - full[l]!.data[i]!)));
+      expect(difference).toBeLessThan(1e-5);
+    });
   });
 
   it('refuses a window that is not a multiple of 16', async () => {

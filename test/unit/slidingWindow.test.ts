@@ -1,5 +1,11 @@
 import { tensor, type Tensor } from '../../lib';
-import { blendProfile, encodeSlidingWindow, tileOrigins, type EncodeTile } from '../../lib/encoder/slidingWindow';
+import {
+  blendProfile,
+  encodeSlidingWindow,
+  tileOrigins,
+  upsampleLinear,
+  type EncodeTile,
+} from '../../lib/encoder/slidingWindow';
 
 /**
  * A stand-in encoder with no context: level l is the 2^l average pooling of the input,
@@ -88,13 +94,34 @@ describe('encodeSlidingWindow', () => {
     }
   });
 
-  it('reproduces it at full resolution and in 3D', async () => {
+  it('reproduces it in 3D, and at full resolution as blending then upsampling the whole pyramid', async () => {
     const image = ramp([1, 2, 40, 33, 20]);
-    for (const fullResolution of [false, true]) {
-      const whole = await poolingEncoder(image, fullResolution);
-      const tiled = await encodeSlidingWindow(poolingEncoder, image, { window: 16, overlap: 0.25, fullResolution });
-      tiled.forEach((level, l) => expect(maxDifference(level, whole[l]!)).toBeLessThan(1e-5));
-    }
+    const whole = await poolingEncoder(image, false);
+    const tiled = await encodeSlidingWindow(poolingEncoder, image, { window: 16, overlap: 0.25 });
+    tiled.forEach((level, l) => expect(maxDifference(level, whole[l]!)).toBeLessThan(1e-5));
+
+    // Full resolution: each level of the zero-padded input, upsampled by 2^l, cropped to S.
+    const flat = ramp([1, 1, 37, 50]);
+    const padded = new Float32Array(48 * 64);
+    for (let y = 0; y < 37; ++y) padded.set(flat.data.subarray(y * 50, y * 50 + 50), y * 64);
+    const levels = await poolingEncoder(tensor(padded, [1, 1, 48, 64]), false);
+    const full = await encodeSlidingWindow(poolingEncoder, flat, { window: 32, fullResolution: true });
+    full.forEach((level, l) => {
+      const up = upsampleLinear(levels[l]!.data, 1, [48 / 2 ** l, 64 / 2 ** l], 2 ** l);
+      const expected = new Float32Array(37 * 50);
+      for (let y = 0; y < 37; ++y) expected.set(up.subarray(y * 64, y * 64 + 50), y * 50);
+      expect(maxDifference(level, tensor(expected, [1, 1, 37, 50]))).toBeLessThan(1e-5);
+    });
+  });
+
+  it('upsamples linearly with align_corners = false', () => {
+    // 2 samples -> 4: positions -0.25, 0.25, 0.75, 1.25 clamp to [0, 1].
+    expect(Array.from(upsampleLinear(Float32Array.from([0, 4]), 1, [2], 2))).toEqual([0, 1, 3, 4]);
+    // Separable in 2D: the corners keep their values, the middle is the mean.
+    const up = upsampleLinear(Float32Array.from([0, 4, 8, 12]), 1, [2, 2], 2);
+    expect(up[0]).toBe(0);
+    expect(up[15]).toBe(12);
+    expect(up[5]).toBeCloseTo(0 * 0.5625 + 4 * 0.1875 + 8 * 0.1875 + 12 * 0.0625, 5);
   });
 
   it('encodes an input no larger than the window in one call', async () => {
