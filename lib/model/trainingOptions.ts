@@ -4,72 +4,129 @@ import { parseOptions } from '../config/parseOptions';
 import type { RawTrainOptions } from '../native/binding';
 
 /**
- * Training options: one schema gives the types, the checks and the defaults, so a run's
- * config.yaml records every value that produced it. The native structs
- * (native/core/views.h, trainer.h) carry the same defaults for C++ callers; a test trains
- * with each set and requires identical steps.
+ * Training options. The interfaces below are the documented public types; the schemas give
+ * the checks and the defaults (so a run's config.yaml records every value that produced
+ * it), and test/unit/optionTypes.test.ts requires the two to describe the same objects. The
+ * native structs (native/core/views.h, trainer.h) carry the same defaults for C++ callers;
+ * test/native/trainingDefaults.test.ts trains with each set and requires identical steps.
  */
 
 /** Peak learning rate of the default warmup + cosine schedule (Adam; see the README for why). */
 export const DEFAULT_LEARNING_RATE = 1e-4;
 
 /** How the two views of each image are made (COVER-SPEC section 1). */
-export const viewOptionsSchema = section({
-  /** Transform strength g (rotation g*pi/9, scale 1 +- g/2, translation 0.2*g*image size, shear g*pi/32). Default 0.5; below 2 so the scale stays positive. */
-  degree: number(0, 1.9).default(0.5),
+export interface ViewOptions {
+  /**
+   * Transform strength g: rotation U(+-g pi/9) per angle, scale U(1 +- g/2) per axis,
+   * translation U(+-0.2 g) of the source image's size per axis, shear U(+-g pi/32).
+   * Default 0.5 (keeps over 80% of valid voxels within the network's reach); below 2 so
+   * the scale stays positive.
+   */
+  degree?: number;
   /** Elastic displacement: standard deviation of each component, in voxels; 0 turns it off. Default 0. */
-  elasticAmplitude: number(0).default(0),
-  /** Smoothing of the elastic noise, voxels. Default 8. */
-  elasticSigma: number(0).default(8),
+  elasticAmplitude?: number;
+  /** Gaussian smoothing of the elastic noise, voxels. Default 8. */
+  elasticSigma?: number;
   /** Noise, contrast, brightness and in-painting on the moving view. Default true. */
+  appearance?: boolean;
+  /** Upper bound of the Gaussian noise std, drawn U(0, noiseStdMax). Default 0.02. */
+  noiseStdMax?: number;
+  /** Lower bound of the contrast factor about the mean. Default 0.5. */
+  contrastMin?: number;
+  /** Upper bound of the contrast factor about the mean. Default 1.5. */
+  contrastMax?: number;
+  /** Standard deviation of the brightness shift. Default 0.1. */
+  brightnessStd?: number;
+  /** In-painting: at most this many boxes of U(0, 1) noise. Default 10. */
+  inpaintMaxBoxes?: number;
+  /** Probability of adding each further box. Default 0.95. */
+  inpaintProbability?: number;
+  /** Smallest box side as a fraction of the crop. Default 0.1. */
+  inpaintMinFraction?: number;
+  /** Largest box side as a fraction of the crop. Default 0.133. */
+  inpaintMaxFraction?: number;
+}
+
+/** The optimiser. Learning rates come per step from the caller's schedule. */
+export interface OptimizerOptions {
+  /** `adam` (L2 weight decay, the reference), `adamw` (decoupled) or `sgd`. Default `adam`. */
+  kind?: 'adam' | 'adamw' | 'sgd';
+  /** Weight decay (L2 for adam and sgd, decoupled for adamw). Default 1e-4. */
+  weightDecay?: number;
+  /** Adam's beta1. Default 0.9. */
+  beta1?: number;
+  /** Adam's beta2. Default 0.999. */
+  beta2?: number;
+  /** Adam's epsilon. Default 1e-8. */
+  eps?: number;
+  /** SGD momentum. Default 0.9. */
+  momentum?: number;
+  /** SGD with Nesterov momentum. Default false. */
+  nesterov?: boolean;
+}
+
+/** Training options but the crop size (the pretrain config uses these too). */
+export interface TrainingFields {
+  /** How the two views are made. */
+  views?: ViewOptions;
+  /** The optimiser. */
+  optimizer?: OptimizerOptions;
+  /** Maximum global gradient norm; 0 disables clipping. Default 1. */
+  gradClip?: number;
+  /** lambda in L = L_vec + lambda * L_con. Default 1. */
+  consistencyWeight?: number;
+  /**
+   * What L_con compares between F1 and the warped M1: `backbone` (the features themselves,
+   * as the spec), `centered` (minus their spatial mean per channel, so that a constant map
+   * no longer satisfies it) or `projection` (the finest MoV's projected features). Default
+   * `backbone`.
+   */
+  consistencyFeatures?: 'backbone' | 'centered' | 'projection';
+  /** lambda ramps up linearly over this many steps. Default 0 (full weight from the start). */
+  consistencyWarmupSteps?: number;
+  /** Seed of the view generator. Default 0. */
+  seed?: number;
+}
+
+/** Options of `CoverModel.configureTraining`. */
+export interface TrainingOptions extends TrainingFields {
+  /** Crop size per spatial axis (one per model dim), each a multiple of 16; training images should be ~1.5x larger. */
+  cropSize: number[];
+}
+
+// The schemas: checks and defaults of the interfaces above, field by field.
+export const viewOptionsSchema = section({
+  degree: number(0, 1.9).default(0.5),
+  elasticAmplitude: number(0).default(0),
+  elasticSigma: number(0).default(8),
   appearance: boolean().default(true),
-  /** Upper bound of the Gaussian noise std. Default 0.02. */
   noiseStdMax: number(0).default(0.02),
-  /** Contrast factor range about the mean. Default 0.5 and 1.5. */
   contrastMin: number(0).default(0.5),
   contrastMax: number(0).default(1.5),
-  /** Brightness shift std. Default 0.1. */
   brightnessStd: number(0).default(0.1),
-  /** In-painting: at most this many boxes, each added with `inpaintProbability`. Default 10 and 0.95. */
   inpaintMaxBoxes: integer(0, 1000).default(10),
   inpaintProbability: number(0, 1).default(0.95),
-  /** Box side as a fraction of the crop. Default 0.10 to 0.133. */
   inpaintMinFraction: number(0, 1).default(0.1),
   inpaintMaxFraction: number(0, 1).default(0.133),
 });
 
-/** The optimiser. Learning rates come per step from the caller's schedule. */
 export const optimizerOptionsSchema = section({
-  /** `adam` (L2 weight decay, the reference), `adamw` (decoupled) or `sgd`. Default `adam`. */
   kind: choice(['adam', 'adamw', 'sgd']).default('adam'),
-  /** Default 1e-4. */
   weightDecay: number(0).default(1e-4),
-  /** Adam betas and eps. Default 0.9, 0.999, 1e-8. */
   beta1: number(0, 0.999999).default(0.9),
   beta2: number(0, 0.999999).default(0.999),
   eps: number(0).default(1e-8),
-  /** SGD momentum and Nesterov. Default 0.9, false. */
   momentum: number(0).default(0.9),
   nesterov: boolean().default(false),
 });
 
-/** Everything but the crop size, which depends on the model's dims (the pretrain config uses these too). */
 export const trainingFields = {
   views: viewOptionsSchema.prefault({}),
   optimizer: optimizerOptionsSchema.prefault({}),
-  /** Maximum global gradient norm; 0 disables clipping. Default 1. */
   gradClip: number(0).default(1),
-  /** lambda in L = L_vec + lambda * L_con. Default 1. */
   consistencyWeight: number(0).default(1),
-  /**
-   * What L_con compares between F1 and the warped M1: `backbone` (the features themselves,
-   * as the spec), `centered` (minus their spatial mean per channel, so that a constant map
-   * no longer satisfies it) or `projection` (the finest MoV's projected features).
-   */
   consistencyFeatures: choice(['backbone', 'centered', 'projection']).default('backbone'),
-  /** lambda ramps up linearly over this many steps. Default 0 (full weight from the start). */
   consistencyWarmupSteps: integer(0).default(0),
-  /** Seed of the view generator. Default 0. */
   seed: integer(0).default(0),
 };
 
@@ -78,15 +135,13 @@ const cropSide = multipleOf(16, 16);
 /** The training schema for a model of `dims` spatial dimensions. */
 export function trainingOptionsSchema(dims: 2 | 3) {
   return section({
-    /** Crop size per spatial axis, each a multiple of 16; training images should be ~1.5x larger. */
     cropSize: list(cropSide, `an array of ${dims} integers`, dims, dims),
     ...trainingFields,
   });
 }
 
-export type ViewOptions = z.input<typeof viewOptionsSchema>;
-export type OptimizerOptions = z.input<typeof optimizerOptionsSchema>;
-export type TrainingOptions = z.input<ReturnType<typeof trainingOptionsSchema>>;
+/** What the schema accepts: must equal TrainingOptions (checked in the tests). */
+export type TrainingOptionsInput = z.input<ReturnType<typeof trainingOptionsSchema>>;
 
 /** Validates training options for a model of `dims` dimensions into the addon's form. */
 export function resolveTrainingOptions(options: unknown, dims: 2 | 3): RawTrainOptions {

@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
+import type { ModelOptions, ModelOptionsInput } from '../../lib/model/modelOptions';
+import type {
+  OptimizerOptions,
+  TrainingOptions,
+  TrainingOptionsInput,
+  ViewOptions,
+  optimizerOptionsSchema,
+  viewOptionsSchema,
+} from '../../lib/model/trainingOptions';
+
+/**
+ * The public option types are written by hand so that their documentation reaches the
+ * emitted declarations (types inferred from zod schemas lose it). These checks keep each
+ * equal to what its schema accepts: a field added, removed or retyped on one side only
+ * stops the compilation of this file.
+ */
+type Assignable<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Each assignable to the other, with the same keys (an extra optional field would pass the first test alone). */
+type Exact<A, B> = Assignable<A, B> extends true ? Assignable<keyof A, keyof B> : false;
+const checks: [
+  Exact<ModelOptions, ModelOptionsInput>,
+  Exact<ViewOptions, z.input<typeof viewOptionsSchema>>,
+  Exact<OptimizerOptions, z.input<typeof optimizerOptionsSchema>>,
+  Exact<TrainingOptions, TrainingOptionsInput>,
+] = [true, true, true, true];
+
+describe('option types', () => {
+  it('equal what their schemas accept (checked at compile time)', () => {
+    expect(checks).toEqual([true, true, true, true]);
+    // @ts-expect-error: a field the schema does not know is a compile error
+    const wrong: Exact<ViewOptions & { extra?: number }, z.input<typeof viewOptionsSchema>> = true;
+    void wrong;
+  });
+
+  it('carry their documentation into the emitted declarations', () => {
+    const dist = path.join(__dirname, '..', '..', 'dist', 'lib', 'model');
+    const training = fs.readFileSync(path.join(dist, 'trainingOptions.d.ts'), 'utf8');
+    expect(training).toMatch(/Transform strength g[^*]*(\*(?!\/)[^*]*)*\*\/\s*degree\?: number;/);
+    expect(training).toMatch(
+      /\/\*\* Maximum global gradient norm; 0 disables clipping\. Default 1\. \*\/\s*gradClip\?: number;/,
+    );
+    const model = fs.readFileSync(path.join(dist, 'modelOptions.d.ts'), 'utf8');
+    expect(model).toMatch(/\/\*\* Channels per MoV head\. Default 8\. \*\/\s*headDim\?: number;/);
+  });
+});
