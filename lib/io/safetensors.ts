@@ -65,37 +65,50 @@ export async function loadSafetensors(
   if (bytes.byteLength < 8) fail('shorter than its 8-byte header length');
   const headerLength = Number(bytes.readBigUInt64LE(0));
   if (headerLength > bytes.byteLength - 8) fail(`header length ${headerLength} exceeds the file size`);
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
+    header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
   } catch {
     return fail('the header is not JSON');
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail('the header is not a JSON object of tensors');
+  const entries = header as Record<string, unknown>;
   const dataStart = 8 + headerLength;
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  const metadata = entries.__metadata__ ?? {};
+  if (
+    typeof metadata !== 'object' ||
+    metadata === null ||
+    Object.values(metadata).some((value) => typeof value !== 'string')
+  )
+    fail('__metadata__ is not an object of strings');
   const tensors: Record<string, Tensor> = {};
-  for (const [name, entry] of Object.entries(header)) {
+  const isCount = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+  for (const [name, entry] of Object.entries(entries)) {
     if (name === '__metadata__') continue;
-    const {
-      dtype,
-      shape,
-      data_offsets: offsets,
-    } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const ours = FROM_SAFETENSORS[dtype];
-    if (!ours) fail(`tensor "${name}" has dtype ${dtype}; supported: ${Object.keys(FROM_SAFETENSORS).join(', ')}`);
+    const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
+    const ours =
+      typeof dtype === 'string' && Object.hasOwn(FROM_SAFETENSORS, dtype) ? FROM_SAFETENSORS[dtype] : undefined;
+    if (!ours)
+      fail(`tensor "${name}" has dtype ${String(dtype)}; supported: ${Object.keys(FROM_SAFETENSORS).join(', ')}`);
+    if (!Array.isArray(shape) || !shape.every(isCount))
+      fail(`tensor "${name}" has shape ${JSON.stringify(shape)}, expected an array of non-negative integers`);
     const ArrayType = TYPED_ARRAY_CONSTRUCTORS[ours as DType];
-    const count = shape.reduce((a, b) => a * b, 1);
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (
       !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every(isCount) ||
       offsets[1] - offsets[0] !== count * ArrayType.BYTES_PER_ELEMENT ||
       dataStart + offsets[1] > bytes.byteLength
     ) {
       fail(`tensor "${name}" has data offsets that do not match its shape or the file size`);
     }
+    const [begin, end] = offsets as [number, number];
     // Copy into an aligned buffer of its own: file offsets need not be element-aligned.
     const copy = new ArrayBuffer(count * ArrayType.BYTES_PER_ELEMENT);
-    new Uint8Array(copy).set(bytes.subarray(dataStart + offsets[0], dataStart + offsets[1]));
-    tensors[name] = { dtype: ours as DType, shape, data: new ArrayType(copy, 0, count) } as Tensor;
+    new Uint8Array(copy).set(bytes.subarray(dataStart + begin, dataStart + end));
+    tensors[name] = { dtype: ours as DType, shape: shape as number[], data: new ArrayType(copy, 0, count) } as Tensor;
   }
-  return { tensors, metadata };
+  return { tensors, metadata: metadata as Record<string, string> };
 }
