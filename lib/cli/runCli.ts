@@ -3,6 +3,7 @@ import { info } from '../runtime';
 import { closest } from '../validate';
 import { pretrain } from './pretrain';
 import { PRETRAIN_USAGE } from './pretrainArgs';
+import { plot, PLOT_USAGE } from './plot';
 import { probe, PROBE_USAGE } from './probe';
 
 const USAGE = `Usage: cover-torch <command> [options]
@@ -10,11 +11,12 @@ const USAGE = `Usage: cover-torch <command> [options]
 Commands:
   pretrain        Pretrain on your images or built-in phantoms (see pretrain --help)
   probe           Score an encoder's features with a linear probe on brain tissue labels
+  plot RUN        Draw a run's loss curves as an SVG
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
   help            Show this help
   --version       Show the package version`;
 
-const COMMANDS = ['pretrain', 'probe', 'info', 'help'];
+const COMMANDS = ['pretrain', 'probe', 'plot', 'info', 'help'];
 
 const INFO_USAGE = `Usage: cover-torch info [--json]
 
@@ -80,6 +82,18 @@ export async function runCli(
       return await probe(rest, out);
     } catch (error) {
       err(`cover-torch probe: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
+  if (command === 'plot') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out(`${PLOT_USAGE}\n`);
+      return 0;
+    }
+    try {
+      return await plot(rest, out);
+    } catch (error) {
+      err(`cover-torch plot: ${(error as Error).message}\n`);
       return 2;
     }
   }
