@@ -49,4 +49,3 @@ export function niftiBytes(spec: NiftiSpec): Buffer {
   spec.values.forEach((x, i) => type.write(view, 352 + i * type.bytes, x, le));
   return Buffer.from(buffer);
 }
-
