@@ -83,6 +83,7 @@ async function train(
       checkpoint: {
         dirpath: path.join(config.out, 'checkpoints'),
         everyNTrainSteps: config.checkpointEvery,
+        weightsOnly: config.checkpointWeightsOnly,
         saveLast: config.keepLast,
       },
       metricsFile: path.join(config.out, 'metrics.jsonl'),

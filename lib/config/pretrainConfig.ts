@@ -37,6 +37,8 @@ export const pretrainConfigSchema = section({
   warmupSteps: integer(0).optional(),
   /** Steps between checkpoints. Default 50. */
   checkpointEvery: integer(1).default(50),
+  /** Checkpoints without optimiser moments (a third of the size; a resume restarts the moments). Default false. */
+  checkpointWeightsOnly: boolean().default(false),
   /** Checkpoints kept besides the best one. Default 3. */
   keepLast: integer(1, 1000).default(3),
   /** Batches prepared ahead of the native step. Default 2. */

@@ -20,6 +20,12 @@ export interface CheckpointOptions {
   /** How many of the newest to keep. Default 3. */
   saveLast?: number;
   /**
+   * Write the weights only, without the optimiser moments and view-generator state (a third
+   * of the size). A resume from such a checkpoint continues from its weights and step with
+   * fresh moments, so it does not repeat an uninterrupted run exactly. Default false.
+   */
+  weightsOnly?: boolean;
+  /**
    * Also keep the best checkpoint (best-step-N, named by best.json): the one with the lowest
    * mean L_vec / no-motion baseline over the steps since the previous checkpoint. Default true.
    */
@@ -172,9 +178,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     if (options.resume && checkpoint) {
       const folder = await latestCheckpoint(checkpoint.dirpath);
       if (folder) {
-        step = (await restoreCheckpoint(folder, this.#model)).step;
+        const restored = await restoreCheckpoint(folder, this.#model);
+        step = restored.step;
         lastCheckpoint = folder;
         logger.info('resumed', { checkpoint: folder, step });
+        if (restored.weightsOnly)
+          logger.warn('the checkpoint holds weights only: optimiser moments and views start afresh', { step });
       } else {
         logger.info('no checkpoint to resume from; starting at step 0', { dirpath: checkpoint.dirpath });
       }
@@ -201,6 +210,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         this.#model,
         { step, metrics: last ? { ...last } : {}, score },
         keep,
+        checkpoint.weightsOnly ?? false,
       );
       savedAt = step;
       lastCheckpoint = folder;

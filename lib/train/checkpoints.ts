@@ -41,6 +41,7 @@ export async function saveCheckpoint(
   model: CoverModel,
   meta: CheckpointMeta,
   keepLast: number,
+  weightsOnly = false,
 ): Promise<string> {
   await refuseNonFiniteWeights(model, meta.step);
   await fs.mkdir(dirpath, { recursive: true });
@@ -49,7 +50,8 @@ export async function saveCheckpoint(
   await fs.rm(staging, { recursive: true, force: true });
   await fs.mkdir(staging);
   await model.save(path.join(staging, 'model.safetensors'));
-  await model.saveTrainingState(path.join(staging, 'training.safetensors'));
+  // The optimiser moments are two thirds of a checkpoint; without them a resume restarts them.
+  if (!weightsOnly) await model.saveTrainingState(path.join(staging, 'training.safetensors'));
   await writeFileAtomic(path.join(staging, 'meta.json'), [Buffer.from(`${JSON.stringify(meta, null, 2)}\n`)]);
   await fs.rm(final, { recursive: true, force: true });
   await fs.rename(staging, final);
@@ -85,11 +87,20 @@ export async function bestCheckpoint(dirpath: string): Promise<string | undefine
 }
 
 /** Loads weights and training state of a checkpoint folder into a model configured for training. */
-export async function restoreCheckpoint(folder: string, model: CoverModel): Promise<CheckpointMeta> {
+export async function restoreCheckpoint(
+  folder: string,
+  model: CoverModel,
+): Promise<CheckpointMeta & { weightsOnly: boolean }> {
   const { tensors } = await loadSafetensors(path.join(folder, 'model.safetensors'));
   await model.loadStateDict(tensors);
-  await model.loadTrainingState(path.join(folder, 'training.safetensors'));
-  return JSON.parse(await fs.readFile(path.join(folder, 'meta.json'), 'utf8')) as CheckpointMeta;
+  const state = path.join(folder, 'training.safetensors');
+  const weightsOnly = !(await fs.stat(state).then(
+    () => true,
+    () => false,
+  ));
+  if (!weightsOnly) await model.loadTrainingState(state);
+  const meta = JSON.parse(await fs.readFile(path.join(folder, 'meta.json'), 'utf8')) as CheckpointMeta;
+  return { ...meta, weightsOnly };
 }
 
 /**

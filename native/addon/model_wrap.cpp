@@ -405,10 +405,7 @@ Napi::Value ModelWrap::LoadTrainingState(const Napi::CallbackInfo& info) {
     return executor.Submit<bool>(
         env,
         [optimizer, generator, steps](ModelState& state) {
-          auto& trainer = configuredTrainer(state);
-          trainer.loadOptimizerState(optimizer);
-          trainer.setGeneratorState(generator);
-          trainer.setStepsTaken(steps);
+          configuredTrainer(state).loadTrainingState(optimizer, generator, steps);
           return true;
         },
         undefinedResult);

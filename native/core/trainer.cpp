@@ -172,15 +172,25 @@ std::vector<std::pair<std::string, torch::Tensor>> Trainer::optimizerState() con
   return state;
 }
 
+namespace {
+
+void checkShape(const torch::Tensor& value, const torch::Tensor& param, const std::string& key) {
+  TORCH_CHECK(value.sizes() == param.sizes(), "optimizer state \"", key, "\" has shape ",
+              value.sizes(), ", expected ", param.sizes());
+}
+
+}  // namespace
+
 void Trainer::loadOptimizerState(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
   std::map<std::string, torch::Tensor> byName(state.begin(), state.end());
   const auto& params = optimizer_->param_groups().front().params();
-  auto& perParameter = optimizer_->state();
   const auto take = [&](const std::string& key) {
     const auto found = byName.find(key);
     TORCH_CHECK(found != byName.end(), "optimizer state is missing \"", key, "\"");
     return found->second;
   };
+  // Every entry is built and checked first; the optimiser's state is replaced only after.
+  std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>> entries;
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string& name = parameterNames_[i];
     const auto device = params[i].device();
@@ -190,8 +200,8 @@ void Trainer::loadOptimizerState(const std::vector<std::pair<std::string, torch:
       const auto step = take(name + ".step").item<int64_t>();
       const auto expAvg = take(name + ".exp_avg").to(device).clone();
       const auto expAvgSq = take(name + ".exp_avg_sq").to(device).clone();
-      TORCH_CHECK(expAvg.sizes() == params[i].sizes(), "optimizer state for \"", name,
-                  "\" has shape ", expAvg.sizes(), ", expected ", params[i].sizes());
+      checkShape(expAvg, params[i], name + ".exp_avg");
+      checkShape(expAvgSq, params[i], name + ".exp_avg_sq");
       if (options_.optimizer.kind == "adam") {
         auto adam = std::make_unique<torch::optim::AdamParamState>();
         adam->step(step).exp_avg(expAvg).exp_avg_sq(expAvgSq);
@@ -203,12 +213,33 @@ void Trainer::loadOptimizerState(const std::vector<std::pair<std::string, torch:
       }
     } else {
       if (!byName.count(name + ".momentum_buffer")) continue;
+      const auto buffer = take(name + ".momentum_buffer").to(device).clone();
+      checkShape(buffer, params[i], name + ".momentum_buffer");
       auto sgd = std::make_unique<torch::optim::SGDParamState>();
-      sgd->momentum_buffer(take(name + ".momentum_buffer").to(device).clone());
+      sgd->momentum_buffer(buffer);
       entry = std::move(sgd);
     }
-    perParameter[params[i].unsafeGetTensorImpl()] = std::move(entry);
+    entries.emplace_back(params[i].unsafeGetTensorImpl(), std::move(entry));
   }
+  auto& perParameter = optimizer_->state();
+  perParameter.clear();
+  for (auto& [key, entry] : entries) perParameter[key] = std::move(entry);
+}
+
+void Trainer::loadTrainingState(const std::vector<std::pair<std::string, torch::Tensor>>& optimizer,
+                                const torch::Tensor& generator, int64_t steps) {
+  TORCH_CHECK(steps >= 0, "steps must be non-negative, got ", steps);
+  // The generator checks its state as it takes it; put the old one back if the optimiser's
+  // state then fails its checks, so a failure changes nothing.
+  const auto previousGenerator = generator_.get_state();
+  generator_.set_state(generator);
+  try {
+    loadOptimizerState(optimizer);
+  } catch (...) {
+    generator_.set_state(previousGenerator);
+    throw;
+  }
+  steps_ = steps;
 }
 
 }  // namespace cover::core

@@ -15,6 +15,7 @@
 
 namespace cover::core {
 
+// Defaults: see the note on ViewOptions (views.h).
 struct OptimizerOptions {
   std::string kind = "adam";  // adam (L2-style weight decay), adamw (decoupled), sgd
   double weightDecay = 1e-4;
@@ -66,13 +67,18 @@ class Trainer {
   int64_t stepsTaken() const { return steps_; }
 
   // Optimiser state as named tensors ("<param>.exp_avg", "<param>.step", ...) and back.
+  // Loading replaces the whole state or, when any entry is missing or misshapen, nothing.
   std::vector<std::pair<std::string, torch::Tensor>> optimizerState() const;
   void loadOptimizerState(const std::vector<std::pair<std::string, torch::Tensor>>& state);
 
   // The view generator's state, for exact resume.
   torch::Tensor generatorState() const { return generator_.get_state(); }
-  void setGeneratorState(const torch::Tensor& state) { generator_.set_state(state); }
   void setStepsTaken(int64_t steps) { steps_ = steps; }
+
+  // Everything a resume needs (optimiser, view generator, step count), all or nothing: a
+  // state that fails any check leaves the trainer as it was.
+  void loadTrainingState(const std::vector<std::pair<std::string, torch::Tensor>>& optimizer,
+                         const torch::Tensor& generator, int64_t steps);
 
  private:
   double currentConsistencyWeight() const;

@@ -10,6 +10,8 @@
 
 namespace cover::core {
 
+// Defaults here and in lib/model/trainingOptions.ts (the schema that records them in a run's
+// config) must agree: test/native/trainingDefaults.test.ts trains with both and compares.
 struct ViewOptions {
   std::vector<int64_t> cropSize;  // per spatial axis, each a multiple of 16; required
   // Transform strength g: rotation U(+-g*pi/9) per angle, scale U(1 -+ g/2) per axis,

@@ -88,6 +88,50 @@ TEST_CASE("trainer: the same seed and data give the same losses; optimiser state
   delete second;
 }
 
+TEST_CASE("trainer: a training state that fails a check changes nothing") {
+  torch::manual_seed(5);
+  CoverModel model(smallModel(2));
+  TrainOptions options;
+  options.views.cropSize = {32, 32};
+  Trainer trainer(model, options);
+  const auto images = blobs(2, {48, 48}, 6);
+  trainer.step(images, 1e-3);
+  const auto before = trainer.optimizerState();
+  const auto generatorBefore = trainer.generatorState();
+
+  // A state from another run whose last entry has the wrong shape: rejected as a whole.
+  auto other = before;
+  for (auto& [name, value] : other) value = value.clone().add_(1);
+  other.back().second = torch::zeros({3});
+  bool threw = false;
+  try {
+    trainer.loadTrainingState(other, generatorBefore, 7);
+  } catch (const c10::Error& error) {
+    threw = std::string(error.what_without_backtrace()).find("has shape") != std::string::npos;
+  }
+  EXPECT(threw);
+  const auto after = trainer.optimizerState();
+  EXPECT(after.size() == before.size());
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT(torch::equal(before[i].second, after[i].second));
+  EXPECT(torch::equal(trainer.generatorState(), generatorBefore));
+  EXPECT(trainer.stepsTaken() == 1);
+
+  // A bad generator state is refused too, and the optimiser keeps its moments.
+  threw = false;
+  try {
+    trainer.loadTrainingState(before, torch::zeros({3}, torch::kUInt8), 7);
+  } catch (const c10::Error&) {
+    threw = true;
+  }
+  EXPECT(threw);
+  EXPECT(trainer.stepsTaken() == 1);
+
+  // A whole valid state is taken.
+  trainer.loadTrainingState(before, generatorBefore, 9);
+  EXPECT(trainer.stepsTaken() == 9);
+}
+
 TEST_CASE("trainer: bad settings are refused with a message") {
   CoverModel model(smallModel(2));
   TrainOptions options;

@@ -3,7 +3,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { CoverModel, Trainer, phantomBatches, resolvePretrainConfig, type FitResult, type StepRecord } from '../../lib';
+import {
+  CoverModel,
+  Trainer,
+  phantomBatches,
+  resolvePretrainConfig,
+  silentLogger,
+  type FitResult,
+  type StepRecord,
+} from '../../lib';
 
 const cli = path.resolve(__dirname, '../../dist/lib/cli.js');
 const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
@@ -43,7 +51,9 @@ describe('pretraining', () => {
     const ratio = (m: { vectorLoss: number; zeroBaseline: number }) => m.vectorLoss / m.zeroBaseline;
     const first = (ratio(metrics[0]) + ratio(metrics[1])) / 2;
     const last = (ratio(metrics[2]) + ratio(metrics[3])) / 2;
-    const done = /done {2}first_L_vec\/no_motion=([\d.]+) last_L_vec\/no_motion=([\d.]+) best=(\S+)/.exec(run.stderr);
+    const done = /done {2}first_L_vec\/no_motion=([\d.]+) last_L_vec\/no_motion=([\d.]+) final=\S+ best=(\S+)/.exec(
+      run.stderr,
+    );
     expect(done).not.toBeNull();
     expect(Number(done![1])).toBeCloseTo(first, 2);
     expect(Number(done![2])).toBeCloseTo(last, 2);
@@ -218,6 +228,22 @@ describe('pretraining', () => {
     ]);
     expect(ends[1]!.checkpoint).toBe(path.join(checkpoints, 'step-000002'));
     expect(JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8')).step).toBe(2);
+
+    // Weights-only checkpoints: a third of the size, and a resume from one still works.
+    const light = path.join(dir, 'light');
+    await new Trainer(model, { maxSteps: 2, checkpoint: { dirpath: light, weightsOnly: true } }).fit(
+      phantomBatches(2, [48, 48], 5),
+    );
+    expect(fs.readdirSync(path.join(light, 'step-000002')).sort()).toEqual(['meta.json', 'model.safetensors']);
+    const warnings: string[] = [];
+    const resumed = await new Trainer(model, {
+      maxSteps: 3,
+      resume: true,
+      checkpoint: { dirpath: light, weightsOnly: true },
+      logger: { ...silentLogger, warn: (message) => warnings.push(message) },
+    }).fit(phantomBatches(2, [48, 48], 5));
+    expect(resumed).toMatchObject({ step: 3, stopped: false, last: { startStep: 2 } });
+    expect(warnings).toEqual(['the checkpoint holds weights only: optimiser moments and views start afresh']);
 
     // A throw in the caller's loop does the same and the caller's error comes through.
     const thrown = path.join(dir, 'throw');
