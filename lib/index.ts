@@ -15,6 +15,8 @@ export {
 export type { ModelOptions } from './model/modelOptions';
 export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
+export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
+export type { BlendMode, SlidingWindowOptions } from './encoder/slidingWindow';
 export {
   Trainer,
   NonFiniteTrainingError,

@@ -2,8 +2,9 @@ import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { adoptError, adoptTensor } from '../native/adopt';
 import type { RawModel, RawStepMetrics } from '../native/binding';
 import { loadBinding } from '../native/loadBinding';
-import { assertTensor, type Tensor } from '../tensor';
+import { assertTensor, tensor, type Tensor } from '../tensor';
 import { checkNumber, firstNonFinite } from '../validate';
+import { gatherBox } from '../encoder/boxes';
 import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
@@ -145,6 +146,39 @@ export class CoverModel {
       movingFeatures: adoptTensor(out.movingFeatures) as Tensor<'float32'>,
       fixedFeatures: adoptTensor(out.fixedFeatures) as Tensor<'float32'>,
     };
+  }
+
+  /**
+   * Dense correspondence between two images of any size (B, C_in, *S): the displacement
+   * psi (B, n, *S) in voxels, array-axis order, such that fixed(x) ~ moving(x + psi(x)).
+   * Both are zero-padded to multiples of 16 at their far end for the network and the field
+   * is cropped back. `warp(movingLabels, psi, { mode: 'nearest' })` then carries labels of
+   * the moving image onto the fixed one.
+   */
+  async correspond(moving: Tensor, fixed: Tensor): Promise<Tensor<'float32'>> {
+    assertTensor(moving, 'moving');
+    assertTensor(fixed, 'fixed');
+    this.#checkViews(moving, 'moving');
+    this.#checkViews(fixed, 'fixed');
+    if (moving.shape.join() !== fixed.shape.join()) {
+      throw new RangeError(
+        `Expected fixed of shape [${moving.shape.join(', ')}] like moving but received [${fixed.shape.join(', ')}]`,
+      );
+    }
+    const [batch, channels, ...size] = moving.shape as number[];
+    const padded = size.map((s) => Math.ceil(s / 16) * 16);
+    const pad = (image: Tensor) => {
+      if (padded.every((p, axis) => p === size[axis])) return image;
+      const out = new Float32Array(batch! * channels! * padded.reduce((a, b) => a * b, 1));
+      gatherBox(image.data as Float32Array, size, out, padded, Array(size.length).fill(0), batch! * channels!);
+      return tensor(out, [batch!, channels!, ...padded]);
+    };
+    const { displacement } = await this.forward(pad(moving), pad(fixed));
+    if (padded.every((p, axis) => p === size[axis])) return displacement;
+    const planes = batch! * size.length;
+    const cropped = new Float32Array(planes * size.reduce((a, b) => a * b, 1));
+    gatherBox(displacement.data, padded, cropped, size, Array(size.length).fill(0), planes);
+    return tensor(cropped, [batch!, size.length, ...size]);
   }
 
   /**

@@ -104,6 +104,21 @@ describe('CoverModel.encode', () => {
     });
   });
 
+  it('correspond() takes any size: the forward displacement of the padded pair, cropped back', async () => {
+    const moving = image([1, 1, 37, 50], 9);
+    const fixed = image([1, 1, 37, 50], 10);
+    const field = await model.correspond(moving, fixed);
+    expect(field.shape).toEqual([1, 2, 37, 50]);
+    const pad = (t: Tensor) => {
+      const out = new Float32Array(48 * 64);
+      for (let y = 0; y < 37; y++) out.set((t.data as Float32Array).subarray(y * 50, y * 50 + 50), y * 64);
+      return tensor(out, [1, 1, 48, 64]);
+    };
+    const { displacement } = await model.forward(pad(moving), pad(fixed));
+    for (const axis of [0, 1]) expect(plane(field, 0, axis, 37, 50)).toEqual(plane(displacement, 0, axis, 37, 50));
+    await expect(model.correspond(moving, image([1, 1, 37, 48], 1))).rejects.toThrow(/like moving/);
+  });
+
   it('refuses a window that is not a multiple of 16', async () => {
     await expect(model.encode(image([1, 1, 32, 32], 1), { window: 20 })).rejects.toThrow(/multiple of 16/);
   });
