@@ -6,7 +6,7 @@ import { CoverModel } from '../model/CoverModel';
 import { brainProbeSlices, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
 import { SOURCE_NAMES, probeEncoder, probeIntensity, type SourceName, type ProbeScores } from '../probe/probeFeatures';
 import { PROBE_SETTINGS } from '../probe/linearProbe';
-import { latestCheckpoint } from '../train/checkpoints';
+import { weightsFileOf } from '../train/checkpoints';
 
 export const PROBE_USAGE = `Usage: cover-torch probe [WEIGHTS...] [options]
 
@@ -126,21 +126,13 @@ function parseProbeArgs(argv: string[]): ProbeArgs {
 
 /** The weights file a target names, and the seed its initialisation had. */
 async function resolveWeights(target: string, fallbackSeed: number): Promise<{ weights: string; seed: number }> {
-  if (!fs.existsSync(target))
-    throw new Error(`${target} does not exist; expected a run folder, a checkpoint folder or a .safetensors file`);
-  if (fs.statSync(target).isFile()) return { weights: target, seed: fallbackSeed };
-  let checkpoint = target;
-  let run: string | undefined;
-  if (!fs.existsSync(path.join(target, 'model.safetensors'))) {
-    const latest = await latestCheckpoint(path.join(target, 'checkpoints'));
-    if (!latest) throw new Error(`${target} holds no checkpoint (no model.safetensors, no checkpoints/latest.json)`);
-    [checkpoint, run] = [latest, target];
-  } else {
-    run = path.dirname(path.dirname(target)); // <run>/checkpoints/step-N
-  }
-  const config = path.join(run, 'config.yaml');
-  const seed = fs.existsSync(config) ? Number((await readConfigFile(config)).seed ?? fallbackSeed) : fallbackSeed;
-  return { weights: path.join(checkpoint, 'model.safetensors'), seed };
+  const weights = await weightsFileOf(target);
+  // The run's config.yaml records the seed: beside final.safetensors, or two folders up
+  // from a checkpoint's weights (<run>/checkpoints/step-N/model.safetensors).
+  const candidates = [path.dirname(weights), path.dirname(path.dirname(path.dirname(weights)))];
+  const config = candidates.map((folder) => path.join(folder, 'config.yaml')).find((file) => fs.existsSync(file));
+  const seed = config ? Number((await readConfigFile(config)).seed ?? fallbackSeed) : fallbackSeed;
+  return { weights, seed };
 }
 
 /** The report as a plain-text table of mean Dice per level. */

@@ -6,6 +6,7 @@ import { assertTensor, tensor, type Tensor } from '../tensor';
 import { checkNumber, firstNonFinite } from '../validate';
 import { gatherBox } from '../encoder/boxes';
 import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
+import { weightsFileOf } from '../train/checkpoints';
 import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
 import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
@@ -102,10 +103,12 @@ export class CoverModel {
 
   /**
    * Loads weights saved by {@link CoverModel.save} (or any file with the same names and
-   * shapes). `options` override what the file records, e.g. `{ device: 'cuda' }`; a file
+   * shapes): a .safetensors file, a checkpoint folder, or a run folder (its
+   * final.safetensors, else its latest checkpoint). `options` override what the file records, e.g. `{ device: 'cuda' }`; a file
    * without recorded options needs all of them.
    */
-  static async load(file: string, options?: Partial<ModelOptions>): Promise<CoverModel> {
+  static async load(target: string, options?: Partial<ModelOptions>): Promise<CoverModel> {
+    const file = await weightsFileOf(target);
     const { tensors, metadata } = await loadSafetensors(file);
     let saved: ModelOptions | undefined;
     if (metadata[OPTIONS_METADATA]) saved = JSON.parse(metadata[OPTIONS_METADATA]) as ModelOptions;

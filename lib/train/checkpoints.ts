@@ -65,6 +65,32 @@ export async function saveCheckpoint(
   return final;
 }
 
+/**
+ * The weights file a path names: a .safetensors file itself, a checkpoint folder's
+ * model.safetensors, or for a run folder its final.safetensors (a finished run) or else its
+ * latest checkpoint's weights.
+ */
+export async function weightsFileOf(target: string): Promise<string> {
+  const info = await fs.stat(target).catch(() => undefined);
+  if (!info)
+    throw new Error(`${target} does not exist; expected a run folder, a checkpoint folder or a .safetensors file`);
+  if (info.isFile()) return target;
+  for (const name of ['final.safetensors', 'model.safetensors']) {
+    const file = path.join(target, name);
+    if (
+      await fs.stat(file).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return file;
+  }
+  const latest = await latestCheckpoint(path.join(target, 'checkpoints'));
+  if (!latest)
+    throw new Error(`${target} holds no weights (no final.safetensors, model.safetensors or checkpoints/latest.json)`);
+  return path.join(latest, 'model.safetensors');
+}
+
 /** The newest complete checkpoint folder in `dirpath`, or undefined when there is none. */
 export async function latestCheckpoint(dirpath: string): Promise<string | undefined> {
   try {

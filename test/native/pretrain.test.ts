@@ -86,7 +86,7 @@ describe('pretraining', () => {
     expect(fs.existsSync(path.join(out, 'checkpoints', 'step-000003', 'model.safetensors'))).toBe(true);
     // The finished run's weights under a stable name, recording how its images were prepared.
     expect(run.stderr).toContain(`final=${path.join(out, 'final.safetensors')}`);
-    const final = await CoverModel.load(path.join(out, 'final.safetensors'));
+    const final = await CoverModel.load(out); // a run folder: its final.safetensors
     expect(JSON.parse(final.metadata['cover-torch.preprocessing']!)).toEqual({
       dims: 2,
       normalize: { kind: 'percentile', lower: 0.5, upper: 99.5 },
@@ -95,6 +95,9 @@ describe('pretraining', () => {
     });
     expect(final.metadata['cover-torch.steps']).toBe('3');
     await final.dispose();
+    // A checkpoint folder loads too; a folder without weights says what it looked for.
+    await (await CoverModel.load(path.join(out, 'checkpoints', 'step-000003'))).dispose();
+    await expect(CoverModel.load(dir)).rejects.toThrow(`${dir} holds no weights (no final.safetensors`);
     // The run folder records its resolved configuration, valid as a config file again.
     const saved = YAML.parse(fs.readFileSync(path.join(out, 'config.yaml'), 'utf8'));
     expect(resolvePretrainConfig(saved)).toMatchObject({
