@@ -16,6 +16,15 @@ Commands:
   help            Show this help
   --version       Show the package version`;
 
+/** Commands that take their arguments and print to `out`; an error exits 2 with its message. */
+const SIMPLE_COMMANDS: Record<
+  string,
+  { usage: string; run: (argv: string[], out: (text: string) => void) => Promise<number> }
+> = {
+  probe: { usage: PROBE_USAGE, run: probe },
+  plot: { usage: PLOT_USAGE, run: plot },
+};
+
 const COMMANDS = ['pretrain', 'probe', 'plot', 'info', 'help'];
 
 const INFO_USAGE = `Usage: cover-torch info [--json]
@@ -73,27 +82,16 @@ export async function runCli(
       process.off('SIGINT', stop);
     }
   }
-  if (command === 'probe') {
+  const simple = Object.hasOwn(SIMPLE_COMMANDS, command) ? SIMPLE_COMMANDS[command] : undefined;
+  if (simple) {
     if (rest.includes('--help') || rest.includes('-h')) {
-      out(`${PROBE_USAGE}\n`);
+      out(`${simple.usage}\n`);
       return 0;
     }
     try {
-      return await probe(rest, out);
+      return await simple.run(rest, out);
     } catch (error) {
-      err(`cover-torch probe: ${(error as Error).message}\n`);
-      return 2;
-    }
-  }
-  if (command === 'plot') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      out(`${PLOT_USAGE}\n`);
-      return 0;
-    }
-    try {
-      return await plot(rest, out);
-    } catch (error) {
-      err(`cover-torch plot: ${(error as Error).message}\n`);
+      err(`cover-torch ${command}: ${(error as Error).message}\n`);
       return 2;
     }
   }

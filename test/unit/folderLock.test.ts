@@ -3,16 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FolderLockedError, lockFolder } from '../../lib/io/folderLock';
+import { useTempDir } from '../tempDir';
 
 describe('lockFolder', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-lock-'));
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('cover-lock');
 
   it('lets one holder at a time have a folder, and gives it back', async () => {
-    const folder = path.join(dir, 'run', 'checkpoints');
+    const folder = path.join(tempDir(), 'run', 'checkpoints');
     const release = await lockFolder(folder);
     const second = lockFolder(folder);
     await expect(second).rejects.toThrow(FolderLockedError);
@@ -26,7 +23,7 @@ describe('lockFolder', () => {
   });
 
   it('takes over the lock of a process that is gone', async () => {
-    const folder = path.join(dir, 'stale');
+    const folder = path.join(tempDir(), 'stale');
     fs.mkdirSync(folder);
     // The pid of a process that has exited.
     const gone = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
@@ -38,7 +35,7 @@ describe('lockFolder', () => {
   });
 
   it('refuses a lock held by a live process, naming it', async () => {
-    const folder = path.join(dir, 'live');
+    const folder = path.join(tempDir(), 'live');
     fs.mkdirSync(folder);
     const owner = { pid: process.ppid, host: os.hostname(), started: '2026-01-01T00:00:00.000Z' };
     fs.writeFileSync(path.join(folder, '.cover-torch.lock'), JSON.stringify(owner));

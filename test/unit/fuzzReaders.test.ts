@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { loadSafetensors, readImage, saveSafetensors, tensor } from '../../lib';
 import { seededRandom } from '../../lib/data/phantom';
 import { niftiBytes } from './niftiBytes';
+import { useTempDir } from '../tempDir';
 
 /**
  * Fuzzing the file readers with a fixed seed: mutants of a valid NIfTI (plain and gzip),
@@ -16,11 +16,7 @@ import { niftiBytes } from './niftiBytes';
 const MUTANTS_PER_FORMAT = 120;
 const TIME_LIMIT_MS = 5000;
 
-let dir: string;
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-fuzz-'));
-});
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const tempDir = useTempDir('cover-fuzz');
 
 function mutate(original: Buffer, random: () => number, headerBytes: number): Buffer {
   const pick = (n: number) => Math.floor(random() * n);
@@ -62,7 +58,7 @@ async function fuzz(
   const random = seededRandom(seed);
   const result = { ok: 0, errors: 0, anonymous: [] as string[] };
   for (let i = 0; i < MUTANTS_PER_FORMAT; ++i) {
-    const file = path.join(dir, `${i}-${name}`);
+    const file = path.join(tempDir(), `${i}-${name}`);
     fs.writeFileSync(file, mutate(original, random, headerBytes));
     try {
       await withinLimit(read(file), file);
@@ -99,7 +95,7 @@ describe('reader fuzzing (fixed seed)', () => {
   });
 
   it('safetensors: every mutant loads or fails naming the file', async () => {
-    const file = path.join(dir, 'weights.safetensors');
+    const file = path.join(tempDir(), 'weights.safetensors');
     await saveSafetensors(
       file,
       {

@@ -1,15 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../../lib/cli/runCli';
 import { movingAverage, plotRun } from '../../lib/plot/runPlot';
+import { useTempDir } from '../tempDir';
 
 describe('run plot', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-plot-'));
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('cover-plot');
 
   const record = (step: number, vectorLoss: number | null) => ({
     step,
@@ -37,7 +33,7 @@ describe('run plot', () => {
   });
 
   it('cover-torch plot RUN writes RUN/losses.svg, skipped steps (null) included', async () => {
-    const run = path.join(dir, 'run');
+    const run = path.join(tempDir(), 'run');
     fs.mkdirSync(run);
     const lines = [record(1, 9), record(2, null), record(3, 5)].map((r) => JSON.stringify(r));
     fs.writeFileSync(path.join(run, 'metrics.jsonl'), `${lines.join('\n')}\n`);
@@ -62,8 +58,8 @@ describe('run plot', () => {
       ).toBe(2);
       return err.join('');
     };
-    expect(await fail(path.join(dir, 'none'))).toContain('cannot read');
-    const foreign = path.join(dir, 'foreign.jsonl');
+    expect(await fail(path.join(tempDir(), 'none'))).toContain('cannot read');
+    const foreign = path.join(tempDir(), 'foreign.jsonl');
     fs.writeFileSync(foreign, '{"loss": 1}\n');
     expect(await fail(foreign)).toContain(`${foreign}:1 has no number "step"`);
     expect(await fail(foreign, '--window', '0')).toContain('Expected a positive integer for --window');

@@ -1,32 +1,28 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../../lib/io/writeFileAtomic';
+import { useTempDir } from '../tempDir';
 
 describe('writeFileAtomic', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-atomic-'));
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('cover-atomic');
 
   it('lets many writes of one file run at once: each succeeds, one complete version stays, no temp files', async () => {
-    const file = path.join(dir, 'latest.json');
+    const file = path.join(tempDir(), 'latest.json');
     const versions = Array.from(
       { length: 32 },
       (_, i) => `${JSON.stringify({ version: i, pad: 'x'.repeat(i * 997) })}\n`,
     );
     await Promise.all(versions.map((text) => writeFileAtomic(file, [Buffer.from(text)])));
     expect(versions).toContain(fs.readFileSync(file, 'utf8'));
-    expect(fs.readdirSync(dir)).toEqual(['latest.json']);
+    expect(fs.readdirSync(tempDir())).toEqual(['latest.json']);
   });
 
   it('leaves the old file whole when the write fails', async () => {
-    const file = path.join(dir, 'kept.txt');
+    const file = path.join(tempDir(), 'kept.txt');
     await writeFileAtomic(file, [Buffer.from('old')]);
     const bad = { length: 3 } as unknown as Uint8Array; // not a buffer: the write throws
     await expect(writeFileAtomic(file, [Buffer.from('new'), bad])).rejects.toThrow();
     expect(fs.readFileSync(file, 'utf8')).toBe('old');
-    expect(fs.readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(fs.readdirSync(tempDir()).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 });
