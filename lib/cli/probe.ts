@@ -20,8 +20,7 @@ Options:
   --seed N       seed of the initialisation to compare with when WEIGHTS does not record one
                  (a run folder's config.yaml does; default 0)
   --window N     encode slices in overlapping N x N tiles (Gaussian blending, half
-                 overlap) instead of whole: N = the training crop shows the network the
-                 statistics it was trained on
+                 overlap) instead of whole, as for inputs too large to encode whole
   --json FILE    also write every score (per class and level) as JSON
   --help         show this help`;
 

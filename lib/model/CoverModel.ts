@@ -190,8 +190,7 @@ export class CoverModel {
    * the bottleneck F5 (1/16). Sides that are not multiples of 16 are zero-padded at their
    * far end for the network and cropped back. With `window`, the input is encoded in
    * overlapping tiles of that size, blended (see {@link SlidingWindowOptions}): memory is
-   * bounded by the tile, and a tile the size of the training crops shows the network the
-   * statistics it was trained on. Runs off the JS thread.
+   * bounded by the tile. Runs off the JS thread.
    */
   async encode(images: Tensor, options: EncodeOptions = {}): Promise<Tensor<'float32'>[]> {
     assertTensor(images, 'images');

@@ -131,16 +131,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    * interrupted one would have seen (patchBatches and phantomBatches take a start step).
    */
   async fit(batches: BatchSource): Promise<FitResult> {
-    let result: FitResult | undefined;
-    const capture = (end: FitResult) => (result = end);
-    this.once('end', capture);
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-unused-vars
-      for await (const _ of this.steps(batches));
-    } finally {
-      this.off('end', capture);
+    const run = this.steps(batches);
+    for (;;) {
+      const next = await run.next();
+      if (next.done) return next.value;
     }
-    return result!;
   }
 
   /**

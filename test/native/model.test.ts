@@ -172,7 +172,7 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
     fs.writeFileSync(truncated, fs.readFileSync(file).subarray(0, 100));
     await expect(CoverModel.load(truncated)).rejects.toThrow(`${truncated} is not a valid safetensors file`);
     await expect(CoverModel.load(path.join(dir, 'missing.safetensors'))).rejects.toThrow(
-      /Cannot read .*missing.safetensors/,
+      /missing\.safetensors does not exist; expected a run folder, a checkpoint folder or a \.safetensors file/,
     );
     model.dispose();
   });
