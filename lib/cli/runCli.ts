@@ -3,6 +3,7 @@ import { info } from '../runtime';
 import { closest } from '../validate';
 import { pretrain } from './pretrain';
 import { PRETRAIN_USAGE } from './pretrainArgs';
+import { features, FEATURES_USAGE } from './features';
 import { plot, PLOT_USAGE } from './plot';
 import { probe, PROBE_USAGE } from './probe';
 
@@ -12,6 +13,7 @@ Commands:
   pretrain        Pretrain on your images or built-in phantoms (see pretrain --help)
   probe           Score an encoder's features with a linear probe on brain tissue labels
   plot RUN        Draw a run's loss curves as an SVG
+  features IMAGE  Write an image's dense features (NIfTI) with a pretrained encoder
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
   help            Show this help
   --version       Show the package version`;
@@ -23,9 +25,10 @@ const SIMPLE_COMMANDS: Record<
 > = {
   probe: { usage: PROBE_USAGE, run: probe },
   plot: { usage: PLOT_USAGE, run: plot },
+  features: { usage: FEATURES_USAGE, run: features },
 };
 
-const COMMANDS = ['pretrain', 'probe', 'plot', 'info', 'help'];
+const COMMANDS = ['pretrain', 'probe', 'plot', 'features', 'info', 'help'];
 
 const INFO_USAGE = `Usage: cover-torch info [--json]
 

@@ -1,0 +1,134 @@
+import { normalizeIntensity, readImage, resampleToSpacing, type ImageVolume, type NormalizeSpec } from '../data/image';
+import { writeNifti } from '../io/writeNifti';
+import { CoverModel } from '../model/CoverModel';
+import { tensor } from '../tensor';
+
+export const FEATURES_USAGE = `Usage: cover-torch features IMAGE --weights RUN --out FILE.nii.gz [options]
+
+Computes dense features of IMAGE (NIfTI, DICOM series folder, PNG, JPEG) with a pretrained
+encoder and writes them as a float32 NIfTI on the image's grid (one map per feature
+channel, along the 4th dimension). The image is prepared as the run prepared its training
+images (intensity normalisation and spacing recorded in final.safetensors), unless
+--no-normalize. A 2D model encodes a volume slice by slice along the run's slice axis.
+Options:
+  --weights PATH   run folder, checkpoint folder or .safetensors file (required)
+  --out FILE       .nii or .nii.gz to write (required)
+  --levels LIST    decoder levels to write, upsampled to the image grid, e.g. 1 or 1,3,4
+                   (default 1: F1, 32 channels; all five are 992 channels per voxel)
+  --window N       encode in overlapping N-voxel tiles (bounded memory for large volumes)
+  --no-normalize   use the intensities as they are`;
+
+interface Preprocessing {
+  normalize?: NormalizeSpec;
+  spacing?: number[];
+  sliceAxis?: string;
+}
+
+interface FeaturesArgs {
+  image: string;
+  weights: string;
+  out: string;
+  levels: number[];
+  window: number | undefined;
+  normalize: boolean;
+}
+
+function parseFeaturesArgs(argv: string[]): FeaturesArgs {
+  const positional: string[] = [];
+  const values: Record<string, string> = {};
+  let normalize = true;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--no-normalize') normalize = false;
+    else if (['--weights', '--out', '--levels', '--window'].includes(arg)) {
+      const value = argv[++i];
+      if (value === undefined) throw new Error(`${arg} needs a value\n\n${FEATURES_USAGE}`);
+      values[arg.slice(2)] = value;
+    } else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}\n\n${FEATURES_USAGE}`);
+    else positional.push(arg);
+  }
+  if (positional.length !== 1 || !values.weights || !values.out)
+    throw new Error(`expected one IMAGE, --weights and --out\n\n${FEATURES_USAGE}`);
+  const levels = (values.levels ?? '1').split(',').map(Number);
+  if (levels.some((l) => !Number.isInteger(l) || l < 1 || l > 5) || new Set(levels).size !== levels.length)
+    throw new Error(`Expected distinct levels between 1 and 5 for --levels but received "${values.levels}"`);
+  const window = values.window === undefined ? undefined : Number(values.window);
+  if (window !== undefined && !(Number.isInteger(window) && window >= 16 && window % 16 === 0))
+    throw new Error(`Expected a multiple of 16 (at least 16) for --window but received "${values.window}"`);
+  return { image: positional[0]!, weights: values.weights, out: values.out, levels, window, normalize };
+}
+
+/** Axis of a [D, H, W] volume that a run's slice axis cuts along (axial planes are [H, W]). */
+const SLICE_AXIS: Record<string, number> = { axial: 0, coronal: 1, sagittal: 2 };
+
+/** Runs `cover-torch features`; returns the exit code. */
+export async function features(argv: string[], out: (text: string) => void): Promise<number> {
+  const args = parseFeaturesArgs(argv);
+  const model = await CoverModel.load(args.weights);
+  try {
+    const recorded = model.metadata['cover-torch.preprocessing'];
+    const preprocessing = (recorded ? JSON.parse(recorded) : {}) as Preprocessing;
+    let volume = await readImage(args.image);
+    if (preprocessing.spacing && volume.shape.length === 3) volume = resampleToSpacing(volume, preprocessing.spacing);
+    if (args.normalize) volume = normalizeIntensity(volume, preprocessing.normalize ?? { kind: 'percentile' });
+    const maps = await encodeVolume(model, volume, args, SLICE_AXIS[preprocessing.sliceAxis ?? 'axial'] ?? 0);
+    await writeNifti(args.out, {
+      data: maps.data,
+      shape: volume.shape,
+      channels: maps.channels,
+      spacing: volume.spacing,
+      affine: volume.affine,
+    });
+    out(
+      `wrote ${args.out}: ${maps.channels} feature maps of [${volume.shape.join(', ')}] (levels ${args.levels.join(', ')})\n`,
+    );
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** The chosen levels at full resolution, channel-first over the volume's grid. */
+async function encodeVolume(
+  model: CoverModel,
+  volume: ImageVolume,
+  args: FeaturesArgs,
+  sliceAxis: number,
+): Promise<{ data: Float32Array; channels: number }> {
+  const options = { fullResolution: true, ...(args.window ? { window: args.window } : {}) };
+  const pick = (levels: { data: Float32Array; shape: readonly number[] }[]) => args.levels.map((l) => levels[l - 1]!);
+  if (model.options.dims === volume.shape.length) {
+    const levels = pick(await model.encode(tensor(volume.data, [1, 1, ...volume.shape]), options));
+    const channels = levels.reduce((sum, level) => sum + level.shape[1]!, 0);
+    const data = new Float32Array(channels * volume.data.length);
+    levels.reduce((offset, level) => (data.set(level.data, offset), offset + level.data.length), 0);
+    return { data, channels };
+  }
+  if (model.options.dims !== 2 || volume.shape.length !== 3)
+    throw new Error(`a ${model.options.dims}D model cannot encode a ${volume.shape.length}D image`);
+  // Slice by slice along the run's slice axis, each slice's maps put back into the volume.
+  const shape = volume.shape as [number, number, number];
+  const planeShape = shape.filter((_, axis) => axis !== sliceAxis) as [number, number];
+  const stride = [shape[1] * shape[2], shape[2], 1];
+  const inPlane = [0, 1, 2].filter((axis) => axis !== sliceAxis);
+  let data: Float32Array | undefined;
+  let channels = 0;
+  const voxels = volume.data.length;
+  const slice = new Float32Array(planeShape[0] * planeShape[1]);
+  for (let s = 0; s < shape[sliceAxis]!; ++s) {
+    const offsetOf = (u: number, v: number) =>
+      s * stride[sliceAxis]! + u * stride[inPlane[0]!]! + v * stride[inPlane[1]!]!;
+    for (let u = 0; u < planeShape[0]; ++u)
+      for (let v = 0; v < planeShape[1]; ++v) slice[u * planeShape[1] + v] = volume.data[offsetOf(u, v)]!;
+    const levels = pick(await model.encode(tensor(slice, [1, 1, ...planeShape]), options));
+    channels = levels.reduce((sum, level) => sum + level.shape[1]!, 0);
+    data ??= new Float32Array(channels * voxels);
+    let c = 0;
+    for (const level of levels)
+      for (let k = 0; k < level.shape[1]!; ++k, ++c)
+        for (let u = 0; u < planeShape[0]; ++u)
+          for (let v = 0; v < planeShape[1]; ++v)
+            data[c * voxels + offsetOf(u, v)] = level.data[(k * planeShape[0] + u) * planeShape[1] + v]!;
+  }
+  return { data: data!, channels };
+}
