@@ -36,8 +36,8 @@ export function positive(what = 'a positive number') {
 }
 
 /** An integer that must also be a multiple of `divisor`, with the reason in the message. */
-export function multipleOf(divisor: number, min: number, why = '') {
-  return integer(min).multipleOf(divisor, { error: `a multiple of ${divisor}${why}` });
+export function multipleOf(divisor: number, min: number, why = '', max = Number.MAX_SAFE_INTEGER) {
+  return integer(min, max).multipleOf(divisor, { error: `a multiple of ${divisor}${why}` });
 }
 
 export function boolean() {

@@ -111,7 +111,13 @@ export class CoverModel {
     const file = await weightsFileOf(target);
     const { tensors, metadata } = await loadSafetensors(file);
     let saved: ModelOptions | undefined;
-    if (metadata[OPTIONS_METADATA]) saved = JSON.parse(metadata[OPTIONS_METADATA]) as ModelOptions;
+    if (metadata[OPTIONS_METADATA]) {
+      try {
+        saved = JSON.parse(metadata[OPTIONS_METADATA]) as ModelOptions;
+      } catch {
+        throw new Error(`${file}: its metadata "${OPTIONS_METADATA}" is not JSON; pass the model options to load()`);
+      }
+    }
     if (!saved && options?.dims === undefined)
       throw new Error(`${file} does not record its model options; pass them: CoverModel.load(file, { dims: 2, ... })`);
     const chosen = { ...saved, ...options } as ModelOptions;

@@ -8,7 +8,7 @@ export interface ModelOptions {
   dims: 2 | 3;
   /** Image channels. Default 1. */
   inChannels?: number;
-  /** U-Net encoder widths, fine to coarse; multiples of 8 (GroupNorm uses C/8 groups). Default [32, 64, 128, 256, 512]. */
+  /** U-Net encoder widths, fine to coarse; multiples of 8 (GroupNorm uses C/8 groups), at most 2048. Default [32, 64, 128, 256, 512]. */
   channels?: [number, number, number, number, number];
   /** Channels per MoV head. Default 8. */
   headDim?: number;
@@ -30,7 +30,8 @@ export interface ModelOptions {
 export const modelOptionsSchema = section({
   dims: z.literal([2, 3], { error: '2 or 3' }),
   inChannels: integer(1, 4096).default(1),
-  channels: tuple5(multipleOf(8, 8, ' (GroupNorm uses C/8 groups)'), 'an array of 5 integers').default([
+  // 2048 bounds what one option can allocate (a 2048-wide 3D level is already ~1 GB of weights).
+  channels: tuple5(multipleOf(8, 8, ' (GroupNorm uses C/8 groups)', 2048), 'an array of 5 integers').default([
     32, 64, 128, 256, 512,
   ]),
   headDim: integer(1, 4096).default(8),

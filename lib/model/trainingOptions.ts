@@ -97,17 +97,38 @@ export interface TrainingOptions extends TrainingFields {
 // The schemas: checks and defaults of the interfaces above, field by field.
 export const viewOptionsSchema = section({
   degree: number(0, 1.9).default(0.5),
-  elasticAmplitude: number(0).default(0),
-  elasticSigma: number(0).default(8),
+  elasticAmplitude: number(0, 1000).default(0),
+  elasticSigma: number(0, 1000).default(8),
   appearance: boolean().default(true),
-  noiseStdMax: number(0).default(0.02),
-  contrastMin: number(0).default(0.5),
-  contrastMax: number(0).default(1.5),
-  brightnessStd: number(0).default(0.1),
+  // Intensities are about [0, 1]: larger noise or shifts only destroy the images.
+  noiseStdMax: number(0, 1).default(0.02),
+  contrastMin: number(0, 100).default(0.5),
+  contrastMax: number(0, 100).default(1.5),
+  brightnessStd: number(0, 1).default(0.1),
   inpaintMaxBoxes: integer(0, 1000).default(10),
   inpaintProbability: number(0, 1).default(0.95),
   inpaintMinFraction: number(0, 1).default(0.1),
   inpaintMaxFraction: number(0, 1).default(0.133),
+}).superRefine((views, context) => {
+  // Pairs are checked here, not at the first training step.
+  const atLeast = (field: keyof typeof views, other: keyof typeof views, what: string) => {
+    if ((views[field] as number) < (views[other] as number))
+      context.addIssue({
+        code: 'custom',
+        path: [field],
+        input: views,
+        message: `${what} >= ${other} (${views[other]})`,
+      });
+  };
+  atLeast('contrastMax', 'contrastMin', 'a number');
+  atLeast('inpaintMaxFraction', 'inpaintMinFraction', 'a fraction');
+  if (views.elasticAmplitude > 0 && views.elasticSigma <= 0)
+    context.addIssue({
+      code: 'custom',
+      path: ['elasticSigma'],
+      input: views,
+      message: 'a positive smoothing while elasticAmplitude is on',
+    });
 });
 
 export const optimizerOptionsSchema = section({

@@ -75,6 +75,24 @@ describe('model and training options', () => {
     });
   });
 
+  it('checks option pairs and bounds before any training step', () => {
+    const views = (v: object) => () => resolveTrainingOptions({ cropSize: [32, 32], views: v }, 2);
+    expect(views({ contrastMin: 2, contrastMax: 1 })).toThrow(
+      'Expected a number >= contrastMin (2) for views.contrastMax but received 1',
+    );
+    expect(views({ inpaintMinFraction: 0.5, inpaintMaxFraction: 0.2 })).toThrow(
+      'Expected a fraction >= inpaintMinFraction (0.5) for views.inpaintMaxFraction but received 0.2',
+    );
+    expect(views({ elasticAmplitude: 2, elasticSigma: 0 })).toThrow(
+      'Expected a positive smoothing while elasticAmplitude is on for views.elasticSigma but received 0',
+    );
+    expect(views({ noiseStdMax: 1e30 })).toThrow('Expected a number between 0 and 1 for views.noiseStdMax');
+    expect(views({ elasticSigma: 0 })).not.toThrow(); // no smoothing needed while elastic is off
+    expect(() => resolveModelOptions({ dims: 2, channels: [8, 8, 8, 8, 24576] })).toThrow(
+      'Expected an integer between 8 and 2048 for channels[4] but received 24576',
+    );
+  });
+
   it('fills in every training default, so a run records the values that produced it', () => {
     const resolved = resolveTrainingOptions({ cropSize: [32, 32] }, 2);
     expect(Object.keys(resolved.views!).sort()).toEqual(
