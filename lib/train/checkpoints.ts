@@ -93,12 +93,27 @@ export async function weightsFileOf(target: string): Promise<string> {
 
 /** The newest complete checkpoint folder in `dirpath`, or undefined when there is none. */
 export async function latestCheckpoint(dirpath: string): Promise<string | undefined> {
+  const file = path.join(dirpath, 'latest.json');
+  let text: string;
   try {
-    const latest = JSON.parse(await fs.readFile(path.join(dirpath, 'latest.json'), 'utf8')) as { path: string };
-    return path.join(dirpath, latest.path);
+    text = await fs.readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`Cannot read ${path.join(dirpath, 'latest.json')}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`Cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  const latest = parseJson(text) as { path?: unknown } | null;
+  if (typeof latest?.path !== 'string' || !/^step-\d+$/.test(latest.path))
+    throw new Error(
+      `${file} does not name a checkpoint (expected {"step": N, "path": "step-00000N"}); it holds: ${text.trim().slice(0, 80)}`,
+    );
+  return path.join(dirpath, latest.path);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 
@@ -117,6 +132,14 @@ export async function restoreCheckpoint(
   folder: string,
   model: CoverModel,
 ): Promise<CheckpointMeta & { weightsOnly: boolean }> {
+  // Checked first: the step decides which metrics lines are kept, and nothing of the model
+  // should change for a checkpoint that cannot be resumed.
+  const metaFile = path.join(folder, 'meta.json');
+  const meta = parseJson(await fs.readFile(metaFile, 'utf8')) as CheckpointMeta | undefined;
+  if (!Number.isSafeInteger(meta?.step) || meta!.step < 0)
+    throw new Error(
+      `${metaFile} has no valid "step" (expected a non-negative integer); the checkpoint cannot be resumed`,
+    );
   const { tensors } = await loadSafetensors(path.join(folder, 'model.safetensors'));
   await model.loadStateDict(tensors);
   const state = path.join(folder, 'training.safetensors');
@@ -125,8 +148,7 @@ export async function restoreCheckpoint(
     () => false,
   ));
   if (!weightsOnly) await model.loadTrainingState(state);
-  const meta = JSON.parse(await fs.readFile(path.join(folder, 'meta.json'), 'utf8')) as CheckpointMeta;
-  return { ...meta, weightsOnly };
+  return { ...meta!, weightsOnly };
 }
 
 /**

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { updateBestCheckpoint } from '../../lib/train/checkpoints';
+import { latestCheckpoint, restoreCheckpoint, updateBestCheckpoint } from '../../lib/train/checkpoints';
+import { useTempDir } from '../tempDir';
 
 describe('best checkpoint', () => {
   let dir: string;
@@ -32,5 +33,28 @@ describe('best checkpoint', () => {
     expect(fs.readFileSync(path.join(dir, 'best-step-000020', 'model.safetensors'), 'utf8')).toBe('weights of 20');
     expect(fs.readdirSync(path.join(dir, 'best-step-000020')).sort()).toEqual(['meta.json', 'model.safetensors']);
     expect(fs.readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('checkpoint pointers that do not hold what they should', () => {
+  const tempDir = useTempDir('cover-pointers');
+
+  it('latest.json of {}, null or garbage is an error naming the file, not a TypeError', async () => {
+    for (const text of ['{}', 'null', '{"path": "../../etc"}', 'not json']) {
+      fs.writeFileSync(path.join(tempDir(), 'latest.json'), text);
+      await expect(latestCheckpoint(tempDir())).rejects.toThrow(
+        `${path.join(tempDir(), 'latest.json')} does not name a checkpoint`,
+      );
+    }
+  });
+
+  it('a meta.json without a step is refused before the metrics or the model change', async () => {
+    const folder = path.join(tempDir(), 'step-000004');
+    fs.mkdirSync(folder);
+    fs.writeFileSync(path.join(folder, 'meta.json'), '{"metrics": {}}');
+    // No model is needed: the check comes before anything is loaded.
+    await expect(restoreCheckpoint(folder, undefined as never)).rejects.toThrow(
+      `${path.join(folder, 'meta.json')} has no valid "step"`,
+    );
   });
 });
