@@ -34,6 +34,8 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     return 0;
   }
   const existed = await exists(config.out);
+  if (existed && !(await fs.stat(config.out)).isDirectory())
+    throw new Error(`--out ${config.out} is a file; expected a folder for the run (it is created if missing)`);
   const release = await lockFolder(config.out);
   try {
     return await train(config, logger, output, signal);

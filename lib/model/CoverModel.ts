@@ -347,5 +347,9 @@ export class CoverModel {
         `Expected ${name} of shape ${layout} with C = ${inChannels} for this ${dims}D model but received [${tensor.shape.join(', ')}]`,
       );
     }
+    if (tensor.shape[0] === 0 || tensor.shape.slice(2).some((side) => side === 0))
+      throw new RangeError(
+        `Expected ${name} with at least one image of at least one voxel but received [${tensor.shape.join(', ')}]`,
+      );
   }
 }

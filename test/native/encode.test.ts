@@ -123,6 +123,15 @@ describe('CoverModel.encode', () => {
     await expect(model.encode(image([1, 1, 32, 32], 1), { window: 20 })).rejects.toThrow(/multiple of 16/);
   });
 
+  it('refuses an empty batch or an empty side with a clear error', async () => {
+    await expect(model.encode(tensor(new Float32Array(0), [0, 1, 16, 16]))).rejects.toThrow(
+      'Expected images with at least one image of at least one voxel but received [0, 1, 16, 16]',
+    );
+    await expect(model.trainStep(tensor(new Float32Array(0), [0, 1, 48, 48]), 1e-4)).rejects.toThrow(
+      /at least one image/,
+    );
+  });
+
   it('refuses images that are not (B, C_in, H, W) float32', async () => {
     await expect(model.encode(image([1, 37, 50], 1))).rejects.toThrow(/Expected images of shape \(B, C, H, W\)/);
     await expect(model.encode(tensor(new Float64Array(64), [1, 1, 8, 8]))).rejects.toThrow(/float32/);

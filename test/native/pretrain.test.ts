@@ -159,6 +159,12 @@ describe('pretraining', () => {
     const missing = run('--data', '/nonexistent/scans', '--steps', '1');
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('data.sources[0]: cannot read "/nonexistent/scans"');
+    const file = path.join(dir, 'not-a-folder');
+    fs.writeFileSync(file, 'x');
+    const intoFile = run('--demo', '--steps', '1', '--out', file);
+    expect(intoFile.status).toBe(2);
+    expect(intoFile.stderr).toContain(`--out ${file} is a file; expected a folder for the run`);
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
   });
 
   it('stops on abort after the running step with a valid checkpoint, and resumes to the same losses', async () => {
