@@ -126,7 +126,7 @@ describe('readImage: PNG and JPEG', () => {
 
     fs.writeFileSync(tmp('text.png'), 'GIF89a');
     await expect(readPlanarImage(tmp('text.png'))).rejects.toThrow(
-      `${tmp('text.png')}: not a PNG or JPEG file (first bytes 47 49 46 38), expected 89 50 4e 47 (PNG) or ff d8 ff (JPEG)`,
+      `${tmp('text.png')}: not a PNG or JPEG file (first bytes 47 49 46 38 39 61), expected 89 50 4e 47 0d 0a 1a 0a (PNG) or ff d8 ff (JPEG)`,
     );
   });
 });

@@ -31,7 +31,7 @@ export function decodePlanarImage(bytes: Buffer, file: string): ImageVolume {
   if (isJpeg(bytes)) return decodeJpeg(bytes, file);
   throw new ImageReadError(
     file,
-    `not a PNG or JPEG file (first bytes ${firstBytesHex(bytes)}), expected 89 50 4e 47 (PNG) or ff d8 ff (JPEG)`,
+    `not a PNG or JPEG file (first bytes ${firstBytesHex(bytes, 8)}), expected 89 50 4e 47 0d 0a 1a 0a (PNG) or ff d8 ff (JPEG)`,
   );
 }
 
