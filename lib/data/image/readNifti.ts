@@ -1,7 +1,6 @@
 import * as nifti from 'nifti-reader-js';
-import { promisify } from 'node:util';
 import { constants } from 'node:buffer';
-import { gunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { rangeError } from '../../errors';
 import { ImageReadError, firstBytesHex, libraryMessage, type ImageVolume } from './ImageVolume';
 import { toClosestCanonical } from './orientation';
@@ -19,8 +18,6 @@ export interface ReadNiftiOptions {
   volumeIndex?: number;
 }
 
-const gunzipAsync = promisify(gunzip);
-
 /** Gzip streams start with 1f 8b, whatever the file is called. */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
@@ -34,34 +31,80 @@ export function isGzip(bytes: Uint8Array): boolean {
 export const MAX_DECOMPRESSED_BYTES = Math.min(4 * 2 ** 30, constants.MAX_LENGTH);
 
 /**
- * Decompresses on the thread pool (zlib's async gunzip) rather than with the library's
- * synchronous inflate, so a 100 MB volume does not stall the event loop.
+ * Bytes a NIfTI-1 file declares for itself (vox_offset + every voxel of every volume), from
+ * the first 348 bytes, or undefined when they are not a plausible NIfTI-1 header.
+ */
+export function declaredNiftiBytes(head: Uint8Array): number | undefined {
+  if (head.length < 348) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, 348);
+  const littleEndian = view.getInt32(0, true) === 348;
+  if (!littleEndian && view.getInt32(0, false) !== 348) return undefined;
+  const rank = view.getInt16(40, littleEndian);
+  const bitpix = view.getInt16(72, littleEndian);
+  if (rank < 1 || rank > 7 || bitpix <= 0 || bitpix % 8 !== 0) return undefined;
+  let voxels = 1;
+  for (let i = 1; i <= rank; ++i) voxels *= Math.max(1, view.getInt16(40 + 2 * i, littleEndian));
+  const offset = view.getFloat32(108, littleEndian);
+  return Math.max(352, Number.isFinite(offset) ? offset : 0) + (voxels * bitpix) / 8;
+}
+
+/**
+ * Decompresses on the thread pool (zlib's streaming gunzip) rather than with the library's
+ * synchronous inflate, so a 100 MB volume does not stall the event loop. Inflation stops
+ * at `maxBytes`, and for a NIfTI-1 stream at the size its header declares (plus 1 MiB of
+ * slack): a few megabytes of gzip can claim gigabytes (a "gzip bomb").
  */
 export async function gunzipBytes(
   bytes: Uint8Array,
   file: string,
   maxBytes: number = MAX_DECOMPRESSED_BYTES,
 ): Promise<Buffer> {
-  try {
-    return await gunzipAsync(bytes, { maxOutputLength: maxBytes });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new ImageReadError(
-        file,
-        `decompresses to more than ${formatBytes(maxBytes)} (from ${formatBytes(bytes.length)} of gzip), more than any image this reader accepts`,
-        { cause: error },
-      );
-    }
-    throw new ImageReadError(
-      file,
-      `gzip data is corrupt or truncated (${libraryMessage(error)}), expected a complete .gz file; download or copy it again`,
-      { cause: error },
+  return new Promise<Buffer>((resolve, reject) => {
+    const inflate = createGunzip();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let limit = maxBytes;
+    let why = `more than ${formatBytes(maxBytes)}`;
+    let headerSeen = false;
+    inflate.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (!headerSeen && total >= 348) {
+        headerSeen = true;
+        const declared = declaredNiftiBytes(chunks.length === 1 ? chunk : Buffer.concat(chunks));
+        if (declared !== undefined && declared + 2 ** 20 < limit) {
+          limit = declared + 2 ** 20;
+          why = `more than the ${formatBytes(declared)} its NIfTI header declares`;
+        }
+      }
+      if (total > limit) {
+        inflate.destroy();
+        reject(
+          new ImageReadError(
+            file,
+            `decompresses to ${why} (from ${formatBytes(bytes.length)} of gzip); the file is damaged or not an image`,
+          ),
+        );
+      }
+    });
+    inflate.on('end', () => resolve(Buffer.concat(chunks, total)));
+    inflate.on('error', (error) =>
+      reject(
+        new ImageReadError(
+          file,
+          `gzip data is corrupt or truncated (${libraryMessage(error)}), expected a complete .gz file; download or copy it again`,
+          { cause: error },
+        ),
+      ),
     );
-  }
+    inflate.end(bytes);
+  });
 }
 
 function formatBytes(bytes: number): string {
-  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
 }
 
 /**
