@@ -187,7 +187,9 @@ async function batchSource(
 
 /** A fresh run into the folder of another would mix their checkpoints and metrics. */
 async function refuseToOverwrite(out: string): Promise<void> {
-  const latest = await latestCheckpoint(path.join(out, 'checkpoints')).catch(() => 'unreadable');
+  let latest = await latestCheckpoint(path.join(out, 'checkpoints')).catch(() => 'unreadable');
+  // A run stopped before its first checkpoint still left metrics that a new run would extend.
+  if (latest === undefined && (await exists(path.join(out, 'metrics.jsonl')))) latest = 'none yet, but metrics.jsonl';
   if (latest !== undefined) {
     throw new Error(
       `${out} already holds a run (latest checkpoint: ${latest}); pass --resume to continue it, or choose another --out`,

@@ -165,6 +165,16 @@ describe('pretraining', () => {
     expect(intoFile.status).toBe(2);
     expect(intoFile.stderr).toContain(`--out ${file} is a file; expected a folder for the run`);
     expect(fs.readFileSync(file, 'utf8')).toBe('x');
+    // A folder holding the metrics of a run stopped before its first checkpoint is a run too.
+    const unfinished = path.join(dir, 'unfinished');
+    fs.mkdirSync(unfinished);
+    fs.writeFileSync(path.join(unfinished, 'metrics.jsonl'), '{"step":1}\n');
+    const again = run('--demo', '--steps', '1', '--out', unfinished);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain(
+      `${unfinished} already holds a run (latest checkpoint: none yet, but metrics.jsonl)`,
+    );
+    expect(fs.readFileSync(path.join(unfinished, 'metrics.jsonl'), 'utf8')).toBe('{"step":1}\n');
   });
 
   it('stops on abort after the running step with a valid checkpoint, and resumes to the same losses', async () => {
