@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { lockFolder } from '../io/folderLock';
+import { pathExists } from '../io/pathExists';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import type { ResolvedPretrainConfig } from '../config/pretrainConfig';
 import { ImageDataset } from '../data/dataset/ImageDataset';
@@ -33,7 +34,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     process.stdout.write(YAML.stringify(withoutCliSwitches(config)));
     return 0;
   }
-  const existed = await exists(config.out);
+  const existed = await pathExists(config.out);
   if (existed && !(await fs.stat(config.out)).isDirectory())
     throw new Error(`--out ${config.out} is a file; expected a folder for the run (it is created if missing)`);
   const release = await lockFolder(config.out);
@@ -42,7 +43,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
   } catch (error) {
     // A new run that failed before its first step (unreadable data, a model that cannot be
     // built) leaves no folder behind that would look like a run.
-    if (!existed && !(await exists(path.join(config.out, 'metrics.jsonl')))) {
+    if (!existed && !(await pathExists(path.join(config.out, 'metrics.jsonl')))) {
       await fs.rm(path.join(config.out, 'config.yaml'), { force: true });
       await fs.rmdir(path.join(config.out, 'checkpoints')).catch(() => undefined);
     }
@@ -51,13 +52,6 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     await release();
     if (!existed) await fs.rmdir(config.out).catch(() => undefined); // only when empty
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return fs.stat(file).then(
-    () => true,
-    () => false,
-  );
 }
 
 async function train(
@@ -189,7 +183,8 @@ async function batchSource(
 async function refuseToOverwrite(out: string): Promise<void> {
   let latest = await latestCheckpoint(path.join(out, 'checkpoints')).catch(() => 'unreadable');
   // A run stopped before its first checkpoint still left metrics that a new run would extend.
-  if (latest === undefined && (await exists(path.join(out, 'metrics.jsonl')))) latest = 'none yet, but metrics.jsonl';
+  if (latest === undefined && (await pathExists(path.join(out, 'metrics.jsonl'))))
+    latest = 'none yet, but metrics.jsonl';
   if (latest !== undefined) {
     throw new Error(
       `${out} already holds a run (latest checkpoint: ${latest}); pass --resume to continue it, or choose another --out`,

@@ -58,7 +58,7 @@ export function gatherBox(
   });
 }
 
-/** Adds `box` (each of `planes` planes times `weight`, one value per box voxel) into `target` at `origin`. */
+/** Adds `box` (each of `planes` planes, times `weight` when given: one value per box voxel) into `target` at `origin`. */
 export function addBox(
   target: Float32Array,
   grid: readonly number[],
@@ -66,7 +66,7 @@ export function addBox(
   boxSize: readonly number[],
   origin: readonly number[],
   planes: number,
-  weight: Float32Array,
+  weight?: Float32Array,
 ): void {
   const gridPlane = grid.reduce((a, b) => a * b, 1);
   const boxPlane = boxSize.reduce((a, b) => a * b, 1);
@@ -74,7 +74,8 @@ export function addBox(
     for (let p = 0; p < planes; ++p) {
       const t = p * gridPlane + gridOffset;
       const b = p * boxPlane + boxOffset;
-      for (let i = 0; i < length; ++i) target[t + i]! += box[b + i]! * weight[boxOffset + i]!;
+      if (weight) for (let i = 0; i < length; ++i) target[t + i]! += box[b + i]! * weight[boxOffset + i]!;
+      else for (let i = 0; i < length; ++i) target[t + i]! += box[b + i]!;
     }
   });
 }

@@ -186,7 +186,7 @@ export async function encodeSlidingWindow(
       levelChannels[l] = level.shape[1]!;
       const sum = (sums[l] ??= new Float32Array(planes * weightSums[l]!.length));
       addBox(sum, levelSize, level.data, boxSize, boxOrigin, planes, weights[l]!);
-      addBox(weightSums[l]!, levelSize, weights[l]!, boxSize, boxOrigin, 1, ones(weights[l]!.length));
+      addBox(weightSums[l]!, levelSize, weights[l]!, boxSize, boxOrigin, 1);
     }
     options.onProgress?.(done + 1, tiles.length);
   }
@@ -209,11 +209,4 @@ export async function encodeSlidingWindow(
     gatherBox(blended, grid, cropped, keep, Array(dims).fill(0), planes);
     return tensor(cropped, [batch!, levelChannels[l]!, ...keep]);
   });
-}
-
-const onesCache = new Map<number, Float32Array>();
-function ones(length: number): Float32Array {
-  let cached = onesCache.get(length);
-  if (!cached) onesCache.set(length, (cached = new Float32Array(length).fill(1)));
-  return cached;
 }

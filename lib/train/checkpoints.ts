@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CoverModel } from '../model/CoverModel';
 import { loadSafetensors } from '../io/safetensors';
+import { pathExists } from '../io/pathExists';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import { firstNonFinite } from '../validate';
 
@@ -143,10 +144,7 @@ export async function restoreCheckpoint(
   const { tensors } = await loadSafetensors(path.join(folder, 'model.safetensors'));
   await model.loadStateDict(tensors);
   const state = path.join(folder, 'training.safetensors');
-  const weightsOnly = !(await fs.stat(state).then(
-    () => true,
-    () => false,
-  ));
+  const weightsOnly = !(await pathExists(state));
   if (!weightsOnly) await model.loadTrainingState(state);
   return { ...meta!, weightsOnly };
 }
