@@ -1,17 +1,13 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { CoverModel, NonFiniteTrainingError, Trainer, tensor } from '../../lib';
 import { saveCheckpoint } from '../../lib/train/checkpoints';
+import { useTempDir } from '../tempDir';
 
 const small = { channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
 
 describe('non-finite steps', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-nonfinite-'));
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('cover-torch-nonfinite');
 
   it('stops a run after maxNonFiniteSteps skipped steps, naming them, with finite weights saved', async () => {
     const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
@@ -22,7 +18,7 @@ describe('non-finite steps', () => {
     );
     const bad = tensor(new Float32Array(2 * 48 * 48).fill(NaN), [2, 1, 48, 48]);
     const batches = [good, bad, good, bad, bad, good, good];
-    const checkpoints = path.join(dir, 'checkpoints');
+    const checkpoints = path.join(tempDir(), 'checkpoints');
     const trainer = new Trainer(model, { maxSteps: 7, maxNonFiniteSteps: 2, checkpoint: { dirpath: checkpoints } });
     const ended: unknown[] = [];
     trainer.on('end', (event) => ended.push(event));
@@ -44,7 +40,7 @@ describe('non-finite steps', () => {
   it('refuses to write a checkpoint of non-finite weights, keeping the previous one as latest', async () => {
     const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
     model.configureTraining({ cropSize: [32, 32] });
-    const checkpoints = path.join(dir, 'refused');
+    const checkpoints = path.join(tempDir(), 'refused');
     await saveCheckpoint(checkpoints, model, { step: 1 }, 3);
     // A finite loss and gradient, unclipped SGD at a learning rate near float32's limit: the
     // step is taken (nothing to skip) and weights overflow to Inf.
