@@ -16,6 +16,14 @@ export type { ModelOptions } from './model/modelOptions';
 export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
 export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
+export { Segmenter, type SegmentationStepMetrics } from './segment/Segmenter';
+export type { SegmenterOptions } from './segment/segmenterOptions';
+export {
+  scoreSegmentation,
+  type ClassScores,
+  type SegmentationScores,
+  type ScoreOptions,
+} from './segment/segmentationMetrics';
 export type { BlendMode, SlidingWindowOptions } from './encoder/slidingWindow';
 export {
   Trainer,

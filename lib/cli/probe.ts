@@ -7,6 +7,8 @@ import { brainProbeSlices, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabel
 import { SOURCE_NAMES, probeEncoder, probeIntensity, type SourceName, type ProbeScores } from '../probe/probeFeatures';
 import { PROBE_SETTINGS } from '../probe/linearProbe';
 import { weightsFileOf } from '../train/checkpoints';
+import { FINETUNE_SETTINGS } from '../probe/finetuneProbe';
+import { probeFinetune } from './probeFinetune';
 
 export const PROBE_USAGE = `Usage: cover-torch probe [WEIGHTS...] [options]
 
@@ -21,6 +23,10 @@ Options:
                  (a run folder's config.yaml does; default 0)
   --window N     encode slices in overlapping N x N tiles (Gaussian blending, half
                  overlap) instead of whole, as for inputs too large to encode whole
+  --finetune     instead of linear probes, fine-tune each network whole with a 1x1 class
+                 head on F1 (random 96 x 96 crops of the training slices, Adam 3e-4) and
+                 score its segmentation of the test slices: the method's own measure
+  --steps N      fine-tuning steps (default ${FINETUNE_SETTINGS.steps})
   --json FILE    also write every score (per class and level) as JSON
   --help         show this help`;
 
@@ -46,9 +52,19 @@ export interface ProbeReport {
 }
 
 /** Runs `cover-torch probe`; returns the exit code. The table goes to `out`. */
-export async function probe(argv: string[], out: (text: string) => void): Promise<number> {
-  const { targets, seed, json, window } = parseProbeArgs(argv);
+export async function probe(
+  argv: string[],
+  out: (text: string) => void,
+  progress: (text: string) => void = () => undefined,
+): Promise<number> {
+  const { targets, seed, json, window, finetune, steps } = parseProbeArgs(argv);
   const slices = await brainProbeSlices();
+  if (finetune) {
+    const resolved = [];
+    for (const target of targets.length > 0 ? targets : [null])
+      resolved.push({ target, ...(target ? await resolveWeights(target, seed) : { weights: null, seed }) });
+    return probeFinetune(resolved, slices, steps, json, out, progress);
+  }
   const encodeOptions = window === undefined ? {} : { window };
   const report: ProbeReport = {
     settings: { ...PROBE_SETTINGS, trainSlices: TRAIN_SLICES, testSlices: TEST_SLICES, ...encodeOptions },
@@ -94,6 +110,8 @@ interface ProbeArgs {
   seed: number;
   json: string | undefined;
   window: number | undefined;
+  finetune: boolean;
+  steps: number;
 }
 
 function parseProbeArgs(argv: string[]): ProbeArgs {
@@ -101,13 +119,21 @@ function parseProbeArgs(argv: string[]): ProbeArgs {
   let seed = 0;
   let json: string | undefined;
   let window: number | undefined;
+  let finetune = false;
+  let steps: number = FINETUNE_SETTINGS.steps;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--seed' || arg === '--json' || arg === '--window') {
+    if (arg === '--finetune') {
+      finetune = true;
+    } else if (arg === '--seed' || arg === '--json' || arg === '--window' || arg === '--steps') {
       const value = argv[++i];
       if (value === undefined) throw new Error(`${arg} needs a value\n\n${PROBE_USAGE}`);
       if (arg === '--json') json = value;
-      else if (arg === '--window') {
+      else if (arg === '--steps') {
+        if (!/^\d+$/.test(value) || Number(value) < 1)
+          throw new Error(`Expected a positive integer for --steps but received "${value}"`);
+        steps = Number(value);
+      } else if (arg === '--window') {
         if (!/^\d+$/.test(value) || Number(value) < 16 || Number(value) % 16 !== 0)
           throw new Error(`Expected a multiple of 16 (at least 16) for --window but received "${value}"`);
         window = Number(value);
@@ -120,7 +146,9 @@ function parseProbeArgs(argv: string[]): ProbeArgs {
       targets.push(arg);
     }
   }
-  return { targets, seed, json, window };
+  if (finetune && window !== undefined) throw new Error('--window applies to linear probes only, not to --finetune');
+  if (!finetune && argv.includes('--steps')) throw new Error('--steps applies to --finetune only');
+  return { targets, seed, json, window, finetune, steps };
 }
 
 /** The weights file a target names, and the seed its initialisation had. */
@@ -182,6 +210,7 @@ export function formatProbeReport(report: ProbeReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-function shorten(text: string, width: number): string {
+/** `text` cut to `width` characters from the left, marked with "...". */
+export function shorten(text: string, width: number): string {
   return text.length <= width ? text : `...${text.slice(text.length - width + 3)}`;
 }

@@ -11,7 +11,8 @@ const USAGE = `Usage: cover-torch <command> [options]
 
 Commands:
   pretrain        Pretrain on your images or built-in phantoms (see pretrain --help)
-  probe           Score an encoder's features with a linear probe on brain tissue labels
+  probe           Score an encoder on brain tissue labels: linear probes of its features,
+                  or fine-tuning (--finetune)
   plot RUN        Draw a run's loss curves as an SVG
   features IMAGE  Write an image's dense features (NIfTI) with a pretrained encoder
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
@@ -21,7 +22,11 @@ Commands:
 /** Commands that take their arguments and print to `out`; an error exits 2 with its message. */
 const SIMPLE_COMMANDS: Record<
   string,
-  { usage: string; run: (argv: string[], out: (text: string) => void) => Promise<number> }
+  {
+    usage: string;
+    /** `progress` takes status lines for stderr. */
+    run: (argv: string[], out: (text: string) => void, progress: (text: string) => void) => Promise<number>;
+  }
 > = {
   probe: { usage: PROBE_USAGE, run: probe },
   plot: { usage: PLOT_USAGE, run: plot },
@@ -92,7 +97,7 @@ export async function runCli(
       return 0;
     }
     try {
-      return await simple.run(rest, out);
+      return await simple.run(rest, out, (line) => err(`${line}\n`));
     } catch (error) {
       err(`cover-torch ${command}: ${(error as Error).message}\n`);
       return 2;

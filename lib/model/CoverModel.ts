@@ -1,5 +1,5 @@
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
-import { adoptError, adoptTensor } from '../native/adopt';
+import { adoptError, adoptTensor, callNative } from '../native/adopt';
 import type { RawModel, RawStepMetrics } from '../native/binding';
 import { loadBinding } from '../native/loadBinding';
 import { assertTensor, tensor, type Tensor } from '../tensor';
@@ -10,6 +10,13 @@ import { weightsFileOf } from '../train/checkpoints';
 import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
 import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
+
+let liveNativeModel: (model: CoverModel) => RawModel;
+
+/** The native model behind `model` (DisposedError once disposed). Internal to lib/. */
+export function nativeModelOf(model: CoverModel): RawModel {
+  return liveNativeModel(model);
+}
 
 /** What one training step reports. */
 export type StepMetrics = RawStepMetrics;
@@ -41,15 +48,10 @@ export class DisposedError extends Error {
   }
 }
 
-const OPTIONS_METADATA = 'cover-torch.model-options';
+/** Where a weights file records the model options (safetensors metadata). */
+export const MODEL_OPTIONS_METADATA = 'cover-torch.model-options';
 
-async function call<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw adoptError(error);
-  }
-}
+const call = callNative;
 
 /**
  * A COVER network (U-Net backbone, projections, vector pyramid) in native memory.
@@ -110,26 +112,7 @@ export class CoverModel {
   static async load(target: string, options?: Partial<ModelOptions>): Promise<CoverModel> {
     const file = await weightsFileOf(target);
     const { tensors, metadata } = await loadSafetensors(file);
-    let saved: ModelOptions | undefined;
-    if (metadata[OPTIONS_METADATA]) {
-      try {
-        saved = JSON.parse(metadata[OPTIONS_METADATA]) as ModelOptions;
-      } catch {
-        throw new Error(`${file}: its metadata "${OPTIONS_METADATA}" is not JSON; pass the model options to load()`);
-      }
-    }
-    if (!saved && options?.dims === undefined)
-      throw new Error(`${file} does not record its model options; pass them: CoverModel.load(file, { dims: 2, ... })`);
-    const chosen = { ...saved, ...options } as ModelOptions;
-    const model = await CoverModel.create(chosen);
-    model.metadata = metadata;
-    try {
-      await model.loadStateDict(tensors);
-    } catch (error) {
-      void model.dispose();
-      throw new Error(`Cannot load ${file}: ${(error as Error).message}`, { cause: error });
-    }
-    return model;
+    return modelFromTensors(file, tensors, metadata, options);
   }
 
   /** The number of scalar parameters (7,881,712 for the 2D defaults). */
@@ -285,7 +268,7 @@ export class CoverModel {
     await saveSafetensors(file, await this.stateDict(), {
       ...metadata,
       format: 'pt',
-      [OPTIONS_METADATA]: JSON.stringify(modelOptions),
+      [MODEL_OPTIONS_METADATA]: JSON.stringify(modelOptions),
     });
   }
 
@@ -337,6 +320,12 @@ export class CoverModel {
     return this.#native;
   }
 
+  static {
+    // For lib/ modules that add calls on the same native model (the Segmenter); not exported
+    // from the package.
+    liveNativeModel = (model) => model.#live();
+  }
+
   #checkViews(tensor: Tensor, name: string): void {
     const { dims, inChannels } = this.options;
     const layout = dims === 2 ? '(B, C, H, W)' : '(B, C, D, H, W)';
@@ -352,4 +341,38 @@ export class CoverModel {
         `Expected ${name} with at least one image of at least one voxel but received [${tensor.shape.join(', ')}]`,
       );
   }
+}
+
+/**
+ * A model with the weights `tensors` read from `file` (named in messages), built with the
+ * options its `metadata` records, overridden by `options`. Internal to lib/.
+ */
+export async function modelFromTensors(
+  file: string,
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string>,
+  options?: Partial<ModelOptions>,
+): Promise<CoverModel> {
+  let saved: ModelOptions | undefined;
+  if (metadata[MODEL_OPTIONS_METADATA]) {
+    try {
+      saved = JSON.parse(metadata[MODEL_OPTIONS_METADATA]) as ModelOptions;
+    } catch {
+      throw new Error(
+        `${file}: its metadata "${MODEL_OPTIONS_METADATA}" is not JSON; pass the model options to load()`,
+      );
+    }
+  }
+  if (!saved && options?.dims === undefined)
+    throw new Error(`${file} does not record its model options; pass them: CoverModel.load(file, { dims: 2, ... })`);
+  const chosen = { ...saved, ...options } as ModelOptions;
+  const model = await CoverModel.create(chosen);
+  model.metadata = metadata;
+  try {
+    await model.loadStateDict(tensors);
+  } catch (error) {
+    void model.dispose();
+    throw new Error(`Cannot load ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return model;
 }

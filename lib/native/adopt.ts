@@ -24,6 +24,15 @@ export function adoptError(error: unknown): unknown {
   return new Constructor(message);
 }
 
+/** Awaits a native call, adopting its error. */
+export async function callNative<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw adoptError(error);
+  }
+}
+
 /** Awaits a native call, adopting its tensor result or its error. */
 export async function callForTensor<D extends DType>(call: () => Promise<RawTensor<D>>): Promise<RawTensor<D>> {
   try {

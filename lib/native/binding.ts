@@ -104,6 +104,28 @@ export interface RawStepMetrics {
   timings: { viewsMs: number; forwardMs: number; backwardMs: number; optimizerMs: number; stepMs: number };
 }
 
+/** Fine-tuning options as the addon reads them (already validated by lib/). */
+export interface RawSegmentationOptions {
+  classes: number;
+  classWeights?: number[];
+  ignoreLabel?: number;
+  freezeEncoder?: boolean;
+  diceWeight?: number;
+  gradClip?: number;
+  optimizer?: Record<string, number | boolean | string>;
+}
+
+export interface RawSegmentationMetrics {
+  loss: number;
+  crossEntropy: number;
+  diceLoss: number;
+  gradNorm: number;
+  learningRate: number;
+  skipped: boolean;
+  threads: number;
+  stepMs: number;
+}
+
 export interface RawForwardOutput {
   displacement: RawTensor;
   movingFeatures: RawTensor;
@@ -133,6 +155,14 @@ export interface RawModel {
   loadTrainingState(state: RawTrainingState): Promise<void>;
   /** No more calls; resolves when the earlier ones have settled. */
   dispose(): Promise<void>;
+  /** A new 1x1 class head on F1 (replaces any earlier head and its trainer). */
+  createSegmentationHead(classes: number, seed?: number): Promise<void>;
+  configureSegmentation(options: RawSegmentationOptions): Promise<void>;
+  segmentationStep(images: RawTensor, labels: RawTensor, learningRate: number): Promise<RawSegmentationMetrics>;
+  /** Class probabilities (B, K, *S), float32. */
+  segment(images: RawTensor): Promise<RawTensor>;
+  segmentationHeadState(): Promise<Record<string, RawTensor>>;
+  loadSegmentationHeadState(tensors: Record<string, RawTensor>): Promise<void>;
 }
 
 export interface Binding {

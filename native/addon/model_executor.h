@@ -21,6 +21,7 @@
 
 #include "addon/js_errors.h"
 #include "core/model.h"
+#include "core/segmentation.h"
 #include "core/trainer.h"
 
 namespace cover::addon {
@@ -30,6 +31,9 @@ struct ModelState {
   core::CoverModel model{nullptr};
   std::unique_ptr<core::Trainer> trainer;
   std::string trainerError;  // why the last configureTraining failed, if it did
+  // Fine-tuning: a class head on F1, and its trainer once configured.
+  core::SegmentationHead head{nullptr};
+  std::unique_ptr<core::SegmentationTrainer> segmentation;
 };
 
 // One submitted call: Run on the executor thread, then Settle on the JS thread.

@@ -8,32 +8,12 @@
 #include <vector>
 
 #include "addon/js_errors.h"
+#include "addon/model_helpers.h"
 #include "addon/options_convert.h"
 #include "addon/tensor_convert.h"
 
 namespace cover::addon {
 namespace {
-
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
-
-Napi::Object namedTensorsToJs(Napi::Env env, const NamedTensors& tensors) {
-  auto result = Napi::Object::New(env);
-  for (const auto& [name, tensor] : tensors) result.Set(name, tensorToJs(env, tensor));
-  return result;
-}
-
-NamedTensors namedTensorsFromJs(const Napi::Value& value, const std::string& what) {
-  if (!value.IsObject())
-    throw Napi::TypeError::New(value.Env(), "Expected an object of named tensors for " + what);
-  const auto object = value.As<Napi::Object>();
-  NamedTensors tensors;
-  const auto names = object.GetPropertyNames();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    const std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-    tensors.emplace_back(name, tensorFromJs(object.Get(name), what + "[\"" + name + "\"]"));
-  }
-  return tensors;
-}
 
 Napi::Object metricsToJs(Napi::Env env, const core::StepMetrics& m) {
   auto result = Napi::Object::New(env);
@@ -59,22 +39,11 @@ Napi::Object metricsToJs(Napi::Env env, const core::StepMetrics& m) {
   return result;
 }
 
-torch::Device modelDevice(const core::CoverModel& model) {
-  return model->parameters().front().device();
-}
-
-core::CoverModel& builtModel(ModelState& state) {
-  TORCH_CHECK(state.model, "the model was not built (its build failed or was not awaited)");
-  return state.model;
-}
-
 core::Trainer& configuredTrainer(ModelState& state) {
   TORCH_CHECK(state.trainerError.empty(), "configureTraining() failed: ", state.trainerError);
   TORCH_CHECK(state.trainer, "Call configureTraining() before using the trainer");
   return *state.trainer;
 }
-
-Napi::Value undefinedResult(Napi::Env env, bool&) { return env.Undefined(); }
 
 int64_t parameterBytes(const core::CoverModel& model) {
   int64_t bytes = 0;
@@ -98,6 +67,12 @@ Napi::Function ModelWrap::DefineClass(Napi::Env env) {
           InstanceMethod<&ModelWrap::TrainingState>("trainingState"),
           InstanceMethod<&ModelWrap::LoadTrainingState>("loadTrainingState"),
           InstanceMethod<&ModelWrap::Dispose>("dispose"),
+          InstanceMethod<&ModelWrap::CreateSegmentationHead>("createSegmentationHead"),
+          InstanceMethod<&ModelWrap::ConfigureSegmentation>("configureSegmentation"),
+          InstanceMethod<&ModelWrap::SegmentationStep>("segmentationStep"),
+          InstanceMethod<&ModelWrap::Segment>("segment"),
+          InstanceMethod<&ModelWrap::SegmentationHeadState>("segmentationHeadState"),
+          InstanceMethod<&ModelWrap::LoadSegmentationHeadState>("loadSegmentationHeadState"),
       });
 }
 
@@ -306,18 +281,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   return live(env).Submit<NamedTensors>(
-      env,
-      [](ModelState& state) {
-        auto& model = builtModel(state);
-        NamedTensors tensors;
-        for (const auto& item : model->named_parameters()) {
-          tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
-        }
-        for (const auto& item : model->named_buffers()) {
-          tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
-        }
-        return tensors;
-      },
+      env, [](ModelState& state) { return namedTensorsOf(*builtModel(state)); },
       [](Napi::Env env, NamedTensors& tensors) -> Napi::Value {
         return namedTensorsToJs(env, tensors);
       });
@@ -331,28 +295,7 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
     return executor.Submit<bool>(
         env,
         [tensors](ModelState& state) {
-          auto& model = builtModel(state);
-          torch::NoGradGuard noGrad;
-          auto params = model->named_parameters();
-          auto buffers = model->named_buffers();
-          std::map<std::string, torch::Tensor> given(tensors.begin(), tensors.end());
-          std::vector<std::string> missing;
-          for (const auto& item : params) {
-            if (!given.count(item.key())) missing.push_back(item.key());
-          }
-          TORCH_CHECK(missing.empty(), "state dict is missing ", missing.size(),
-                      " tensor(s), e.g. \"", missing.empty() ? "" : missing.front(), "\"");
-          // Check everything before copying anything: a bad file leaves the model as it was.
-          std::vector<std::pair<torch::Tensor*, const torch::Tensor*>> copies;
-          for (const auto& [name, tensor] : given) {
-            torch::Tensor* target = params.find(name);
-            if (target == nullptr) target = buffers.find(name);
-            TORCH_CHECK(target != nullptr, "state dict has an unexpected tensor \"", name, "\"");
-            TORCH_CHECK(target->sizes() == tensor.sizes(), "tensor \"", name, "\" has shape ",
-                        tensor.sizes(), " but the model expects ", target->sizes());
-            copies.emplace_back(target, &tensor);
-          }
-          for (auto& [target, tensor] : copies) target->copy_(*tensor);
+          copyNamedTensors(*builtModel(state), tensors, "state dict");
           return true;
         },
         undefinedResult);

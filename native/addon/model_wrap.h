@@ -43,6 +43,13 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value TrainingState(const Napi::CallbackInfo& info);
   Napi::Value LoadTrainingState(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  // Fine-tuning (segmentation_binding.cpp).
+  Napi::Value CreateSegmentationHead(const Napi::CallbackInfo& info);
+  Napi::Value ConfigureSegmentation(const Napi::CallbackInfo& info);
+  Napi::Value SegmentationStep(const Napi::CallbackInfo& info);
+  Napi::Value Segment(const Napi::CallbackInfo& info);
+  Napi::Value SegmentationHeadState(const Napi::CallbackInfo& info);
+  Napi::Value LoadSegmentationHeadState(const Napi::CallbackInfo& info);
 
   // The executor, after checking that the model was not disposed (else a JS Error).
   ModelExecutor& live(Napi::Env env) const;

@@ -62,6 +62,20 @@ class Reader {
     }
   }
 
+  void numbers(const char* key, std::vector<double>& target) const {
+    const Napi::Value value = object_.Get(key);
+    if (value.IsUndefined()) return;
+    if (!value.IsArray()) fail(key, "an array of numbers");
+    const auto array = value.As<Napi::Array>();
+    std::vector<double> values;
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      const Napi::Value item = array.Get(i);
+      if (!item.IsNumber()) fail(key, "an array of numbers");
+      values.push_back(item.As<Napi::Number>().DoubleValue());
+    }
+    target = values;
+  }
+
   Reader child(const char* key) const {
     const Napi::Value value = object_.Get(key);
     if (value.IsUndefined()) return Reader(Napi::Object::New(object_.Env()), prefix_ + key + ".");
@@ -77,6 +91,16 @@ class Reader {
   Napi::Object object_;
   std::string prefix_;
 };
+
+void readOptimizer(const Reader& optimizer, core::OptimizerOptions& o) {
+  optimizer.string("kind", o.kind);
+  optimizer.number("weightDecay", o.weightDecay);
+  optimizer.number("beta1", o.beta1);
+  optimizer.number("beta2", o.beta2);
+  optimizer.number("eps", o.eps);
+  optimizer.number("momentum", o.momentum);
+  optimizer.boolean("nesterov", o.nesterov);
+}
 
 }  // namespace
 
@@ -118,15 +142,21 @@ core::TrainOptions trainOptionsFromJs(const Napi::Object& object) {
   views.number("inpaintMinFraction", v.inpaintMinFraction);
   views.number("inpaintMaxFraction", v.inpaintMaxFraction);
 
-  const Reader optimizer = read.child("optimizer");
-  auto& o = options.optimizer;
-  optimizer.string("kind", o.kind);
-  optimizer.number("weightDecay", o.weightDecay);
-  optimizer.number("beta1", o.beta1);
-  optimizer.number("beta2", o.beta2);
-  optimizer.number("eps", o.eps);
-  optimizer.number("momentum", o.momentum);
-  optimizer.boolean("nesterov", o.nesterov);
+  readOptimizer(read.child("optimizer"), options.optimizer);
+  return options;
+}
+
+core::SegmentationOptions segmentationOptionsFromJs(const Napi::Object& object) {
+  core::SegmentationOptions options;
+  const Reader read(object, "");
+  read.integer("classes", options.classes);
+  read.numbers("classWeights", options.classWeights);
+  read.integer("ignoreLabel", options.ignoreLabel);
+  read.boolean("freezeEncoder", options.freezeEncoder);
+  read.number("diceWeight", options.diceWeight);
+  read.number("gradClip", options.gradClip);
+  readOptimizer(read.child("optimizer"), options.optimizer);
+  core::validate(options);
   return options;
 }
 

@@ -1,0 +1,227 @@
+import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { adoptTensor, callNative } from '../native/adopt';
+import type { RawSegmentationMetrics } from '../native/binding';
+import { CoverModel, MODEL_OPTIONS_METADATA, modelFromTensors, nativeModelOf } from '../model/CoverModel';
+import type { ModelOptions } from '../model/modelOptions';
+import { assertTensor, tensor, type Tensor } from '../tensor';
+import { checkNumber } from '../validate';
+import { resolveSegmenterOptions, type ResolvedSegmenterOptions, type SegmenterOptions } from './segmenterOptions';
+import { scoreSegmentation, type SegmentationScores } from './segmentationMetrics';
+
+/** What one fine-tuning step reports. */
+export interface SegmentationStepMetrics {
+  /** CE + diceWeight * (1 - Dice), the loss that was minimised. */
+  loss: number;
+  /** Class-weighted cross-entropy over the non-ignored voxels. */
+  crossEntropy: number;
+  /** 1 - class-weighted mean soft Dice over the batch. */
+  diceLoss: number;
+  /** Global gradient norm before clipping, over the parameters that learn. */
+  gradNorm: number;
+  learningRate: number;
+  /** The loss or gradient was not finite, so the step made no update. */
+  skipped: boolean;
+  /** LibTorch intra-op threads the step ran with. */
+  threads: number;
+  stepMs: number;
+}
+
+/** Where a saved segmenter keeps its options (safetensors metadata). */
+const SEGMENTER_METADATA = 'cover-torch.segmenter';
+const HEAD_PREFIX = 'segmentation_head.';
+
+/**
+ * A pretrained COVER encoder fine-tuned for segmentation: a 1x1 convolution head on the
+ * decoder's finest features F1, trained with cross-entropy plus soft Dice, either alone
+ * (`freezeEncoder`: a linear probe of the pretrained features) or with the whole backbone.
+ * Every call runs on the encoder's native thread, in order, off the JS thread.
+ */
+export class Segmenter {
+  readonly options: ResolvedSegmenterOptions;
+  #encoder: CoverModel;
+
+  private constructor(encoder: CoverModel, options: ResolvedSegmenterOptions) {
+    this.#encoder = encoder;
+    this.options = options;
+  }
+
+  /**
+   * A new head on `encoder` (a model, or a run folder / checkpoint / weights file to load
+   * one from). The segmenter owns the encoder from here on: fine-tuning changes its
+   * weights, and `dispose()` frees it.
+   */
+  static async create(
+    encoder: CoverModel | string,
+    options: SegmenterOptions,
+    modelOptions?: Partial<ModelOptions>,
+  ): Promise<Segmenter> {
+    const resolved = resolveSegmenterOptions(options);
+    const model = typeof encoder === 'string' ? await CoverModel.load(encoder, modelOptions) : encoder;
+    try {
+      const native = nativeModelOf(model);
+      await callNative(() => native.createSegmentationHead(resolved.classes, resolved.seed));
+      const { seed: _seed, ...trainOptions } = resolved;
+      void _seed;
+      await callNative(() => native.configureSegmentation(trainOptions));
+    } catch (error) {
+      if (typeof encoder === 'string') void model.dispose();
+      throw error;
+    }
+    return new Segmenter(model, resolved);
+  }
+
+  /** Loads what {@link Segmenter.save} wrote (encoder, head and options), ready to train on or predict. */
+  static async load(file: string, modelOptions?: Partial<ModelOptions>): Promise<Segmenter> {
+    const { metadata, tensors } = await loadSafetensors(file);
+    const saved = metadata[SEGMENTER_METADATA];
+    if (!saved) throw new Error(`${file} is not a saved Segmenter (no "${SEGMENTER_METADATA}" metadata)`);
+    let options: SegmenterOptions;
+    try {
+      options = JSON.parse(saved) as SegmenterOptions;
+    } catch {
+      throw new Error(`${file}: its metadata "${SEGMENTER_METADATA}" is not JSON`);
+    }
+    const encoderTensors: Record<string, Tensor> = {};
+    const headTensors: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(tensors)) {
+      if (name.startsWith(HEAD_PREFIX)) headTensors[name.slice(HEAD_PREFIX.length)] = t;
+      else encoderTensors[name] = t;
+    }
+    const model = await modelFromTensors(file, encoderTensors, metadata, modelOptions);
+    let segmenter: Segmenter;
+    try {
+      segmenter = await Segmenter.create(model, options);
+    } catch (error) {
+      void model.dispose();
+      throw error;
+    }
+    try {
+      await callNative(() => nativeModelOf(model).loadSegmentationHeadState(headTensors));
+    } catch (error) {
+      void segmenter.dispose();
+      throw new Error(`Cannot load ${file}: ${(error as Error).message}`, { cause: error });
+    }
+    return segmenter;
+  }
+
+  /** The encoder being fine-tuned (owned by this segmenter). */
+  get encoder(): CoverModel {
+    return this.#encoder;
+  }
+
+  /**
+   * One step on images (B, C_in, *S) of any size and their labels (B, *S) (uint8, int32 or
+   * int64; 0..K-1 or the ignore label): forward, loss, backward, clipping, optimiser step.
+   */
+  async trainStep(images: Tensor, labels: Tensor, learningRate: number): Promise<SegmentationStepMetrics> {
+    this.#checkImages(images);
+    this.#checkLabels(labels, images);
+    checkNumber(learningRate, 'learningRate', 0);
+    const native = nativeModelOf(this.#encoder);
+    const metrics: RawSegmentationMetrics = await callNative(() =>
+      native.segmentationStep(images, labels, learningRate),
+    );
+    return metrics;
+  }
+
+  /** Class probabilities (B, K, *S) of images (B, C_in, *S) of any size. */
+  async predictProbabilities(images: Tensor): Promise<Tensor<'float32'>> {
+    this.#checkImages(images);
+    const native = nativeModelOf(this.#encoder);
+    return adoptTensor(await callNative(() => native.segment(images))) as Tensor<'float32'>;
+  }
+
+  /** The most probable class of every voxel: labels (B, *S), uint8 (int32 above 256 classes). */
+  async predict(images: Tensor): Promise<Tensor<'uint8'> | Tensor<'int32'>> {
+    const probabilities = await this.predictProbabilities(images);
+    const [batch, classes, ...size] = probabilities.shape as number[];
+    const voxels = size.reduce((a, b) => a * b, 1);
+    const out = classes! <= 256 ? new Uint8Array(batch! * voxels) : new Int32Array(batch! * voxels);
+    const p = probabilities.data;
+    for (let b = 0; b < batch!; b++) {
+      const base = b * classes! * voxels;
+      for (let i = 0; i < voxels; i++) {
+        let best = 0;
+        for (let c = 1; c < classes!; c++) if (p[base + c * voxels + i]! > p[base + best * voxels + i]!) best = c;
+        out[b * voxels + i] = best;
+      }
+    }
+    return tensor(out, [batch!, ...size]) as Tensor<'uint8'> | Tensor<'int32'>;
+  }
+
+  /**
+   * Predicts `images` and scores the result against `labels` (B, *S): per-class Dice and
+   * 95th-percentile Hausdorff distance (in voxels, or in the units of `spacing`), and their
+   * means (over `excludeFromMean`'s complement; ignore-label voxels count for nothing).
+   */
+  async evaluate(
+    images: Tensor,
+    labels: Tensor,
+    options: { spacing?: readonly number[]; excludeFromMean?: readonly number[] } = {},
+  ): Promise<SegmentationScores> {
+    this.#checkLabels(labels, images);
+    const predicted = await this.predict(images);
+    return scoreSegmentation(predicted.data, labelValues(labels), labels.shape.slice(1), {
+      classes: this.options.classes,
+      ignoreLabel: this.options.ignoreLabel,
+      ...options,
+    });
+  }
+
+  /**
+   * Writes the encoder and the head to one safetensors file (atomically), with the
+   * segmenter's options in its metadata; {@link Segmenter.load} reads it back. The
+   * encoder's tensors keep their PyTorch names; the head's are `segmentation_head.*`.
+   */
+  async save(file: string): Promise<void> {
+    const native = nativeModelOf(this.#encoder);
+    const head = await callNative(() => native.segmentationHeadState());
+    const tensors = await this.#encoder.stateDict();
+    for (const [name, t] of Object.entries(head)) tensors[HEAD_PREFIX + name] = adoptTensor(t);
+    const { seed: _seed, device: _device, ...modelOptions } = this.#encoder.options;
+    void _seed;
+    void _device;
+    await saveSafetensors(file, tensors, {
+      format: 'pt',
+      [MODEL_OPTIONS_METADATA]: JSON.stringify(modelOptions),
+      [SEGMENTER_METADATA]: JSON.stringify(this.options),
+    });
+  }
+
+  /** Frees the encoder and the head (see `CoverModel.dispose`). */
+  dispose(): Promise<void> {
+    return this.#encoder.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  #checkImages(images: Tensor): void {
+    assertTensor(images, 'images');
+    const { dims, inChannels } = this.#encoder.options;
+    if (images.dtype !== 'float32')
+      throw new TypeError(`Expected float32 data for images but received ${images.dtype}`);
+    if (images.shape.length !== dims + 2 || images.shape[1] !== inChannels || images.shape.some((s) => s === 0))
+      throw new RangeError(
+        `Expected images of shape ${dims === 2 ? '(B, C, H, W)' : '(B, C, D, H, W)'} with C = ${inChannels} but received [${images.shape.join(', ')}]`,
+      );
+  }
+
+  #checkLabels(labels: Tensor, images: Tensor): void {
+    assertTensor(labels, 'labels');
+    if (labels.dtype !== 'uint8' && labels.dtype !== 'int32' && labels.dtype !== 'int64')
+      throw new TypeError(`Expected uint8, int32 or int64 labels but received ${labels.dtype}`);
+    const expected = [images.shape[0], ...images.shape.slice(2)];
+    if (labels.shape.join() !== expected.join())
+      throw new RangeError(
+        `Expected labels of shape [${expected.join(', ')}] (B, *S) but received [${labels.shape.join(', ')}]`,
+      );
+  }
+}
+
+function labelValues(labels: Tensor): ArrayLike<number> {
+  return labels.dtype === 'int64'
+    ? Array.from(labels.data as BigInt64Array, Number)
+    : (labels.data as ArrayLike<number>);
+}

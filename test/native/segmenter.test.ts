@@ -1,0 +1,138 @@
+import path from 'node:path';
+import { CoverModel, Segmenter, tensor, type Tensor } from '../../lib';
+import { useTempDir } from '../tempDir';
+
+const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
+
+/** Smooth random images (B, 1, H, W) and their labels: 1 where bright, 0 elsewhere. */
+function task(
+  batch: number,
+  height: number,
+  width: number,
+  seed: number,
+): { images: Tensor<'float32'>; labels: Tensor<'uint8'> } {
+  const images = new Float32Array(batch * height * width);
+  const labels = new Uint8Array(batch * height * width);
+  for (let b = 0; b < batch; b++) {
+    const phase = seed * 7.1 + b * 2.3;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = (b * height + y) * width + x;
+        images[i] = Math.sin(x / 5 + phase) * Math.cos(y / 7 - phase);
+        labels[i] = images[i]! > 0.2 ? 1 : 0;
+      }
+    }
+  }
+  return { images: tensor(images, [batch, 1, height, width]), labels: tensor(labels, [batch, height, width]) };
+}
+
+describe('Segmenter', () => {
+  const temp = useTempDir('cover-segmenter');
+
+  it('fine-tunes encoder and head to segment a threshold task, and scores it', async () => {
+    const segmenter = await Segmenter.create(await CoverModel.create({ ...small, seed: 1 }), { classes: 2, seed: 2 });
+    try {
+      for (let step = 0; step < 40; step++) {
+        const { images, labels } = task(4, 32, 40, step);
+        const metrics = await segmenter.trainStep(images, labels, 3e-3);
+        expect(metrics.skipped).toBe(false);
+        expect(metrics.loss).toBeCloseTo(metrics.crossEntropy + metrics.diceLoss, 5);
+      }
+      const { images, labels } = task(2, 37, 45, 99); // sides not multiples of 16
+      const probabilities = await segmenter.predictProbabilities(images);
+      expect(probabilities.shape).toEqual([2, 2, 37, 45]);
+      const sums = Array.from({ length: 37 * 45 }, (_, i) => probabilities.data[i]! + probabilities.data[37 * 45 + i]!);
+      expect(Math.max(...sums.map((s) => Math.abs(s - 1)))).toBeLessThan(1e-5);
+      const predicted = await segmenter.predict(images);
+      expect(predicted.dtype).toBe('uint8');
+      expect(predicted.shape).toEqual([2, 37, 45]);
+      const scores = await segmenter.evaluate(images, labels);
+      expect(scores.perClass[1]!.dice).toBeGreaterThan(0.9);
+      expect(scores.perClass[1]!.hausdorff95).toBeLessThan(3);
+    } finally {
+      await segmenter.dispose();
+    }
+  });
+
+  it('with a frozen encoder trains the head only', async () => {
+    const model = await CoverModel.create({ ...small, seed: 3 });
+    const before = await model.stateDict();
+    const segmenter = await Segmenter.create(model, { classes: 2, freezeEncoder: true, seed: 4 });
+    try {
+      const { images, labels } = task(2, 32, 32, 1);
+      const first = await segmenter.trainStep(images, labels, 1e-2);
+      const later = await segmenter.trainStep(images, labels, 1e-2);
+      expect(later.loss).not.toBe(first.loss);
+      const after = await segmenter.encoder.stateDict();
+      for (const [name, t] of Object.entries(before)) expect(after[name]!.data).toEqual(t.data);
+    } finally {
+      await segmenter.dispose();
+    }
+  });
+
+  it('saves encoder, head and options to one file and loads them back', async () => {
+    const segmenter = await Segmenter.create(await CoverModel.create({ ...small, seed: 5 }), {
+      classes: 3,
+      classWeights: [1, 2, 0.5],
+      ignoreLabel: 255,
+      seed: 6,
+    });
+    const file = path.join(temp(), 'segmenter.safetensors');
+    const { images } = task(1, 32, 32, 2);
+    try {
+      const labels = tensor(
+        new Uint8Array(32 * 32).map((_, i) => [0, 1, 2, 255][i % 4]!),
+        [1, 32, 32],
+      );
+      await segmenter.trainStep(images, labels, 1e-3);
+      await segmenter.save(file);
+      const loaded = await Segmenter.load(file);
+      try {
+        expect(loaded.options).toEqual(segmenter.options);
+        expect((await loaded.predictProbabilities(images)).data).toEqual(
+          (await segmenter.predictProbabilities(images)).data,
+        );
+      } finally {
+        await loaded.dispose();
+      }
+      // A plain model load is refused and names the head's tensors it did not expect.
+      await expect(CoverModel.load(file)).rejects.toThrow(/unexpected tensor "segmentation_head\./);
+    } finally {
+      await segmenter.dispose();
+    }
+  });
+
+  it('refuses bad labels and options with the reason', async () => {
+    const segmenter = await Segmenter.create(await CoverModel.create({ ...small, seed: 7 }), { classes: 2, seed: 8 });
+    try {
+      const { images, labels } = task(2, 16, 16, 3);
+      await expect(segmenter.trainStep(images, tensor(new Uint8Array(2 * 16 * 15), [2, 16, 15]), 1e-3)).rejects.toThrow(
+        'Expected labels of shape [2, 16, 16] (B, *S) but received [2, 16, 15]',
+      );
+      await expect(
+        segmenter.trainStep(images, tensor(new Float32Array(2 * 16 * 16), [2, 16, 16]), 1e-3),
+      ).rejects.toThrow('Expected uint8, int32 or int64 labels but received float32');
+      const bad = labels.data.slice();
+      bad[5] = 2;
+      await expect(segmenter.trainStep(images, tensor(bad, [2, 16, 16]), 1e-3)).rejects.toThrow(
+        'labels must be in [0, 2), found 2',
+      );
+    } finally {
+      await segmenter.dispose();
+    }
+    const model = await CoverModel.create({ ...small, seed: 9 });
+    try {
+      await expect(Segmenter.create(model, { classes: 3, classWeights: [1, 2] })).rejects.toThrow(
+        'Expected one weight per class (3) for classWeights but received an array of length 2',
+      );
+      await expect(Segmenter.create(model, { classes: 1 })).rejects.toThrow(/classes/);
+    } finally {
+      await model.dispose();
+    }
+    const plain = path.join(temp(), 'plain.safetensors');
+    const model2 = await CoverModel.create({ ...small, seed: 10 });
+    await model2.save(plain);
+    await model2.dispose();
+    await expect(Segmenter.load(plain)).rejects.toThrow('is not a saved Segmenter');
+  });
+});
