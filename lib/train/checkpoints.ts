@@ -163,12 +163,14 @@ export async function updateBestCheckpoint(
 ): Promise<boolean> {
   if (!Number.isFinite(score)) return false;
   const pointer = path.join(dirpath, 'best.json');
-  try {
-    const best = JSON.parse(await fs.readFile(pointer, 'utf8')) as { score: number };
-    if (best.score <= score) return false;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+  const text = await fs.readFile(pointer, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  // best.json only summarises checkpoints already on disk: one that does not hold a score
+  // (edited, or from another tool) is replaced rather than allowed to stop the run.
+  const bestScore = text === undefined ? undefined : (parseJson(text) as { score?: unknown } | null)?.score;
+  if (typeof bestScore === 'number' && Number.isFinite(bestScore) && bestScore <= score) return false;
   const name = `best-${stepName(step)}`;
   const staging = path.join(dirpath, `.${name}.${process.pid}.tmp`);
   await fs.rm(staging, { recursive: true, force: true });

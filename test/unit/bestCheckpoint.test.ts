@@ -34,6 +34,14 @@ describe('best checkpoint', () => {
     expect(fs.readdirSync(path.join(dir, 'best-step-000020')).sort()).toEqual(['meta.json', 'model.safetensors']);
     expect(fs.readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
+
+  it('replaces a best.json that holds no score instead of failing the checkpoint', async () => {
+    for (const text of ['not json', '{}', 'null', '{"score": "low"}']) {
+      fs.writeFileSync(path.join(dir, 'best.json'), text);
+      expect(await updateBestCheckpoint(dir, checkpoint(50 + text.length), 50 + text.length, 0.9)).toBe(true);
+      expect(best()).toEqual({ step: 50 + text.length, score: 0.9, path: `best-step-0000${50 + text.length}` });
+    }
+  });
 });
 
 describe('checkpoint pointers that do not hold what they should', () => {
