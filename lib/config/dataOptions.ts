@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { normalizationSchema } from '../data/image/normalize';
+import { normalizationSchema, type NormalizeSpec } from '../data/image/normalize';
 import { choice, integer, list, number, positive, section, text } from './fields';
 
 /** Where training images come from and how they become patches. */
@@ -22,5 +22,28 @@ export const dataOptionsSchema = section({
   cacheSize: integer(1, 4096).default(8),
 });
 
-export type DataOptions = z.input<typeof dataOptionsSchema>;
+/**
+ * Where training images come from and how they become patches (`data` in a pretrain
+ * config). Equal to what {@link dataOptionsSchema} accepts (test/unit/optionTypes.test.ts).
+ */
+export interface DataOptions {
+  /** Files, folders (searched recursively; a folder of DICOM slices is one series) or glob patterns. */
+  sources: string[];
+  /** Intensity normalisation. Default: percentile clipping 0.5 to 99.5. */
+  normalize?: NormalizeSpec;
+  /** Resample volumes to this voxel size first, mm per array axis (D, H, W). Default: keep. */
+  spacing?: number[];
+  /** 2D training from volumes: which slices. Default "axial". */
+  sliceAxis?: 'axial' | 'coronal' | 'sagittal' | 'any';
+  /** Patch side relative to the crop, for the context the views need (1 to 4). Default 1.5. */
+  context?: number;
+  /** Patches with less than this share of voxels above 0.05 are drawn again (up to 10 times). Default 0.1. */
+  minForeground?: number;
+  /** An unreadable file stops training ("error", naming the file) or is skipped with a warning ("skip"). Default "error". */
+  onError?: 'error' | 'skip';
+  /** Decoded images kept in memory. Default 8. */
+  cacheSize?: number;
+}
+
+export type DataOptionsInput = z.input<typeof dataOptionsSchema>;
 export type ResolvedDataOptions = z.output<typeof dataOptionsSchema>;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { LOG_LEVELS } from '../log/logger';
-import { modelOptionsSchema } from '../model/modelOptions';
-import { DEFAULT_LEARNING_RATE, trainingFields } from '../model/trainingOptions';
-import { dataOptionsSchema, type ResolvedDataOptions } from './dataOptions';
+import { LOG_LEVELS, type LogLevel } from '../log/logger';
+import { modelOptionsSchema, type ModelOptions } from '../model/modelOptions';
+import { DEFAULT_LEARNING_RATE, trainingFields, type TrainingFields } from '../model/trainingOptions';
+import { dataOptionsSchema, type DataOptions, type ResolvedDataOptions } from './dataOptions';
 import { boolean, choice, integer, list, multipleOf, positive, section, text } from './fields';
 import { ConfigError, parseOptions } from './parseOptions';
 
@@ -54,7 +54,54 @@ export const pretrainConfigSchema = section({
   logLevel: choice(LOG_LEVELS).default('info'),
 });
 
-export type PretrainConfig = z.input<typeof pretrainConfigSchema>;
+/**
+ * A pretraining run's configuration (`cover-torch pretrain --config run.yaml`, or the
+ * object the CLI builds from its flags). Equal to what {@link pretrainConfigSchema} accepts
+ * (test/unit/optionTypes.test.ts).
+ */
+export interface PretrainConfig {
+  /** 2D images or 3D volumes. Default 2. */
+  dims?: 2 | 3;
+  /** Train on the built-in procedural phantoms instead of `data`. Default false. */
+  demo?: boolean;
+  /** Your images; required unless `demo`. */
+  data?: DataOptions;
+  /** The network's sizes (its seed is the run's `seed`). */
+  model?: Omit<ModelOptions, 'dims' | 'seed'>;
+  /** Views, optimiser and losses (the view seed is the run's `seed`). */
+  training?: Omit<TrainingFields, 'seed'> & {
+    /** Crop side per axis, multiples of 16. Default 64 (2D demo), 128 (2D data), 32 (3D demo), 64 (3D data). */
+    cropSize?: number[];
+  };
+  /** Training steps in all. Default 300 (2D demo), 60 (3D demo), 2000 (data). */
+  steps?: number;
+  /** Images per step. Default 4 in 2D, 1 in 3D. */
+  batchSize?: number;
+  /** Peak learning rate of the warmup + cosine schedule (Adam). Default 1e-4. */
+  learningRate?: number;
+  /** Warmup steps. Default 5% of steps. */
+  warmupSteps?: number;
+  /** Steps between checkpoints. Default 50. */
+  checkpointEvery?: number;
+  /** Checkpoints without optimiser moments (a third of the size; a resume restarts the moments). Default false. */
+  checkpointWeightsOnly?: boolean;
+  /** Checkpoints kept besides the best one. Default 3. */
+  keepLast?: number;
+  /** Batches prepared ahead of the native step. Default 2. */
+  prefetch?: number;
+  /** Steps with a non-finite loss or gradient (skipped) a run may take before it stops. Default 10. */
+  maxNonFiniteSteps?: number;
+  /** Seed of weights, data sampling and views. Default 0. */
+  seed?: number;
+  /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */
+  out?: string;
+  /** Continue from the latest checkpoint in `out`. Default false. */
+  resume?: boolean;
+  /** Least severe log level printed. Default "info". */
+  logLevel?: LogLevel;
+}
+
+export type PretrainConfigInput = z.input<typeof pretrainConfigSchema>;
 type ParsedConfig = z.output<typeof pretrainConfigSchema>;
 
 /** A run's configuration with every default decided. */

@@ -10,6 +10,9 @@ import type {
   optimizerOptionsSchema,
   viewOptionsSchema,
 } from '../../lib/model/trainingOptions';
+import type { DataOptions, DataOptionsInput } from '../../lib/config/dataOptions';
+import type { PretrainConfig, PretrainConfigInput } from '../../lib/config/pretrainConfig';
+import type { SegmenterOptions, segmenterOptionsSchema } from '../../lib/segment/segmenterOptions';
 
 /**
  * The public option types are written by hand so that their documentation reaches the
@@ -25,11 +28,14 @@ const checks: [
   Exact<ViewOptions, z.input<typeof viewOptionsSchema>>,
   Exact<OptimizerOptions, z.input<typeof optimizerOptionsSchema>>,
   Exact<TrainingOptions, TrainingOptionsInput>,
-] = [true, true, true, true];
+  Exact<DataOptions, DataOptionsInput>,
+  Exact<PretrainConfig, PretrainConfigInput>,
+  Exact<SegmenterOptions, z.input<typeof segmenterOptionsSchema>>,
+] = [true, true, true, true, true, true, true];
 
 describe('option types', () => {
   it('equal what their schemas accept (checked at compile time)', () => {
-    expect(checks).toEqual([true, true, true, true]);
+    expect(checks).toEqual([true, true, true, true, true, true, true]);
     // @ts-expect-error: a field the schema does not know is a compile error
     const wrong: Exact<ViewOptions & { extra?: number }, z.input<typeof viewOptionsSchema>> = true;
     void wrong;
@@ -42,6 +48,8 @@ describe('option types', () => {
     expect(training).toMatch(
       /\/\*\* Maximum global gradient norm; 0 disables clipping\. Default 1\. \*\/\s*gradClip\?: number;/,
     );
+    const config = fs.readFileSync(path.join(dist, '..', 'config', 'pretrainConfig.d.ts'), 'utf8');
+    expect(config).toMatch(/\/\*\* Images per step\. Default 4 in 2D, 1 in 3D\. \*\/\s*batchSize\?: number;/);
     const model = fs.readFileSync(path.join(dist, 'modelOptions.d.ts'), 'utf8');
     expect(model).toMatch(/\/\*\* Channels per MoV head\. Default 8\. \*\/\s*headDim\?: number;/);
   });
