@@ -1,7 +1,8 @@
-import { normalizeIntensity, readImage, resampleToSpacing, type ImageVolume, type NormalizeSpec } from '../data/image';
+import type { ImageVolume } from '../data/image';
 import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
 import { tensor } from '../tensor';
+import { readPrepared, recordedPreprocessing } from './prepareImage';
 
 export const FEATURES_USAGE = `Usage: cover-torch features IMAGE --weights RUN --out FILE.nii.gz [options]
 
@@ -17,12 +18,6 @@ Options:
                    (default 1: F1, 32 channels; all five are 992 channels per voxel)
   --window N       encode in overlapping N-voxel tiles (bounded memory for large volumes)
   --no-normalize   use the intensities as they are`;
-
-interface Preprocessing {
-  normalize?: NormalizeSpec;
-  spacing?: number[];
-  sliceAxis?: string;
-}
 
 interface FeaturesArgs {
   image: string;
@@ -66,11 +61,8 @@ export async function features(argv: string[], out: (text: string) => void): Pro
   const args = parseFeaturesArgs(argv);
   const model = await CoverModel.load(args.weights);
   try {
-    const recorded = model.metadata['cover-torch.preprocessing'];
-    const preprocessing = (recorded ? JSON.parse(recorded) : {}) as Preprocessing;
-    let volume = await readImage(args.image);
-    if (preprocessing.spacing && volume.shape.length === 3) volume = resampleToSpacing(volume, preprocessing.spacing);
-    if (args.normalize) volume = normalizeIntensity(volume, preprocessing.normalize ?? { kind: 'percentile' });
+    const preprocessing = recordedPreprocessing(model);
+    const volume = await readPrepared(args.image, preprocessing, args.normalize);
     const maps = await encodeVolume(model, volume, args, SLICE_AXIS[preprocessing.sliceAxis ?? 'axial'] ?? 0);
     await writeNifti(args.out, {
       data: maps.data,

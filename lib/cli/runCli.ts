@@ -6,6 +6,7 @@ import { PRETRAIN_USAGE } from './pretrainArgs';
 import { features, FEATURES_USAGE } from './features';
 import { plot, PLOT_USAGE } from './plot';
 import { probe, PROBE_USAGE } from './probe';
+import { register, REGISTER_USAGE } from './register';
 
 const USAGE = `Usage: cover-torch <command> [options]
 
@@ -15,6 +16,7 @@ Commands:
                   or fine-tuning (--finetune)
   plot RUN        Draw a run's loss curves as an SVG
   features IMAGE  Write an image's dense features (NIfTI) with a pretrained encoder
+  register M F    Write the displacement from image M to image F (NIfTI); carry labels
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
   help            Show this help
   --version       Show the package version`;
@@ -31,9 +33,10 @@ const SIMPLE_COMMANDS: Record<
   probe: { usage: PROBE_USAGE, run: probe },
   plot: { usage: PLOT_USAGE, run: plot },
   features: { usage: FEATURES_USAGE, run: features },
+  register: { usage: REGISTER_USAGE, run: register },
 };
 
-const COMMANDS = ['pretrain', 'probe', 'plot', 'features', 'info', 'help'];
+const COMMANDS = ['pretrain', 'probe', 'plot', 'features', 'register', 'info', 'help'];
 
 const INFO_USAGE = `Usage: cover-torch info [--json]
 

@@ -1,0 +1,136 @@
+import { readImage, type ImageVolume } from '../data/image';
+import { warp } from '../encoder/warp';
+import { writeNifti } from '../io/writeNifti';
+import { CoverModel } from '../model/CoverModel';
+import { tensor, type Tensor } from '../tensor';
+import { readPrepared, recordedPreprocessing } from './prepareImage';
+
+export const REGISTER_USAGE = `Usage: cover-torch register MOVING FIXED --weights RUN --out FIELD.nii.gz [options]
+
+Predicts, with a pretrained encoder's vector pyramid, the dense displacement that carries
+MOVING onto FIXED and writes it as a float32 NIfTI on FIXED's grid: one map per array axis
+along the 4th dimension ([H, W] order for 2D images, [D, H, W] for volumes), in voxels,
+such that fixed(x) ~ moving(x + field(x)). Both images (NIfTI, DICOM series folder, PNG,
+JPEG) are prepared as the run prepared its training images, unless --no-normalize, and
+must share one grid; the model's dims must be the images' (a 2D model registers 2D images).
+Options:
+  --weights PATH      run folder, checkpoint folder or .safetensors file (required)
+  --out FILE          the displacement field, .nii or .nii.gz (required)
+  --warped FILE       also write MOVING warped onto FIXED (linear interpolation)
+  --labels FILE       a label map on MOVING's grid to carry onto FIXED (nearest neighbour)
+  --labels-out FILE   where to write the carried labels (required with --labels)
+  --no-normalize      use the intensities as they are`;
+
+interface RegisterArgs {
+  moving: string;
+  fixed: string;
+  weights: string;
+  out: string;
+  warped?: string;
+  labels?: string;
+  labelsOut?: string;
+  normalize: boolean;
+}
+
+const VALUE_OPTIONS = ['--weights', '--out', '--warped', '--labels', '--labels-out'];
+
+function parseRegisterArgs(argv: string[]): RegisterArgs {
+  const positional: string[] = [];
+  const values: Record<string, string> = {};
+  let normalize = true;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--no-normalize') normalize = false;
+    else if (VALUE_OPTIONS.includes(arg)) {
+      const value = argv[++i];
+      if (value === undefined) throw new Error(`${arg} needs a value\n\n${REGISTER_USAGE}`);
+      values[arg] = value;
+    } else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}\n\n${REGISTER_USAGE}`);
+    else positional.push(arg);
+  }
+  if (positional.length !== 2 || !values['--weights'] || !values['--out'])
+    throw new Error(`expected MOVING and FIXED, --weights and --out\n\n${REGISTER_USAGE}`);
+  if (Boolean(values['--labels']) !== Boolean(values['--labels-out']))
+    throw new Error('--labels and --labels-out go together: the labels to carry and where to write them');
+  return {
+    moving: positional[0]!,
+    fixed: positional[1]!,
+    weights: values['--weights'],
+    out: values['--out'],
+    warped: values['--warped'],
+    labels: values['--labels'],
+    labelsOut: values['--labels-out'],
+    normalize,
+  };
+}
+
+/** Runs `cover-torch register`; returns the exit code. */
+export async function register(argv: string[], out: (text: string) => void): Promise<number> {
+  const args = parseRegisterArgs(argv);
+  const model = await CoverModel.load(args.weights);
+  try {
+    const preprocessing = recordedPreprocessing(model);
+    const [moving, fixed] = await Promise.all(
+      [args.moving, args.fixed].map((file) => readPrepared(file, preprocessing, args.normalize)),
+    );
+    const shape = fixed!.shape;
+    if (moving!.shape.join() !== shape.join())
+      throw new Error(
+        `${args.moving} has shape [${moving!.shape.join(', ')}] but ${args.fixed} has [${shape.join(', ')}]; resample both to one grid first`,
+      );
+    const dims = model.options.dims;
+    if (shape.length !== dims)
+      throw new Error(`a ${dims}D model registers ${dims}D images, but ${args.fixed} is ${shape.length}D`);
+    const movingImage = tensor(moving!.data, [1, 1, ...shape]) as Tensor<'float32'>;
+    const field = await model.correspond(movingImage, tensor(fixed!.data, [1, 1, ...shape]));
+    const onFixedGrid = { shape, spacing: fixed!.spacing, affine: fixed!.affine };
+    await writeNifti(args.out, { ...onFixedGrid, data: field.data, channels: dims });
+    const lines = [`wrote ${args.out}: displacement of [${shape.join(', ')}], ${describeField(field.data, dims)}`];
+    if (args.warped) {
+      await writeNifti(args.warped, { ...onFixedGrid, data: warp(movingImage, field).data });
+      lines.push(`wrote ${args.warped}: ${args.moving} warped onto ${args.fixed}`);
+    }
+    if (args.labels && args.labelsOut) {
+      const labels = await labelsOnGrid(args.labels, moving!, preprocessing.spacing !== undefined && dims === 3);
+      const carried = warp(tensor(labels, [1, 1, ...shape]) as Tensor<'int32'>, field, { mode: 'nearest' });
+      await writeNifti(args.labelsOut, { ...onFixedGrid, data: Float32Array.from(carried.data) });
+      lines.push(`wrote ${args.labelsOut}: labels of ${args.labels} carried onto ${args.fixed}`);
+    }
+    out(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** The label map as integers on MOVING's grid, or a clear error when it is on another grid. */
+async function labelsOnGrid(file: string, moving: ImageVolume, movingResampled: boolean): Promise<Int32Array> {
+  if (movingResampled)
+    throw new Error(
+      `--labels: the run resamples volumes to its spacing, which would need the labels resampled by nearest neighbour too; resample MOVING and its labels to the run's spacing first`,
+    );
+  const labels = await readImage(file);
+  // A 2D label map saved as NIfTI reads as one slice, [1, H, W].
+  const squeezed =
+    labels.shape.length > moving.shape.length && labels.shape[0] === 1 ? labels.shape.slice(1) : labels.shape;
+  if (squeezed.join() !== moving.shape.join())
+    throw new Error(
+      `${file} has shape [${labels.shape.join(', ')}] but the moving image has [${moving.shape.join(', ')}]; labels must be on its grid`,
+    );
+  return Int32Array.from(labels.data, Math.round);
+}
+
+/** Mean and largest displacement length, in voxels. */
+function describeField(data: Float32Array, dims: number): string {
+  const voxels = data.length / dims;
+  let sum = 0;
+  let max = 0;
+  for (let i = 0; i < voxels; i++) {
+    let squared = 0;
+    for (let axis = 0; axis < dims; axis++) squared += data[axis * voxels + i]! ** 2;
+    const length = Math.sqrt(squared);
+    sum += length;
+    max = Math.max(max, length);
+  }
+  return `mean length ${(sum / voxels).toFixed(2)} voxels, largest ${max.toFixed(2)}`;
+}
