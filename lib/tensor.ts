@@ -1,4 +1,4 @@
-import type { DType, RawTensor, TypedArrayByDType } from './native/binding';
+import { DTYPES, type DType, type RawTensor, type TypedArrayByDType } from './native/binding';
 import { rangeError, typeError } from './errors';
 
 export type { DType, TypedArrayByDType } from './native/binding';
@@ -12,21 +12,8 @@ export type Tensor<D extends DType = DType> = RawTensor<D>;
 /** Any TypedArray that can hold tensor data. */
 export type TensorData = TypedArrayByDType[DType];
 
-const DTYPE_OF_ARRAY = new Map<string, DType>([
-  ['Float32Array', 'float32'],
-  ['Float64Array', 'float64'],
-  ['Int32Array', 'int32'],
-  ['BigInt64Array', 'int64'],
-  ['Uint8Array', 'uint8'],
-]);
-
-const ARRAY_OF_DTYPE: Record<DType, string> = {
-  float32: 'Float32Array',
-  float64: 'Float64Array',
-  int32: 'Int32Array',
-  int64: 'BigInt64Array',
-  uint8: 'Uint8Array',
-};
+const DTYPE_NAMES = Object.keys(DTYPES) as DType[];
+const DTYPE_OF_ARRAY = new Map<string, DType>(DTYPE_NAMES.map((dtype) => [DTYPES[dtype].array.name, dtype]));
 
 /** The dtype that a TypedArray holds, or undefined for unsupported arrays. */
 export function dtypeOf(data: unknown): DType | undefined {
@@ -62,15 +49,15 @@ export function assertTensor(value: unknown, name: string): asserts value is Ten
     throw typeError(name, 'a tensor object { dtype, shape, data }', value);
   }
   const { dtype, shape, data } = value as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !(dtype in ARRAY_OF_DTYPE)) {
-    throw typeError(`${name}.dtype`, `one of ${Object.keys(ARRAY_OF_DTYPE).join(', ')}`, dtype);
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPES, dtype)) {
+    throw typeError(`${name}.dtype`, `one of ${DTYPE_NAMES.join(', ')}`, dtype);
   }
   if (!Array.isArray(shape)) throw typeError(`${name}.shape`, 'an array of dimensions', shape);
   shape.forEach((dim: unknown, i) => {
     if (typeof dim !== 'number') throw typeError(`${name}.shape[${i}]`, 'a non-negative integer', dim);
     if (!Number.isSafeInteger(dim) || dim < 0) throw rangeError(`${name}.shape[${i}]`, 'a non-negative integer', dim);
   });
-  const expectedArray = ARRAY_OF_DTYPE[dtype as DType];
+  const expectedArray = DTYPES[dtype as DType].array.name;
   if (dtypeOf(data) !== dtype) throw typeError(`${name}.data`, `a ${expectedArray} (dtype ${dtype})`, data);
   const length = (data as TensorData).length;
   const expected = numel(shape as number[]);

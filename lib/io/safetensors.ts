@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { TYPED_ARRAY_CONSTRUCTORS } from '../native/binding';
+import { DTYPES, TYPED_ARRAY_CONSTRUCTORS } from '../native/binding';
 import type { DType, Tensor } from '../tensor';
 import { writeFileAtomic } from './writeFileAtomic';
 
@@ -9,20 +9,9 @@ import { writeFileAtomic } from './writeFileAtomic';
  * little-endian data. PyTorch reads it with `safetensors.torch.load_file`.
  */
 
-const TO_SAFETENSORS: Record<DType, string> = {
-  float32: 'F32',
-  float64: 'F64',
-  int32: 'I32',
-  int64: 'I64',
-  uint8: 'U8',
-};
-const FROM_SAFETENSORS: Record<string, DType> = {
-  F32: 'float32',
-  F64: 'float64',
-  I32: 'int32',
-  I64: 'int64',
-  U8: 'uint8',
-};
+const FROM_SAFETENSORS: Record<string, DType> = Object.fromEntries(
+  (Object.keys(DTYPES) as DType[]).map((dtype) => [DTYPES[dtype].safetensors, dtype]),
+);
 /** Writes named tensors (and string metadata) to `file` atomically. */
 export async function saveSafetensors(
   file: string,
@@ -36,7 +25,7 @@ export async function saveSafetensors(
   for (const [name, tensor] of Object.entries(tensors)) {
     const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
     header[name] = {
-      dtype: TO_SAFETENSORS[tensor.dtype],
+      dtype: DTYPES[tensor.dtype].safetensors,
       shape: [...tensor.shape],
       data_offsets: [offset, offset + bytes.byteLength],
     };

@@ -3,10 +3,23 @@
  * before they get here, and the addon only converts types (TypeError on a mismatch).
  */
 
-/** Element types that cross the JS boundary. */
-export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
+/**
+ * The element types that cross the JS boundary: each one's TypedArray and its safetensors
+ * code. The one table of dtypes in lib/ (native/addon/tensor_convert.cpp maps the same
+ * names to LibTorch's scalar types; test/native/roundTrip.test.ts crosses each).
+ */
+export const DTYPES = {
+  float32: { array: Float32Array, safetensors: 'F32' },
+  float64: { array: Float64Array, safetensors: 'F64' },
+  int32: { array: Int32Array, safetensors: 'I32' },
+  int64: { array: BigInt64Array, safetensors: 'I64' },
+  uint8: { array: Uint8Array, safetensors: 'U8' },
+} as const;
 
-/** The TypedArray that holds each dtype. */
+/** Element types that cross the JS boundary. */
+export type DType = keyof typeof DTYPES;
+
+/** The TypedArray that holds each dtype (over any ArrayBuffer, shared ones included). */
 export interface TypedArrayByDType {
   float32: Float32Array;
   float64: Float64Array;
@@ -16,17 +29,13 @@ export interface TypedArrayByDType {
 }
 
 /** The TypedArray constructor of each dtype (this realm's). */
-export const TYPED_ARRAY_CONSTRUCTORS: {
+export const TYPED_ARRAY_CONSTRUCTORS = Object.fromEntries(
+  Object.entries(DTYPES).map(([dtype, { array }]) => [dtype, array]),
+) as unknown as {
   [D in DType]: {
     new (buffer: ArrayBufferLike, offset: number, length: number): TypedArrayByDType[D];
     BYTES_PER_ELEMENT: number;
   };
-} = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
 };
 
 /** A tensor as the addon reads and writes it: a contiguous TypedArray plus its shape. */
@@ -70,6 +79,7 @@ export interface RawTrainOptions {
   consistencyWeight?: number;
   consistencyWarmupSteps?: number;
   consistencyFeatures?: string;
+  recompute?: boolean;
   seed?: number;
   views?: Record<string, number | boolean | number[]>;
   optimizer?: Record<string, number | boolean | string>;
