@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Training steps through the public API, as a user calls them; one JSON line on stdout.
-//   node bench/apiStep.js step --dims 2 --size 128 --batch 4 --steps 6 --threads 2
+//   node bench/apiStep.js step --dims 2 --size 128 --batch 4 --steps 6 --threads 2 [--recompute 1]
 //   node bench/apiStep.js concurrent --dims 2 --size 64 --batch 4 --steps 6 --threads 2
 //   node bench/apiStep.js case --dims 2 --size 64 --batch 2 --out DIR
 // `step` also reports the event loop's delay (p99) while training and while creating the
@@ -23,6 +23,8 @@ const dims = option('dims', 2);
 const size = option('size', 128);
 const batch = option('batch', 4);
 const steps = option('steps', 6);
+// Activation recomputation in the backbone (training option `recompute`).
+const recompute = option('recompute', 0) === 1;
 setNumThreads(option('threads', 2));
 
 function randomImages() {
@@ -43,7 +45,7 @@ async function loopDelayDuring(work) {
 
 async function trainedModel(seed) {
   const model = await CoverModel.create({ dims, seed });
-  model.configureTraining({ cropSize: Array(dims).fill(size) });
+  model.configureTraining({ cropSize: Array(dims).fill(size), recompute });
   return model;
 }
 

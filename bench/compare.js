@@ -76,7 +76,7 @@ fs.rmSync(caseDir, { recursive: true, force: true });
 const shape = (s) => ['--dims', s.dims, '--size', s.size, '--batch', s.batch].map(String);
 const results = {};
 for (const s of selected) {
-  const measured = { baseline: [], api: [], cpp: [] };
+  const measured = { baseline: [], api: [], apiRecompute: [], cpp: [] };
   for (let round = 0; round < s.rounds; round++) {
     const steps = ['--steps', String(s.steps), '--threads', String(THREADS)];
     measured.baseline.push(
@@ -89,12 +89,20 @@ for (const s of selected) {
     measured.api.push(
       run(process.execPath, [path.join(__dirname, 'apiStep.js'), 'step', ...shape(s), ...steps], `${s.name} API`),
     );
+    measured.apiRecompute.push(
+      run(
+        process.execPath,
+        [path.join(__dirname, 'apiStep.js'), 'step', ...shape(s), ...steps, '--recompute', '1'],
+        `${s.name} API, recompute`,
+      ),
+    );
     measured.cpp.push(run(path.join(build, 'cover_torch_bench'), [s.cpp], `${s.name} C++`));
   }
   // Steady state: the first step of each process warms caches and allocators.
   const steadyMs = (list) => median(list.flatMap((m) => m.stepMs.slice(1)));
   const baselineMs = steadyMs(measured.baseline);
   const apiMs = steadyMs(measured.api);
+  const recomputeMs = steadyMs(measured.apiRecompute);
   const cppMs = median(measured.cpp.map((m) => m.ms));
   const rss = (list) => Math.max(...list.map((m) => m.peakRssMb));
   results[s.name] = {
@@ -106,6 +114,10 @@ for (const s of selected) {
     baselinePeakRssMb: rss(measured.baseline),
     apiPeakRssMb: rss(measured.api),
     rssRatio: rss(measured.api) / rss(measured.baseline),
+    recomputeMs,
+    recomputeTimeRatio: recomputeMs / baselineMs,
+    recomputePeakRssMb: rss(measured.apiRecompute),
+    recomputeRssRatio: rss(measured.apiRecompute) / rss(measured.baseline),
     loopDelayP99Ms: Math.max(...measured.api.map((m) => m.loopDelayP99Ms)),
     createLoopDelayP99Ms: Math.max(...measured.api.map((m) => m.createLoopDelayP99Ms)),
     raw: measured,
@@ -134,13 +146,24 @@ const lines = [
   '| case | PyTorch ms | API ms | C++ ms | time API/PyTorch | API/C++ | PyTorch RSS MB | API RSS MB | RSS API/PyTorch | loop p99 ms (train / create) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 ];
+const recomputeLines = [
+  '',
+  'With `recompute: true` (backbone activations recomputed in backward instead of kept):',
+  '',
+  '| case | API ms | time API/PyTorch | API RSS MB | RSS API/PyTorch |',
+  '| --- | ---: | ---: | ---: | ---: |',
+];
 for (const [name, r] of Object.entries(results)) {
   lines.push(
     `| ${name} | ${r.baselineMs.toFixed(0)} | ${r.apiMs.toFixed(0)} | ${r.cppMs.toFixed(0)} | ${r.timeRatio.toFixed(2)}x | ` +
       `${r.apiOverCpp.toFixed(2)}x | ${r.baselinePeakRssMb.toFixed(0)} | ${r.apiPeakRssMb.toFixed(0)} | ${r.rssRatio.toFixed(2)}x | ` +
       `${r.loopDelayP99Ms.toFixed(1)} / ${r.createLoopDelayP99Ms.toFixed(1)} |`,
   );
+  recomputeLines.push(
+    `| ${name} | ${r.recomputeMs.toFixed(0)} | ${r.recomputeTimeRatio.toFixed(2)}x | ${r.recomputePeakRssMb.toFixed(0)} | ${r.recomputeRssRatio.toFixed(2)}x |`,
+  );
 }
+lines.push(...recomputeLines);
 if (concurrent) {
   lines.push(
     '',

@@ -84,6 +84,12 @@ export interface TrainingFields {
   consistencyFeatures?: 'backbone' | 'centered' | 'projection';
   /** lambda ramps up linearly over this many steps. Default 0 (full weight from the start). */
   consistencyWarmupSteps?: number;
+  /**
+   * Recompute the backbone's activations in backward instead of keeping them: much less
+   * memory per step (most of it in 3D) for one more backbone forward pass. Same results.
+   * Default false.
+   */
+  recompute?: boolean;
   /** Seed of the view generator. Default 0. */
   seed?: number;
 }
@@ -148,6 +154,7 @@ export const trainingFields = {
   consistencyWeight: number(0).default(1),
   consistencyFeatures: choice(['backbone', 'centered', 'projection']).default('backbone'),
   consistencyWarmupSteps: integer(0).default(0),
+  recompute: boolean().default(false),
   seed: integer(0).default(0),
 };
 

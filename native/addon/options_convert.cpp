@@ -124,6 +124,7 @@ core::TrainOptions trainOptionsFromJs(const Napi::Object& object) {
   read.number("consistencyWeight", options.consistencyWeight);
   read.integer("consistencyWarmupSteps", options.consistencyWarmupSteps);
   read.string("consistencyFeatures", options.consistencyFeatures);
+  read.boolean("recompute", options.recompute);
   read.integer("seed", options.seed);
 
   const Reader views = read.child("views");

@@ -51,6 +51,9 @@ class CoverModelImpl : public torch::nn::Module {
 
   const ModelOptions& options() const { return options_; }
 
+  // Activation recomputation in the backbone while training (see UNetImpl::setRecompute).
+  void setRecompute(bool recompute) { backbone_->setRecompute(recompute); }
+
  private:
   static constexpr auto kMemoryFormat3d = torch::MemoryFormat::ChannelsLast3d;
   // Images in the memory layout the backbone's weights use.

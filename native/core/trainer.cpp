@@ -57,6 +57,7 @@ Trainer::Trainer(CoverModel model, TrainOptions options)
   const auto& kind = options_.consistencyFeatures;
   TORCH_CHECK(kind == "backbone" || kind == "centered" || kind == "projection",
               "consistencyFeatures must be backbone, centered or projection, got \"", kind, "\"");
+  model_->setRecompute(options_.recompute);
   std::vector<torch::Tensor> parameters;
   for (const auto& item : model_->named_parameters()) {
     parameterNames_.push_back(item.key());

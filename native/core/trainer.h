@@ -37,6 +37,9 @@ struct TrainOptions {
   // lowered fastest by making F1 constant, which also flattens MoV and stalls L_vec;
   // letting L_vec shape the features first avoids that collapse. 0 = full weight at once.
   int64_t consistencyWarmupSteps = 0;
+  // Recompute the backbone's activations in backward instead of keeping them: much less
+  // memory for one more backbone forward pass per step (see UNetImpl::setRecompute).
+  bool recompute = false;
   uint64_t seed = 0;  // view generation
 };
 

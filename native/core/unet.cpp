@@ -31,6 +31,45 @@ void initializeConv(torch::Tensor& weight, torch::Tensor& bias, at::Generator& g
   }
 }
 
+// A block run without saving its activations; backward runs it again with autograd on and
+// differentiates that. The parameters are inputs, so their gradients flow (and the output
+// requires grad) even when the block's input does not.
+class RecomputedBlock : public torch::autograd::Function<RecomputedBlock> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
+                               DoubleConvImpl* block, at::TensorList parameters) {
+    ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
+    ctx->saved_data["inputRequiresGrad"] = input.requires_grad();
+    ctx->save_for_backward({input});
+    (void)parameters;
+    return block->forward(input);  // autograd is off inside a Function's forward
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list gradOutputs) {
+    auto* block = reinterpret_cast<DoubleConvImpl*>(ctx->saved_data["block"].toInt());
+    const bool inputRequiresGrad = ctx->saved_data["inputRequiresGrad"].toBool();
+    const auto input = ctx->get_saved_variables()[0].detach().requires_grad_(inputRequiresGrad);
+    torch::Tensor output;
+    {
+      torch::AutoGradMode enabled(true);
+      output = block->forward(input);
+    }
+    const auto parameters = block->parameters();
+    torch::autograd::variable_list wrt;
+    if (inputRequiresGrad) wrt.push_back(input);
+    wrt.insert(wrt.end(), parameters.begin(), parameters.end());
+    auto grads = torch::autograd::grad({output}, wrt, {gradOutputs[0]}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+    // One gradient per forward argument, the parameter list flattened.
+    torch::autograd::variable_list result;
+    result.push_back(inputRequiresGrad ? grads[0] : torch::Tensor());
+    result.push_back(torch::Tensor());  // block
+    result.insert(result.end(), grads.begin() + (inputRequiresGrad ? 1 : 0), grads.end());
+    return result;
+  }
+};
+
 }  // namespace
 
 torch::nn::AnyModule makeConv(int dims, int64_t in, int64_t out, int64_t kernel) {
@@ -96,15 +135,21 @@ UNetImpl::UNetImpl(const ModelOptions& options) : dims_(options.dims) {
   }
 }
 
+torch::Tensor UNetImpl::runBlock(DoubleConv& block, const torch::Tensor& x) {
+  if (!recompute_ || !torch::GradMode::is_enabled()) return block->forward(x);
+  const auto parameters = block->parameters();
+  return RecomputedBlock::apply(x, block.get(), at::TensorList(parameters));
+}
+
 std::vector<torch::Tensor> UNetImpl::forward(const torch::Tensor& image) {
-  std::vector<torch::Tensor> skips{inc_->forward(image)};
-  for (auto& down : downConv_) skips.push_back(down->forward(maxPool(dims_, skips.back())));
+  std::vector<torch::Tensor> skips{runBlock(inc_, image)};
+  for (auto& down : downConv_) skips.push_back(runBlock(down, maxPool(dims_, skips.back())));
   // skips: x1 (full) .. x5 (1/16). Decoder outputs coarse to fine, collected fine to coarse.
   std::vector<torch::Tensor> pyramid(5);
   pyramid[4] = skips[4];
   torch::Tensor x = skips[4];
   for (int i = 0; i < 4; ++i) {
-    x = upConv_[i]->forward(torch::cat({skips[3 - i], upsample(dims_, x)}, 1));
+    x = runBlock(upConv_[i], torch::cat({skips[3 - i], upsample(dims_, x)}, 1));
     pyramid[3 - i] = x;
   }
   return pyramid;

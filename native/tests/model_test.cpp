@@ -93,3 +93,31 @@ TEST_CASE("model: forward gives full-resolution displacement and features for 2D
 }
 
 }  // namespace
+
+namespace {
+
+// The native bounds are lib/model/modelOptions.ts's, so C++ callers get the same limits.
+TEST_CASE("model: options beyond the TypeScript schema's bounds are refused natively too") {
+  const auto refused = [](auto change, const std::string& text) {
+    ModelOptions options;
+    change(options);
+    try {
+      cover::core::validate(options);
+    } catch (const c10::Error& error) {
+      EXPECT(std::string(error.what_without_backtrace()).find(text) != std::string::npos);
+      return;
+    }
+    throw cover::tests::Failure("expected an error containing \"" + text + "\"");
+  };
+  refused([](ModelOptions& o) { o.inChannels = 4097; }, "inChannels must be in 1..4096");
+  refused([](ModelOptions& o) { o.channels[2] = 2056; }, "channels[2] must be a multiple of 8");
+  refused([](ModelOptions& o) { o.headDim = 4097; }, "headDim must be in 1..4096");
+  refused([](ModelOptions& o) { o.heads[0] = 65; }, "heads[0] must be in 1..64");
+  ModelOptions edge;
+  edge.inChannels = 4096;
+  edge.channels = {2048, 2048, 8, 8, 8};
+  edge.heads = {64, 1, 1, 1, 1};
+  cover::core::validate(edge);  // the bounds themselves are allowed
+}
+
+}  // namespace
