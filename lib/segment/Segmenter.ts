@@ -170,7 +170,7 @@ export class Segmenter {
 
   /**
    * Writes the encoder and the head to one safetensors file (atomically), with the
-   * segmenter's options in its metadata; {@link Segmenter.load} reads it back. The
+   * segmenter's options and the encoder file's metadata (e.g. how its images were prepared); {@link Segmenter.load} reads it back. The
    * encoder's tensors keep their PyTorch names; the head's are `segmentation_head.*`.
    */
   async save(file: string): Promise<void> {
@@ -182,6 +182,8 @@ export class Segmenter {
     void _seed;
     void _device;
     await saveSafetensors(file, tensors, {
+      // What the encoder's file recorded (how its images were prepared, its steps) stays.
+      ...this.#encoder.metadata,
       format: 'pt',
       [MODEL_OPTIONS_METADATA]: JSON.stringify(modelOptions),
       [SEGMENTER_METADATA]: JSON.stringify(this.options),

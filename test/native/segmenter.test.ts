@@ -71,7 +71,12 @@ describe('Segmenter', () => {
   });
 
   it('saves encoder, head and options to one file and loads them back', async () => {
-    const segmenter = await Segmenter.create(await CoverModel.create({ ...small, seed: 5 }), {
+    // Created from a weights file that records how its images were prepared.
+    const encoderFile = path.join(temp(), 'encoder.safetensors');
+    const encoder = await CoverModel.create({ ...small, seed: 5 });
+    await encoder.save(encoderFile, { metadata: { 'cover-torch.preprocessing': '{"dims":2}' } });
+    await encoder.dispose();
+    const segmenter = await Segmenter.create(encoderFile, {
       classes: 3,
       classWeights: [1, 2, 0.5],
       ignoreLabel: 255,
@@ -89,6 +94,7 @@ describe('Segmenter', () => {
       const loaded = await Segmenter.load(file);
       try {
         expect(loaded.options).toEqual(segmenter.options);
+        expect(loaded.encoder.metadata['cover-torch.preprocessing']).toBe('{"dims":2}');
         expect((await loaded.predictProbabilities(images)).data).toEqual(
           (await segmenter.predictProbabilities(images)).data,
         );
