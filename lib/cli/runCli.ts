@@ -7,6 +7,8 @@ import { features, FEATURES_USAGE } from './features';
 import { plot, PLOT_USAGE } from './plot';
 import { probe, PROBE_USAGE } from './probe';
 import { register, REGISTER_USAGE } from './register';
+import { finetune, FINETUNE_USAGE } from './finetune';
+import { evaluate, EVALUATE_USAGE } from './evaluate';
 
 const USAGE = `Usage: cover-torch <command> [options]
 
@@ -17,6 +19,8 @@ Commands:
   plot RUN        Draw a run's loss curves as an SVG
   features IMAGE  Write an image's dense features (NIfTI) with a pretrained encoder
   register M F    Write the displacement from image M to image F (NIfTI); carry labels
+  finetune        Fine-tune a pretrained encoder for segmentation on labelled images
+  evaluate SEG    Segment labelled images with a fine-tuned segmenter; Dice and HD95
   info [--json]   Show the package version, LibTorch, CUDA devices, threads and binary
   help            Show this help
   --version       Show the package version`;
@@ -34,9 +38,11 @@ const SIMPLE_COMMANDS: Record<
   plot: { usage: PLOT_USAGE, run: plot },
   features: { usage: FEATURES_USAGE, run: features },
   register: { usage: REGISTER_USAGE, run: register },
+  finetune: { usage: FINETUNE_USAGE, run: finetune },
+  evaluate: { usage: EVALUATE_USAGE, run: evaluate },
 };
 
-const COMMANDS = ['pretrain', 'probe', 'plot', 'features', 'register', 'info', 'help'];
+const COMMANDS = ['pretrain', 'probe', 'plot', 'features', 'register', 'finetune', 'evaluate', 'info', 'help'];
 
 const INFO_USAGE = `Usage: cover-torch info [--json]
 

@@ -1,0 +1,130 @@
+import { writeFileAtomic } from '../io/writeFileAtomic';
+import { Segmenter } from '../segment/Segmenter';
+import { scoreSegmentation, type SegmentationScores } from '../segment/segmentationMetrics';
+import { tensor } from '../tensor';
+import { parseCommandArgs } from './commandArgs';
+import { readLabelledImages, SLICE_AXIS, slicesOf, type LabelledImage } from './labelledImages';
+import { recordedPreprocessing } from './prepareImage';
+
+export const EVALUATE_USAGE = `Usage: cover-torch evaluate SEGMENTER --images SRC --labels SRC [options]
+
+Segments labelled images with a fine-tuned segmenter (cover-torch finetune,
+Segmenter.save) and scores each against its labels: per-class Dice and 95th-percentile
+Hausdorff distance (mm, from the image's spacing), then their means over the images.
+Images are prepared as the encoder's run prepared its images; a 2D segmenter segments
+volumes slice by slice along the run's slice axis and is scored on the whole volume.
+Options:
+  --images SRC          image files, folders or glob patterns (required; may repeat)
+  --labels SRC          label maps on their images' grids, paired in sorted order (required)
+  --exclude-class LIST  classes left out of the means, e.g. 0 for background
+  --json FILE           also write every score as JSON
+  --no-normalize        use the intensities as they are`;
+
+interface CaseScores {
+  source: string;
+  scores: SegmentationScores;
+}
+
+/** Runs `cover-torch evaluate`; returns the exit code. */
+export async function evaluate(argv: string[], out: (text: string) => void): Promise<number> {
+  const args = parseCommandArgs(argv, EVALUATE_USAGE, {
+    values: ['--exclude-class', '--json'],
+    lists: ['--images', '--labels'],
+    flags: ['--no-normalize'],
+    required: ['--images', '--labels'],
+    positional: 1,
+    positionalName: 'SEGMENTER',
+  });
+  const exclude = (args.value('--exclude-class') ?? '').split(',').filter(Boolean).map(Number);
+  const segmenter = await Segmenter.load(args.positional[0]!);
+  try {
+    const classes = segmenter.options.classes;
+    if (exclude.some((c) => !Number.isInteger(c) || c < 0 || c >= classes))
+      throw new Error(
+        `Expected classes between 0 and ${classes - 1} for --exclude-class but received "${args.value('--exclude-class')}"`,
+      );
+    const preprocessing = recordedPreprocessing(segmenter.encoder);
+    const dims = segmenter.encoder.options.dims;
+    // Whole images and volumes: a 2D segmenter's slices are put back together.
+    const wholes = await readLabelledImages(args.list('--images'), args.list('--labels'), {
+      preprocessing,
+      normalize: !args.flag('--no-normalize'),
+      dims,
+      wholeVolumes: true,
+    });
+    const cases: CaseScores[] = [];
+    for (const whole of wholes) {
+      const predicted = await predictWhole(segmenter, whole, dims, preprocessing.sliceAxis);
+      cases.push({
+        source: whole.source,
+        scores: scoreSegmentation(predicted, whole.labels, whole.shape, {
+          classes,
+          ignoreLabel: segmenter.options.ignoreLabel,
+          spacing: whole.spacing,
+          excludeFromMean: exclude,
+        }),
+      });
+    }
+    out(formatEvaluation(cases, classes));
+    const json = args.value('--json');
+    if (json) await writeFileAtomic(json, [Buffer.from(`${JSON.stringify({ classes, exclude, cases }, null, 2)}\n`)]);
+    return 0;
+  } finally {
+    await segmenter.dispose();
+  }
+}
+
+/** Labels predicted for a whole image or volume (slice by slice for a 2D model on a volume). */
+async function predictWhole(
+  segmenter: Segmenter,
+  whole: LabelledImage,
+  dims: number,
+  sliceAxis = 'axial',
+): Promise<ArrayLike<number>> {
+  if (whole.shape.length === dims) return (await segmenter.predict(tensor(whole.image, [1, 1, ...whole.shape]))).data;
+  const axis = SLICE_AXIS[sliceAxis] ?? 0;
+  const shape = whole.shape as [number, number, number];
+  const predicted = new Int32Array(whole.image.length);
+  const stride = [shape[1] * shape[2], shape[2], 1];
+  const [u, v] = [0, 1, 2].filter((a) => a !== axis) as [number, number];
+  for (const slice of slicesOf(whole.image, whole.labels, shape, axis)) {
+    const labels = (await segmenter.predict(tensor(slice.image, [1, 1, ...slice.shape]))).data;
+    const columns = slice.shape[1]!;
+    for (let i = 0; i < slice.shape[0]!; i++)
+      for (let j = 0; j < columns; j++)
+        predicted[slice.index * stride[axis]! + i * stride[u]! + j * stride[v]!] = labels[i * columns + j]!;
+  }
+  return predicted;
+}
+
+function formatEvaluation(cases: CaseScores[], classes: number): string {
+  const number = (value: number, digits: number) =>
+    (Number.isNaN(value) ? '-' : value === Infinity ? 'inf' : value.toFixed(digits)).padStart(9);
+  const header = `${'image'.padEnd(40)}${'mean Dice'.padStart(10)}${'mean HD95'.padStart(10)}  ${Array.from(
+    { length: classes },
+    (_, c) => `Dice ${c}`.padStart(9),
+  ).join('')}`;
+  const lines = [header];
+  for (const { source, scores } of cases) {
+    const name = source.length <= 38 ? source : `...${source.slice(-35)}`;
+    lines.push(
+      `${name.padEnd(40)}${number(scores.meanDice, 3).padStart(10)}${number(scores.meanHausdorff95, 2).padStart(10)}  ${scores.perClass
+        .map((c) => number(c.dice, 3))
+        .join('')}`,
+    );
+  }
+  const mean = (pick: (s: SegmentationScores) => number) => {
+    const values = cases.map((c) => pick(c.scores)).filter(Number.isFinite);
+    return values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
+  };
+  lines.push(
+    `${`mean of ${cases.length}`.padEnd(40)}${number(
+      mean((s) => s.meanDice),
+      3,
+    ).padStart(10)}${number(
+      mean((s) => s.meanHausdorff95),
+      2,
+    ).padStart(10)}`,
+  );
+  return `${lines.join('\n')}\n`;
+}

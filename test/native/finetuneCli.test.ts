@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { CoverModel, Segmenter, normalizeIntensity, readNifti, scoreSegmentation, tensor } from '../../lib';
+import { runCli } from '../../lib/cli/runCli';
+import { useTempDir } from '../tempDir';
+import { niftiBytes } from '../unit/niftiBytes';
+
+const [D, H, W] = [3, 24, 28];
+
+/** A volume with smooth intensities and its labels: 1 where bright, 0 elsewhere. */
+function writeCase(folder: string, name: string, phase: number): { image: string; labels: string } {
+  const values: number[] = [];
+  const labels: number[] = [];
+  for (let z = 0; z < D; z++)
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const v = 100 + 80 * Math.sin(x / 4 + phase + z) * Math.cos(y / 5 - phase);
+        values.push(v);
+        labels.push(v > 120 ? 1 : 0);
+      }
+  fs.mkdirSync(path.join(folder, 'images'), { recursive: true });
+  fs.mkdirSync(path.join(folder, 'labels'), { recursive: true });
+  const image = path.join(folder, 'images', `${name}.nii`);
+  const labelFile = path.join(folder, 'labels', `${name}.nii`);
+  fs.writeFileSync(image, niftiBytes({ dims: [3, W, H, D], values, pixdim: [1, 0.8, 0.9, 2] }));
+  fs.writeFileSync(labelFile, niftiBytes({ dims: [3, W, H, D], values: labels, datatype: 2 }));
+  return { image, labels: labelFile };
+}
+
+describe('cover-torch finetune and evaluate', () => {
+  const tempDir = useTempDir('cover-finetune-cli');
+
+  it('fine-tune a 2D encoder on the slices of labelled volumes, then score whole volumes', async () => {
+    const model = await CoverModel.create({ dims: 2, channels: [8, 16, 16, 16, 16], seed: 11 });
+    const weights = path.join(tempDir(), 'final.safetensors');
+    const preprocessing = { dims: 2, normalize: { kind: 'minmax' }, sliceAxis: 'axial' };
+    await model.save(weights, { metadata: { 'cover-torch.preprocessing': JSON.stringify(preprocessing) } });
+    await model.dispose();
+    const cases = [writeCase(tempDir(), 'a', 0), writeCase(tempDir(), 'b', 1.3)];
+    const out = path.join(tempDir(), 'segmenter.safetensors');
+    const printed: string[] = [];
+    const progress: string[] = [];
+    const tuned = await runCli(
+      ['finetune', '--weights', weights, '--images', path.join(tempDir(), 'images'), '--labels']
+        .concat([path.join(tempDir(), 'labels'), '--classes', '2', '--out', out, '--steps', '50'])
+        .concat(['--crop', '16', '--lr', '3e-3']),
+      (text) => printed.push(text),
+      (text) => progress.push(text),
+    );
+    expect(tuned).toBe(0);
+    expect(printed.join('')).toMatch(new RegExp(`^wrote ${out}: 2 classes, 50 steps on 6 labelled images`));
+    expect(progress.join('')).toContain('crops [16, 16]');
+
+    const json = path.join(tempDir(), 'scores.json');
+    const evaluated = await runCli(
+      ['evaluate', out, '--images', cases[0]!.image, '--labels', cases[0]!.labels, '--json', json],
+      (text) => printed.push(text),
+      (text) => progress.push(text),
+    );
+    expect(evaluated).toBe(0);
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(report.cases).toHaveLength(1);
+    const written = report.cases[0].scores;
+
+    // The same scores by hand: normalise as the run recorded, segment each axial slice, score
+    // the volume with its spacing.
+    const segmenter = await Segmenter.load(out);
+    const volume = normalizeIntensity(await readNifti(cases[0]!.image), { kind: 'minmax' });
+    const truth = (await readNifti(cases[0]!.labels)).data;
+    const predicted = new Int32Array(D * H * W);
+    for (let z = 0; z < D; z++) {
+      const slice = volume.data.slice(z * H * W, (z + 1) * H * W);
+      predicted.set((await segmenter.predict(tensor(slice, [1, 1, H, W]))).data, z * H * W);
+    }
+    await segmenter.dispose();
+    const expected = scoreSegmentation(predicted, truth, [D, H, W], { classes: 2, spacing: volume.spacing });
+    expect(written.perClass[1].dice).toBeCloseTo(expected.perClass[1]!.dice, 10);
+    expect(written.perClass[1].hausdorff95).toBeCloseTo(expected.perClass[1]!.hausdorff95, 10);
+    expect(expected.perClass[1]!.dice).toBeGreaterThan(0.7); // it learned the task
+  });
+
+  it('says what is wrong with its arguments', async () => {
+    const err: string[] = [];
+    const run = (...argv: string[]) =>
+      runCli(
+        argv,
+        () => undefined,
+        (text) => err.push(text),
+      );
+    expect(await run('finetune', '--weights', 'w')).toBe(2);
+    expect(err.pop()).toContain('cover-torch finetune: expected --weights, --images, --labels, --classes, --out');
+    expect(
+      await run('finetune', '--weights', 'w', '--images', 'i', '--labels', 'l', '--classes', '1', '--out', 'o'),
+    ).toBe(2);
+    expect(err.pop()).toContain('Expected an integer between 2 and 1024 for --classes but received "1"');
+    expect(await run('evaluate', '--images', 'i', '--labels', 'l')).toBe(2);
+    expect(err.pop()).toContain('cover-torch evaluate: expected SEGMENTER, --images, --labels');
+  });
+});
