@@ -16,7 +16,7 @@ export type { ModelOptions } from './model/modelOptions';
 export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
 export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
-export { Segmenter, type SegmentationStepMetrics } from './segment/Segmenter';
+export { Segmenter, type SegmentationStepMetrics, type PredictOptions } from './segment/Segmenter';
 export type { SegmenterOptions } from './segment/segmenterOptions';
 export {
   scoreSegmentation,

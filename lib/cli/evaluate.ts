@@ -1,5 +1,5 @@
 import { writeFileAtomic } from '../io/writeFileAtomic';
-import { Segmenter } from '../segment/Segmenter';
+import { Segmenter, type PredictOptions } from '../segment/Segmenter';
 import { scoreSegmentation, type SegmentationScores } from '../segment/segmentationMetrics';
 import { tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
@@ -17,6 +17,7 @@ Options:
   --images SRC          image files, folders or glob patterns (required; may repeat)
   --labels SRC          label maps on their images' grids, paired in sorted order (required)
   --exclude-class LIST  classes left out of the means, e.g. 0 for background
+  --window N            segment in overlapping N-voxel tiles (bounded memory for large volumes)
   --json FILE           also write every score as JSON
   --no-normalize        use the intensities as they are`;
 
@@ -28,7 +29,7 @@ interface CaseScores {
 /** Runs `cover-torch evaluate`; returns the exit code. */
 export async function evaluate(argv: string[], out: (text: string) => void): Promise<number> {
   const args = parseCommandArgs(argv, EVALUATE_USAGE, {
-    values: ['--exclude-class', '--json'],
+    values: ['--exclude-class', '--json', '--window'],
     lists: ['--images', '--labels'],
     flags: ['--no-normalize'],
     required: ['--images', '--labels'],
@@ -36,6 +37,10 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
     positionalName: 'SEGMENTER',
   });
   const exclude = (args.value('--exclude-class') ?? '').split(',').filter(Boolean).map(Number);
+  const window = args.value('--window') === undefined ? undefined : args.integer('--window', 16, 4096);
+  if (window !== undefined && window % 16 !== 0)
+    throw new Error(`Expected a multiple of 16 (at least 16) for --window but received "${window}"`);
+  const predictOptions = window === undefined ? {} : { window };
   const segmenter = await Segmenter.load(args.positional[0]!);
   try {
     const classes = segmenter.options.classes;
@@ -54,7 +59,7 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
     });
     const cases: CaseScores[] = [];
     for (const whole of wholes) {
-      const predicted = await predictWhole(segmenter, whole, dims, preprocessing.sliceAxis);
+      const predicted = await predictWhole(segmenter, whole, dims, predictOptions, preprocessing.sliceAxis);
       cases.push({
         source: whole.source,
         scores: scoreSegmentation(predicted, whole.labels, whole.shape, {
@@ -79,16 +84,18 @@ async function predictWhole(
   segmenter: Segmenter,
   whole: LabelledImage,
   dims: number,
+  options: PredictOptions,
   sliceAxis = 'axial',
 ): Promise<ArrayLike<number>> {
-  if (whole.shape.length === dims) return (await segmenter.predict(tensor(whole.image, [1, 1, ...whole.shape]))).data;
+  if (whole.shape.length === dims)
+    return (await segmenter.predict(tensor(whole.image, [1, 1, ...whole.shape]), options)).data;
   const axis = SLICE_AXIS[sliceAxis] ?? 0;
   const shape = whole.shape as [number, number, number];
   const predicted = new Int32Array(whole.image.length);
   const stride = [shape[1] * shape[2], shape[2], 1];
   const [u, v] = [0, 1, 2].filter((a) => a !== axis) as [number, number];
   for (const slice of slicesOf(whole.image, whole.labels, shape, axis)) {
-    const labels = (await segmenter.predict(tensor(slice.image, [1, 1, ...slice.shape]))).data;
+    const labels = (await segmenter.predict(tensor(slice.image, [1, 1, ...slice.shape]), options)).data;
     const columns = slice.shape[1]!;
     for (let i = 0; i < slice.shape[0]!; i++)
       for (let j = 0; j < columns; j++)

@@ -5,6 +5,7 @@ import { CoverModel, MODEL_OPTIONS_METADATA, modelFromTensors, nativeModelOf } f
 import type { ModelOptions } from '../model/modelOptions';
 import { assertTensor, tensor, type Tensor } from '../tensor';
 import { checkNumber } from '../validate';
+import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { resolveSegmenterOptions, type ResolvedSegmenterOptions, type SegmenterOptions } from './segmenterOptions';
 import { scoreSegmentation, type SegmentationScores } from './segmentationMetrics';
 
@@ -25,6 +26,9 @@ export interface SegmentationStepMetrics {
   threads: number;
   stepMs: number;
 }
+
+/** Sliding-window prediction: a `window` turns it on (see {@link SlidingWindowOptions}). */
+export type PredictOptions = Partial<Omit<SlidingWindowOptions, 'fullResolution'>>;
 
 /** Where a saved segmenter keeps its options (safetensors metadata). */
 const SEGMENTER_METADATA = 'cover-torch.segmenter';
@@ -124,16 +128,27 @@ export class Segmenter {
     return metrics;
   }
 
-  /** Class probabilities (B, K, *S) of images (B, C_in, *S) of any size. */
-  async predictProbabilities(images: Tensor): Promise<Tensor<'float32'>> {
+  /**
+   * Class probabilities (B, K, *S) of images (B, C_in, *S) of any size. With `window`, the
+   * input is segmented in overlapping tiles of that size whose probabilities are blended
+   * (see {@link SlidingWindowOptions}): memory is bounded by the tile.
+   */
+  async predictProbabilities(images: Tensor, options: PredictOptions = {}): Promise<Tensor<'float32'>> {
     this.#checkImages(images);
     const native = nativeModelOf(this.#encoder);
-    return adoptTensor(await callNative(() => native.segment(images))) as Tensor<'float32'>;
+    const segmentTile = async (tile: Tensor) => [
+      adoptTensor(await callNative(() => native.segment(tile))) as Tensor<'float32'>,
+    ];
+    const { window, ...tiling } = options;
+    if (window === undefined) return (await segmentTile(images))[0]!;
+    // One output at the input's scale: the tiler blends it like the finest level.
+    const [blended] = await encodeSlidingWindow(segmentTile, images as Tensor<'float32'>, { ...tiling, window });
+    return blended!;
   }
 
   /** The most probable class of every voxel: labels (B, *S), uint8 (int32 above 256 classes). */
-  async predict(images: Tensor): Promise<Tensor<'uint8'> | Tensor<'int32'>> {
-    const probabilities = await this.predictProbabilities(images);
+  async predict(images: Tensor, options: PredictOptions = {}): Promise<Tensor<'uint8'> | Tensor<'int32'>> {
+    const probabilities = await this.predictProbabilities(images, options);
     const [batch, classes, ...size] = probabilities.shape as number[];
     const voxels = size.reduce((a, b) => a * b, 1);
     const out = classes! <= 256 ? new Uint8Array(batch! * voxels) : new Int32Array(batch! * voxels);
@@ -157,14 +172,16 @@ export class Segmenter {
   async evaluate(
     images: Tensor,
     labels: Tensor,
-    options: { spacing?: readonly number[]; excludeFromMean?: readonly number[] } = {},
+    options: { spacing?: readonly number[]; excludeFromMean?: readonly number[] } & PredictOptions = {},
   ): Promise<SegmentationScores> {
     this.#checkLabels(labels, images);
-    const predicted = await this.predict(images);
+    const { spacing, excludeFromMean, ...predictOptions } = options;
+    const predicted = await this.predict(images, predictOptions);
     return scoreSegmentation(predicted.data, labelValues(labels), labels.shape.slice(1), {
       classes: this.options.classes,
       ignoreLabel: this.options.ignoreLabel,
-      ...options,
+      ...(spacing ? { spacing } : {}),
+      ...(excludeFromMean ? { excludeFromMean } : {}),
     });
   }
 

@@ -46,6 +46,20 @@ describe('Segmenter', () => {
       const predicted = await segmenter.predict(images);
       expect(predicted.dtype).toBe('uint8');
       expect(predicted.shape).toEqual([2, 37, 45]);
+      // In overlapping 32 x 32 tiles: probabilities still sum to 1 and nearly every voxel
+      // gets the class the whole image gets.
+      const tiles: number[] = [];
+      const tiled = await segmenter.predictProbabilities(images, {
+        window: 32,
+        onProgress: (done, total) => tiles.push(done, total),
+      });
+      expect(tiled.shape).toEqual([2, 2, 37, 45]);
+      expect(tiles.slice(-2)).toEqual([4, 4]); // 2 x 2 tiles of the 48 x 48 padded grid
+      const tiledSums = Array.from({ length: 37 * 45 }, (_, i) => tiled.data[i]! + tiled.data[37 * 45 + i]!);
+      expect(Math.max(...tiledSums.map((s) => Math.abs(s - 1)))).toBeLessThan(1e-5);
+      const tiledLabels = await segmenter.predict(images, { window: 32 });
+      const agree = tiledLabels.data.filter((label, i) => label === predicted.data[i]).length;
+      expect(agree / predicted.data.length).toBeGreaterThan(0.95);
       const scores = await segmenter.evaluate(images, labels);
       expect(scores.perClass[1]!.dice).toBeGreaterThan(0.9);
       expect(scores.perClass[1]!.hausdorff95).toBeLessThan(3);
