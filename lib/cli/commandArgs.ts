@@ -24,6 +24,8 @@ export interface CommandArgs {
   integer(name: string, min: number, max: number, fallback?: number): number;
   /** The option as a positive finite number; `fallback` when absent. */
   number(name: string, fallback: number): number;
+  /** A tile side (a multiple of 16, at least 16), or undefined when absent. */
+  tileSide(name: string): number | undefined;
 }
 
 /** Parses `argv` by `spec`; every mistake is an Error that says what was expected. */
@@ -67,6 +69,14 @@ export function parseCommandArgs(argv: string[], usage: string, spec: CommandArg
       const value = Number(text);
       if (!(Number.isFinite(value) && value > 0))
         throw new Error(`Expected a positive number for ${name} but received "${text}"`);
+      return value;
+    },
+    tileSide(name) {
+      const text = values.get(name);
+      if (text === undefined) return undefined;
+      const value = Number(text);
+      if (!(/^\d+$/.test(text) && value >= 16 && value % 16 === 0))
+        throw new Error(`Expected a multiple of 16 (at least 16) for ${name} but received "${text}"`);
       return value;
     },
   };

@@ -37,9 +37,7 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
     positionalName: 'SEGMENTER',
   });
   const exclude = (args.value('--exclude-class') ?? '').split(',').filter(Boolean).map(Number);
-  const window = args.value('--window') === undefined ? undefined : args.integer('--window', 16, 4096);
-  if (window !== undefined && window % 16 !== 0)
-    throw new Error(`Expected a multiple of 16 (at least 16) for --window but received "${window}"`);
+  const window = args.tileSide('--window');
   const predictOptions = window === undefined ? {} : { window };
   const segmenter = await Segmenter.load(args.positional[0]!);
   try {

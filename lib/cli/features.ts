@@ -2,6 +2,7 @@ import type { ImageVolume } from '../data/image';
 import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
 import { tensor } from '../tensor';
+import { parseCommandArgs } from './commandArgs';
 import { readPrepared, recordedPreprocessing } from './prepareImage';
 
 export const FEATURES_USAGE = `Usage: cover-torch features IMAGE --weights RUN --out FILE.nii.gz [options]
@@ -29,28 +30,24 @@ interface FeaturesArgs {
 }
 
 function parseFeaturesArgs(argv: string[]): FeaturesArgs {
-  const positional: string[] = [];
-  const values: Record<string, string> = {};
-  let normalize = true;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--no-normalize') normalize = false;
-    else if (['--weights', '--out', '--levels', '--window'].includes(arg)) {
-      const value = argv[++i];
-      if (value === undefined) throw new Error(`${arg} needs a value\n\n${FEATURES_USAGE}`);
-      values[arg.slice(2)] = value;
-    } else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}\n\n${FEATURES_USAGE}`);
-    else positional.push(arg);
-  }
-  if (positional.length !== 1 || !values.weights || !values.out)
-    throw new Error(`expected one IMAGE, --weights and --out\n\n${FEATURES_USAGE}`);
-  const levels = (values.levels ?? '1').split(',').map(Number);
+  const args = parseCommandArgs(argv, FEATURES_USAGE, {
+    values: ['--weights', '--out', '--levels', '--window'],
+    flags: ['--no-normalize'],
+    required: ['--weights', '--out'],
+    positional: 1,
+    positionalName: 'IMAGE',
+  });
+  const levels = (args.value('--levels') ?? '1').split(',').map(Number);
   if (levels.some((l) => !Number.isInteger(l) || l < 1 || l > 5) || new Set(levels).size !== levels.length)
-    throw new Error(`Expected distinct levels between 1 and 5 for --levels but received "${values.levels}"`);
-  const window = values.window === undefined ? undefined : Number(values.window);
-  if (window !== undefined && !(Number.isInteger(window) && window >= 16 && window % 16 === 0))
-    throw new Error(`Expected a multiple of 16 (at least 16) for --window but received "${values.window}"`);
-  return { image: positional[0]!, weights: values.weights, out: values.out, levels, window, normalize };
+    throw new Error(`Expected distinct levels between 1 and 5 for --levels but received "${args.value('--levels')}"`);
+  return {
+    image: args.positional[0]!,
+    weights: args.value('--weights')!,
+    out: args.value('--out')!,
+    levels,
+    window: args.tileSide('--window'),
+    normalize: !args.flag('--no-normalize'),
+  };
 }
 
 /** Axis of a [D, H, W] volume that a run's slice axis cuts along (axial planes are [H, W]). */

@@ -3,6 +3,7 @@ import { warp } from '../encoder/warp';
 import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
 import { tensor, type Tensor } from '../tensor';
+import { parseCommandArgs } from './commandArgs';
 import { readPrepared, recordedPreprocessing } from './prepareImage';
 
 export const REGISTER_USAGE = `Usage: cover-torch register MOVING FIXED --weights RUN --out FIELD.nii.gz [options]
@@ -32,35 +33,25 @@ interface RegisterArgs {
   normalize: boolean;
 }
 
-const VALUE_OPTIONS = ['--weights', '--out', '--warped', '--labels', '--labels-out'];
-
 function parseRegisterArgs(argv: string[]): RegisterArgs {
-  const positional: string[] = [];
-  const values: Record<string, string> = {};
-  let normalize = true;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--no-normalize') normalize = false;
-    else if (VALUE_OPTIONS.includes(arg)) {
-      const value = argv[++i];
-      if (value === undefined) throw new Error(`${arg} needs a value\n\n${REGISTER_USAGE}`);
-      values[arg] = value;
-    } else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}\n\n${REGISTER_USAGE}`);
-    else positional.push(arg);
-  }
-  if (positional.length !== 2 || !values['--weights'] || !values['--out'])
-    throw new Error(`expected MOVING and FIXED, --weights and --out\n\n${REGISTER_USAGE}`);
-  if (Boolean(values['--labels']) !== Boolean(values['--labels-out']))
+  const args = parseCommandArgs(argv, REGISTER_USAGE, {
+    values: ['--weights', '--out', '--warped', '--labels', '--labels-out'],
+    flags: ['--no-normalize'],
+    required: ['--weights', '--out'],
+    positional: 2,
+    positionalName: 'MOVING, FIXED',
+  });
+  if (Boolean(args.value('--labels')) !== Boolean(args.value('--labels-out')))
     throw new Error('--labels and --labels-out go together: the labels to carry and where to write them');
   return {
-    moving: positional[0]!,
-    fixed: positional[1]!,
-    weights: values['--weights'],
-    out: values['--out'],
-    warped: values['--warped'],
-    labels: values['--labels'],
-    labelsOut: values['--labels-out'],
-    normalize,
+    moving: args.positional[0]!,
+    fixed: args.positional[1]!,
+    weights: args.value('--weights')!,
+    out: args.value('--out')!,
+    warped: args.value('--warped'),
+    labels: args.value('--labels'),
+    labelsOut: args.value('--labels-out'),
+    normalize: !args.flag('--no-normalize'),
   };
 }
 

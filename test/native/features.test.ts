@@ -52,6 +52,6 @@ describe('cover-torch features', () => {
         (text) => err.push(text),
       ),
     ).toBe(2);
-    expect(err.join('')).toContain('cover-torch features: expected one IMAGE, --weights and --out');
+    expect(err.join('')).toContain('cover-torch features: expected IMAGE, --weights, --out');
   });
 });

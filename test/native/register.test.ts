@@ -70,7 +70,7 @@ describe('cover-torch register', () => {
         (text) => err.push(text),
       );
     expect(await run('a.png')).toBe(2);
-    expect(err.pop()).toContain('cover-torch register: expected MOVING and FIXED, --weights and --out');
+    expect(err.pop()).toContain('cover-torch register: expected MOVING, FIXED, --weights, --out');
     expect(await run('a.png', 'b.png', '--weights', 'w', '--out', 'o.nii', '--labels', 'l.nii')).toBe(2);
     expect(err.pop()).toContain('--labels and --labels-out go together');
   });
