@@ -126,12 +126,18 @@ export interface RawSegmentationOptions {
 }
 
 export interface RawSegmentationMetrics {
+  /** CE + diceWeight * (1 - Dice), the loss that was minimised. */
   loss: number;
+  /** Class-weighted cross-entropy over the non-ignored voxels. */
   crossEntropy: number;
+  /** 1 - class-weighted mean soft Dice over the batch. */
   diceLoss: number;
+  /** Global gradient norm before clipping, over the parameters that learn. */
   gradNorm: number;
   learningRate: number;
+  /** The loss or gradient was not finite, so the step made no update. */
   skipped: boolean;
+  /** LibTorch intra-op threads the step ran with. */
   threads: number;
   stepMs: number;
 }

@@ -10,22 +10,7 @@ import { resolveSegmenterOptions, type ResolvedSegmenterOptions, type SegmenterO
 import { scoreSegmentation, type SegmentationScores } from './segmentationMetrics';
 
 /** What one fine-tuning step reports. */
-export interface SegmentationStepMetrics {
-  /** CE + diceWeight * (1 - Dice), the loss that was minimised. */
-  loss: number;
-  /** Class-weighted cross-entropy over the non-ignored voxels. */
-  crossEntropy: number;
-  /** 1 - class-weighted mean soft Dice over the batch. */
-  diceLoss: number;
-  /** Global gradient norm before clipping, over the parameters that learn. */
-  gradNorm: number;
-  learningRate: number;
-  /** The loss or gradient was not finite, so the step made no update. */
-  skipped: boolean;
-  /** LibTorch intra-op threads the step ran with. */
-  threads: number;
-  stepMs: number;
-}
+export type SegmentationStepMetrics = RawSegmentationMetrics;
 
 /** Sliding-window prediction: a `window` turns it on (see {@link SlidingWindowOptions}). */
 export type PredictOptions = Partial<Omit<SlidingWindowOptions, 'fullResolution'>>;
