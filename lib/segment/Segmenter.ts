@@ -107,10 +107,7 @@ export class Segmenter {
     this.#checkLabels(labels, images);
     checkNumber(learningRate, 'learningRate', 0);
     const native = nativeModelOf(this.#encoder);
-    const metrics: RawSegmentationMetrics = await callNative(() =>
-      native.segmentationStep(images, labels, learningRate),
-    );
-    return metrics;
+    return callNative(() => native.segmentationStep(images, labels, learningRate));
   }
 
   /**
