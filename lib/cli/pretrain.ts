@@ -76,6 +76,7 @@ async function train(
       warmupSteps: config.warmupSteps,
       prefetch: config.prefetch,
       maxNonFiniteSteps: config.maxNonFiniteSteps,
+      ...(config.earlyStopping ? { earlyStopping: config.earlyStopping } : {}),
       checkpoint: {
         dirpath: path.join(config.out, 'checkpoints'),
         everyNTrainSteps: config.checkpointEvery,

@@ -3,7 +3,8 @@ import { LOG_LEVELS, type LogLevel } from '../log/logger';
 import { modelOptionsSchema, type ModelOptions } from '../model/modelOptions';
 import { DEFAULT_LEARNING_RATE, trainingFields, type TrainingFields } from '../model/trainingOptions';
 import { dataOptionsSchema, type DataOptions, type ResolvedDataOptions } from './dataOptions';
-import { boolean, choice, integer, list, multipleOf, positive, section, text } from './fields';
+import { boolean, choice, integer, list, multipleOf, number, positive, section, text } from './fields';
+import type { EarlyStoppingOptions } from '../train/Trainer';
 import { ConfigError, parseOptions } from './parseOptions';
 
 const { seed: _trainingSeed, ...trainingFieldsWithoutSeed } = trainingFields;
@@ -45,6 +46,21 @@ export const pretrainConfigSchema = section({
   prefetch: integer(1, 64).default(2),
   /** Steps with a non-finite loss or gradient (skipped) a run may take before it stops. Default 10. */
   maxNonFiniteSteps: integer(0).default(10),
+  /** Stop when a monitored metric stops improving (Trainer's earlyStopping). Default: off. */
+  earlyStopping: section({
+    monitor: choice([
+      'vectorRatio',
+      'vectorLoss',
+      'consistencyLoss',
+      'totalLoss',
+      'featureVariation',
+      'reachableFraction',
+    ]).default('vectorRatio'),
+    mode: choice(['min', 'max']).default('min'),
+    patience: integer(1),
+    minDelta: number(0).default(0),
+    every: integer(1).optional(),
+  }).optional(),
   /** Seed of weights, data sampling and views. Default 0. */
   seed: integer(0).default(0),
   /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */
@@ -91,6 +107,8 @@ export interface PretrainConfig {
   prefetch?: number;
   /** Steps with a non-finite loss or gradient (skipped) a run may take before it stops. Default 10. */
   maxNonFiniteSteps?: number;
+  /** Stop when a monitored metric stops improving; see the Trainer's EarlyStoppingOptions. Default: off. */
+  earlyStopping?: EarlyStoppingOptions;
   /** Seed of weights, data sampling and views. Default 0. */
   seed?: number;
   /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */

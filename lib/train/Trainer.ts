@@ -56,6 +56,34 @@ export interface FitOptions {
    * weights. Default 10.
    */
   maxNonFiniteSteps?: number;
+  /** Stop when a monitored metric stops improving (see {@link EarlyStoppingOptions}). */
+  earlyStopping?: EarlyStoppingOptions;
+}
+
+/** Numeric step metrics that early stopping can monitor. */
+export type MonitoredMetric =
+  'vectorRatio' | 'vectorLoss' | 'consistencyLoss' | 'totalLoss' | 'featureVariation' | 'reachableFraction';
+
+/**
+ * Early stopping in Lightning's manner, on step metrics: every `every` steps the mean of
+ * `monitor` over those steps is compared with the best mean so far; after `patience` checks
+ * in a row without an improvement of more than `minDelta`, training stops (the final
+ * checkpoint is written and the result's `reason` is 'early-stopping').
+ */
+export interface EarlyStoppingOptions {
+  /**
+   * The metric: `vectorRatio` (mean L_vec / mean no-motion L_vec, the best-checkpoint score)
+   * or a step metric. Default `vectorRatio`.
+   */
+  monitor?: MonitoredMetric;
+  /** Whether lower (`min`) or higher (`max`) is better. Default `min`. */
+  mode?: 'min' | 'max';
+  /** Checks without improvement before stopping. */
+  patience: number;
+  /** Smallest change that counts as an improvement. Default 0. */
+  minDelta?: number;
+  /** Steps per check. Default: the checkpoint interval, else 100. */
+  every?: number;
 }
 
 /** Thrown by {@link Trainer.fit} when more steps than `maxNonFiniteSteps` were not finite. */
@@ -83,12 +111,20 @@ export interface StepRecord extends StepMetrics {
   elapsedMs: number;
 }
 
+/** Why a training call ended. */
+export type StopReason = 'max-steps' | 'aborted' | 'early-stopping' | 'batches-exhausted' | 'left-early' | 'error';
+
 /** How a training call ended. */
 export interface FitResult {
   /** Steps done in all. */
   step: number;
-  /** True when it ended before maxSteps: an abort, a `break` in the loop, an error. */
+  /** True when it ended before maxSteps: an abort, early stopping, a `break` in the loop, an error. */
   stopped: boolean;
+  /**
+   * Why: maxSteps reached, the signal aborted, early stopping, the batches ran out, the
+   * caller left a `steps()` loop, or an error.
+   */
+  reason: StopReason;
   /** The last checkpoint written (this call's or, if none was, the resumed one's), if any. */
   checkpoint: string | undefined;
   /** The last step's record, if a step ran. */
@@ -120,6 +156,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     checkInteger(options.maxSteps, 'maxSteps', 1);
     if (options.maxNonFiniteSteps !== undefined) checkInteger(options.maxNonFiniteSteps, 'maxNonFiniteSteps', 0);
     if (typeof options.learningRate === 'number') checkNumber(options.learningRate, 'learningRate', 0);
+    if (options.earlyStopping) checkEarlyStopping(options.earlyStopping);
     this.#model = model;
     this.#options = options;
   }
@@ -222,7 +259,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     let stopped = true;
     let failure: { error: unknown } | undefined;
     let result: FitResult | undefined;
+    let reason: StopReason = 'left-early';
     const nonFinite: number[] = [];
+    const plateau = options.earlyStopping ? new Plateau(options.earlyStopping, every || 100) : undefined;
     const stream = typeof batches === 'function' ? batches(step) : batches;
     try {
       for await (const batch of prefetch(stream, options.prefetch ?? 2)) {
@@ -247,10 +286,18 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         if (nonFinite.length > (options.maxNonFiniteSteps ?? 10)) throw new NonFiniteTrainingError(nonFinite);
         yield last;
         if (checkpoint && step % every === 0) await save();
+        if (plateau?.add(metrics, step)) {
+          logger.info('early stopping: the monitored metric stopped improving', plateau.describe(step));
+          reason = 'early-stopping';
+          break;
+        }
       }
+      if (reason !== 'early-stopping')
+        reason = step >= options.maxSteps ? 'max-steps' : options.signal?.aborted ? 'aborted' : 'batches-exhausted';
       stopped = step < options.maxSteps;
     } catch (error) {
       failure = { error };
+      reason = 'error';
       throw error;
     } finally {
       // However it ended, the weights reached so far are kept and `end` says how.
@@ -264,9 +311,80 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         logger.error('could not write the final checkpoint', { error: String(error) });
       }
       if (stopped && options.signal?.aborted) logger.info('stopped on request', { step });
-      result = { step, stopped, checkpoint: lastCheckpoint, last };
+      result = { step, stopped, reason, checkpoint: lastCheckpoint, last };
       this.emit('end', result);
     }
     return result;
+  }
+}
+
+function checkEarlyStopping(options: EarlyStoppingOptions): void {
+  checkInteger(options.patience, 'earlyStopping.patience', 1);
+  if (options.minDelta !== undefined) checkNumber(options.minDelta, 'earlyStopping.minDelta', 0);
+  if (options.every !== undefined) checkInteger(options.every, 'earlyStopping.every', 1);
+  const monitors: MonitoredMetric[] = [
+    'vectorRatio',
+    'vectorLoss',
+    'consistencyLoss',
+    'totalLoss',
+    'featureVariation',
+    'reachableFraction',
+  ];
+  if (options.monitor !== undefined && !monitors.includes(options.monitor))
+    throw new RangeError(
+      `Expected earlyStopping.monitor to be one of ${monitors.join(', ')} but received ${String(options.monitor)}`,
+    );
+  if (options.mode !== undefined && options.mode !== 'min' && options.mode !== 'max')
+    throw new RangeError(`Expected earlyStopping.mode 'min' or 'max' but received ${String(options.mode)}`);
+}
+
+/** Means of the monitored metric over windows of steps, and how long since the best one. */
+class Plateau {
+  readonly #options: EarlyStoppingOptions;
+  readonly #every: number;
+  #sum = 0;
+  #baseline = 0;
+  #count = 0;
+  #best = NaN;
+  #bestStep = 0;
+  #worseChecks = 0;
+  #lastMean = NaN;
+
+  constructor(options: EarlyStoppingOptions, checkpointEvery: number) {
+    this.#options = options;
+    this.#every = options.every ?? checkpointEvery;
+  }
+
+  /** Adds a step; true when training should stop. Skipped (non-finite) steps do not count. */
+  add(metrics: StepMetrics, step: number): boolean {
+    const monitor = this.#options.monitor ?? 'vectorRatio';
+    if (!metrics.skipped) {
+      this.#sum += monitor === 'vectorRatio' ? metrics.vectorLoss : metrics[monitor];
+      this.#baseline += metrics.zeroBaseline;
+      this.#count += 1;
+    }
+    if (step % this.#every !== 0 || this.#count === 0) return false;
+    const mean = monitor === 'vectorRatio' ? this.#sum / this.#baseline : this.#sum / this.#count;
+    this.#sum = this.#baseline = this.#count = 0;
+    this.#lastMean = mean;
+    const sign = (this.#options.mode ?? 'min') === 'min' ? 1 : -1;
+    if (Number.isNaN(this.#best) || sign * (this.#best - mean) > (this.#options.minDelta ?? 0)) {
+      this.#best = mean;
+      this.#bestStep = step;
+      this.#worseChecks = 0;
+      return false;
+    }
+    this.#worseChecks += 1;
+    return this.#worseChecks >= this.#options.patience;
+  }
+
+  describe(step: number): Record<string, number | string> {
+    return {
+      step,
+      monitor: this.#options.monitor ?? 'vectorRatio',
+      best: this.#best,
+      bestStep: this.#bestStep,
+      last: this.#lastMean,
+    };
   }
 }

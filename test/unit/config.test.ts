@@ -217,6 +217,14 @@ describe('pretraining configuration', () => {
     expect(config.data?.normalize).toEqual({ kind: 'ct', preset: 'soft-tissue' });
   });
 
+  it('takes early stopping from the command line, with its defaults filled in', async () => {
+    const config = await parsePretrainArgs(['--demo', '--set', 'earlyStopping.patience=3']);
+    expect(config.earlyStopping).toEqual({ monitor: 'vectorRatio', mode: 'min', patience: 3, minDelta: 0 });
+    await expect(parsePretrainArgs(['--demo', '--set', 'earlyStopping.monitor=gradNorm'])).rejects.toThrow(
+      /earlyStopping\.monitor/,
+    );
+  });
+
   it('names the flag a bad value came from, and the file a bad file', async () => {
     await expect(parsePretrainArgs(['--demo', '--steps', 'many'])).rejects.toThrow(
       'Invalid command line: Expected an integer >= 1 for steps but received "many" of type string (from --steps)',

@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { CoverModel, Trainer, phantomBatches, type FitResult, type StepRecord } from '../../lib';
+import { useTempDir } from '../tempDir';
+
+const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
+
+describe('Trainer early stopping', () => {
+  const tempDir = useTempDir('cover-early-stopping');
+
+  it('stops after `patience` checks without an improvement, with a final checkpoint and the reason', async () => {
+    const model = await CoverModel.create({ ...small, seed: 3 });
+    model.configureTraining({ cropSize: [32, 32], seed: 2 });
+    const records: StepRecord[] = [];
+    const logged: string[] = [];
+    const checkpoints = path.join(tempDir(), 'checkpoints');
+    const trainer = new Trainer(model, {
+      maxSteps: 40,
+      learningRate: 1e-3,
+      checkpoint: { dirpath: checkpoints, everyNTrainSteps: 100 },
+      // An improvement must beat 100 in featureVariation (a share, at most 1): never.
+      earlyStopping: { monitor: 'featureVariation', mode: 'max', patience: 2, minDelta: 100, every: 3 },
+      logger: { debug: () => undefined, info: (m) => logged.push(m), warn: () => undefined, error: () => undefined },
+    });
+    trainer.on('trainBatchEnd', (record) => records.push(record));
+    const ends: FitResult[] = [];
+    trainer.on('end', (result) => ends.push(result));
+    const result = await trainer.fit(phantomBatches(2, [48, 48], 5));
+    await model.dispose();
+    // Check at step 3 sets the best; checks at 6 and 9 do not improve on it: stop at 9.
+    expect(result).toMatchObject({ step: 9, stopped: true, reason: 'early-stopping' });
+    expect(records).toHaveLength(9);
+    expect(ends).toEqual([result]);
+    expect(result.checkpoint).toBe(path.join(checkpoints, 'step-000009'));
+    expect(JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8')).step).toBe(9);
+    expect(logged).toContain('early stopping: the monitored metric stopped improving');
+  });
+
+  it('runs to maxSteps while the metric improves, and says so', async () => {
+    const model = await CoverModel.create({ ...small, seed: 4 });
+    model.configureTraining({ cropSize: [32, 32], seed: 2 });
+    // A patience larger than the number of checks never runs out.
+    const trainer = new Trainer(model, {
+      maxSteps: 6,
+      learningRate: 1e-3,
+      earlyStopping: { patience: 5, every: 2 },
+    });
+    const result = await trainer.fit(phantomBatches(2, [48, 48], 5));
+    await model.dispose();
+    expect(result).toMatchObject({ step: 6, stopped: false, reason: 'max-steps' });
+  });
+
+  it('refuses bad options when the trainer is made', async () => {
+    const model = await CoverModel.create({ ...small, seed: 5 });
+    expect(() => new Trainer(model, { maxSteps: 5, earlyStopping: { patience: 0 } })).toThrow(
+      /earlyStopping\.patience/,
+    );
+    expect(
+      () => new Trainer(model, { maxSteps: 5, earlyStopping: { patience: 1, monitor: 'gradNorm' as never } }),
+    ).toThrow('Expected earlyStopping.monitor to be one of vectorRatio, vectorLoss');
+    await model.dispose();
+  });
+});
