@@ -77,3 +77,12 @@ export function setNumThreads(numThreads: number): void {
 export function getNumThreads(): number {
   return loadBinding().binding.getNumThreads();
 }
+
+/**
+ * LibTorch's own warnings raised in native work (model calls, `ops`) since the last call,
+ * oldest first, instead of being printed to stderr; `dropped` counts older ones beyond the
+ * 256 kept. The Trainer logs them at debug level after each step.
+ */
+export function takeNativeWarnings(): { messages: string[]; dropped: number } {
+  return loadBinding().binding.takeWarnings();
+}

@@ -187,6 +187,8 @@ export interface Binding {
   getNumThreads(): number;
   setNumThreads(numThreads: number): void;
   setDefaultNumThreadsOnce(numThreads: number): void;
+  /** LibTorch warnings raised in native work since the last call (oldest first), and how many older ones were dropped. */
+  takeWarnings(): { messages: string[]; dropped: number };
   probe: {
     fit(
       features: RawTensor,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { prefetch } from '../data/prefetch';
 import { lockFolder } from '../io/folderLock';
 import { silentLogger, type Logger } from '../log/logger';
+import { takeNativeWarnings } from '../runtime';
 import type { CoverModel, StepMetrics } from '../model/CoverModel';
 import { DEFAULT_LEARNING_RATE } from '../model/trainingOptions';
 import type { Tensor } from '../tensor';
@@ -268,6 +269,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         if (step >= options.maxSteps || options.signal?.aborted) break;
         const metrics = await this.#model.trainStep(batch, schedule(step));
         step += 1;
+        logNativeWarnings(logger, step);
         if (metrics.skipped) {
           nonFinite.push(step);
           logger.warn('skipped a step: the loss or gradient was not finite; the weights were not changed', {
@@ -316,6 +318,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
     return result;
   }
+}
+
+/** LibTorch's warnings of the step, at debug level rather than on stderr. */
+function logNativeWarnings(logger: Logger, step: number): void {
+  const { messages, dropped } = takeNativeWarnings();
+  for (const message of messages) logger.debug('LibTorch warning', { step, message });
+  if (dropped > 0) logger.debug('LibTorch warnings dropped', { step, dropped });
 }
 
 function checkEarlyStopping(options: EarlyStoppingOptions): void {

@@ -4,6 +4,7 @@
 #include "addon/bindings.h"
 #include "addon/js_errors.h"
 #include "core/runtime_info.h"
+#include "core/warning_capture.h"
 
 // The package version arrives unquoted from the build (quotes do not survive both CMake and
 // gyp escaping), so it is turned into a string here.
@@ -73,6 +74,16 @@ Napi::Value setDefaultNumThreadsOnce(const Napi::CallbackInfo& args) {
   });
 }
 
+// { messages, dropped }: LibTorch warnings kept since the last call (see WarningCapture).
+Napi::Value takeWarnings(const Napi::CallbackInfo& args) {
+  const Napi::Env env = args.Env();
+  const auto taken = core::takeCapturedWarnings();
+  auto result = Napi::Object::New(env);
+  result.Set("messages", toJsStrings(env, taken.messages));
+  result.Set("dropped", static_cast<double>(taken.dropped));
+  return result;
+}
+
 }  // namespace
 
 void registerInfoBindings(Napi::Env env, Napi::Object exports) {
@@ -81,6 +92,7 @@ void registerInfoBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreads, "setNumThreads"));
   exports.Set("setDefaultNumThreadsOnce",
               Napi::Function::New(env, setDefaultNumThreadsOnce, "setDefaultNumThreadsOnce"));
+  exports.Set("takeWarnings", Napi::Function::New(env, takeWarnings, "takeWarnings"));
 }
 
 }  // namespace cover::addon

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/runtime_info.h"
+#include "core/warning_capture.h"
 
 namespace cover::addon {
 
@@ -47,7 +48,8 @@ void ModelExecutor::Loop() {
       queue_.pop_front();
     }
     {
-      const core::ThreadShare share;  // this call's share of the thread budget
+      const core::ThreadShare share;       // this call's share of the thread budget
+      const core::WarningCapture capture;  // LibTorch warnings go to the JS logger
       call->Run(state);
     }
     // Unlimited queue: never blocks. Fails only while Node tears the environment down,

@@ -12,6 +12,7 @@
 
 #include "addon/js_errors.h"
 #include "core/runtime_info.h"
+#include "core/warning_capture.h"
 
 namespace cover::addon {
 
@@ -32,7 +33,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    const core::ThreadShare share;  // this pool thread's share of the thread budget
+    const core::ThreadShare share;       // this pool thread's share of the thread budget
+    const core::WarningCapture capture;  // LibTorch warnings go to the JS logger
     try {
       result_.emplace(work_());
     } catch (...) {
