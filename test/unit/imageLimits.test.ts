@@ -41,6 +41,22 @@ describe('limits on what an image file may claim', () => {
     expect(volume.shape).toEqual([10, 10, 10]);
   });
 
+  it('stops a NIfTI-2 stream at the size its header declares', async () => {
+    // NIfTI-2 header fields written by offset: 10 x 10 x 10 float32 voxels after 544 bytes.
+    const header = Buffer.alloc(544);
+    header.writeInt32LE(540, 0);
+    header.write('n+2\0\r\n\x1a\n', 4, 'latin1');
+    header.writeInt16LE(16, 12); // datatype float32
+    header.writeInt16LE(32, 14); // bitpix
+    [3, 10, 10, 10, 1, 1, 1, 1].forEach((d, i) => header.writeBigInt64LE(BigInt(d), 16 + 8 * i));
+    header.writeBigInt64LE(544n, 168); // vox_offset
+    const bomb = gzipSync(Buffer.concat([header, Buffer.alloc(64 * 2 ** 20)]));
+    const read = gunzipBytes(bomb, 'nifti2.nii.gz');
+    await expect(read).rejects.toThrow(
+      /nifti2\.nii\.gz: decompresses to more than the 4\.4 KiB its NIfTI header declares/,
+    );
+  });
+
   it('refuses a PNG whose header claims more pixels than accepted, before decoding', () => {
     // Signature, then an IHDR chunk claiming 100000 x 100000 8-bit gray pixels.
     const header = Buffer.alloc(33);

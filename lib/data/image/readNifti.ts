@@ -31,14 +31,22 @@ export function isGzip(bytes: Uint8Array): boolean {
 export const MAX_DECOMPRESSED_BYTES = Math.min(4 * 2 ** 30, constants.MAX_LENGTH);
 
 /**
- * Bytes a NIfTI-1 file declares for itself (vox_offset + every voxel of every volume), from
- * the first 348 bytes, or undefined when they are not a plausible NIfTI-1 header.
+ * Bytes a NIfTI file declares for itself (vox_offset + every voxel of every volume), from
+ * its header (the first 348 bytes of a NIfTI-1, 540 of a NIfTI-2), or undefined when they
+ * are not a plausible NIfTI header.
  */
 export function declaredNiftiBytes(head: Uint8Array): number | undefined {
   if (head.length < 348) return undefined;
-  const view = new DataView(head.buffer, head.byteOffset, 348);
-  const littleEndian = view.getInt32(0, true) === 348;
-  if (!littleEndian && view.getInt32(0, false) !== 348) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, head.length);
+  for (const littleEndian of [true, false]) {
+    const size = view.getInt32(0, littleEndian);
+    if (size === 348) return declaredNifti1(view, littleEndian);
+    if (size === 540) return head.length < 540 ? undefined : declaredNifti2(view, littleEndian);
+  }
+  return undefined;
+}
+
+function declaredNifti1(view: DataView, littleEndian: boolean): number | undefined {
   const rank = view.getInt16(40, littleEndian);
   const bitpix = view.getInt16(72, littleEndian);
   if (rank < 1 || rank > 7 || bitpix <= 0 || bitpix % 8 !== 0) return undefined;
@@ -48,10 +56,21 @@ export function declaredNiftiBytes(head: Uint8Array): number | undefined {
   return Math.max(352, Number.isFinite(offset) ? offset : 0) + (voxels * bitpix) / 8;
 }
 
+// NIfTI-2: int16 bitpix at 14, int64 dim[8] at 16, int64 vox_offset at 168.
+function declaredNifti2(view: DataView, littleEndian: boolean): number | undefined {
+  const rank = Number(view.getBigInt64(16, littleEndian));
+  const bitpix = view.getInt16(14, littleEndian);
+  if (rank < 1 || rank > 7 || bitpix <= 0 || bitpix % 8 !== 0) return undefined;
+  let voxels = 1;
+  for (let i = 1; i <= rank; ++i) voxels *= Math.max(1, Number(view.getBigInt64(16 + 8 * i, littleEndian)));
+  const offset = Number(view.getBigInt64(168, littleEndian));
+  return Math.max(544, offset) + (voxels * bitpix) / 8;
+}
+
 /**
  * Decompresses on the thread pool (zlib's streaming gunzip) rather than with the library's
  * synchronous inflate, so a 100 MB volume does not stall the event loop. Inflation stops
- * at `maxBytes`, and for a NIfTI-1 stream at the size its header declares (plus 1 MiB of
+ * at `maxBytes`, and for a NIfTI stream at the size its header declares (plus 1 MiB of
  * slack): a few megabytes of gzip can claim gigabytes (a "gzip bomb").
  */
 export async function gunzipBytes(
@@ -69,7 +88,8 @@ export async function gunzipBytes(
     inflate.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       total += chunk.length;
-      if (!headerSeen && total >= 348) {
+      // 540 bytes hold a NIfTI-2 header as well as a NIfTI-1 one.
+      if (!headerSeen && total >= 540) {
         headerSeen = true;
         const declared = declaredNiftiBytes(chunks.length === 1 ? chunk : Buffer.concat(chunks));
         if (declared !== undefined && declared + 2 ** 20 < limit) {
