@@ -5,6 +5,7 @@ import { tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
 import { readLabelledImages, SLICE_AXIS, slicesOf, type LabelledImage } from './labelledImages';
 import { recordedPreprocessing } from './prepareImage';
+import { shorten } from './shorten';
 
 export const EVALUATE_USAGE = `Usage: cover-torch evaluate SEGMENTER --images SRC --labels SRC [options]
 
@@ -111,7 +112,7 @@ function formatEvaluation(cases: CaseScores[], classes: number): string {
   ).join('')}`;
   const lines = [header];
   for (const { source, scores } of cases) {
-    const name = source.length <= 38 ? source : `...${source.slice(-35)}`;
+    const name = shorten(source, 38);
     lines.push(
       `${name.padEnd(40)}${number(scores.meanDice, 3).padStart(10)}${number(scores.meanHausdorff95, 2).padStart(10)}  ${scores.perClass
         .map((c) => number(c.dice, 3))

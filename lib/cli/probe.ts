@@ -9,6 +9,7 @@ import { PROBE_SETTINGS } from '../probe/linearProbe';
 import { weightsFileOf } from '../train/checkpoints';
 import { FINETUNE_SETTINGS } from '../probe/finetuneProbe';
 import { probeFinetune } from './probeFinetune';
+import { shorten } from './shorten';
 
 export const PROBE_USAGE = `Usage: cover-torch probe [WEIGHTS...] [options]
 
@@ -208,9 +209,4 @@ export function formatProbeReport(report: ProbeReport): string {
     );
   }
   return `${lines.join('\n')}\n`;
-}
-
-/** `text` cut to `width` characters from the left, marked with "...". */
-export function shorten(text: string, width: number): string {
-  return text.length <= width ? text : `...${text.slice(text.length - width + 3)}`;
 }

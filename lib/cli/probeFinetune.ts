@@ -4,7 +4,7 @@ import type { LabelledSlices } from '../probe/brainLabels';
 import { TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
 import { FINETUNE_SETTINGS, finetuneProbe } from '../probe/finetuneProbe';
 import type { ProbeScores } from '../probe/probeFeatures';
-import { shorten } from './probe';
+import { shorten } from './shorten';
 
 export interface FinetuneReport {
   settings: Omit<typeof FINETUNE_SETTINGS, 'steps'> & {
