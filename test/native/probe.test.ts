@@ -91,4 +91,37 @@ describe('linear probe', () => {
     },
     120_000,
   );
+
+  (haveMricron ? it : it.skip)(
+    'cover-torch probe --finetune fine-tunes weights and their initialisation alike and scores both',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-finetune-probe-'));
+      try {
+        const model = await CoverModel.create({ ...small, seed: 4 });
+        await model.save(path.join(dir, 'model.safetensors'));
+        await model.dispose();
+        let text = '';
+        const json = path.join(dir, 'report.json');
+        const code = await runCli(
+          ['probe', '--finetune', path.join(dir, 'model.safetensors'), '--seed', '4', '--steps', '2', '--json', json],
+          (out) => (text += out),
+          (err) => (text += err),
+        );
+        expect(code).toBe(0);
+        expect(text).toMatch(/Fine-tuning: the whole network and a 1x1 class head on F1, 2 steps/);
+        const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+        expect(report.settings.steps).toBe(2);
+        const run = report.runs[0];
+        for (const scores of [run.pretrained, run.initialization]) {
+          expect(scores.dice).toHaveLength(4);
+          expect(scores.meanDice).toBeGreaterThan(0);
+        }
+        // Same weights, same seed, same crops: the two fine-tune to the same scores.
+        expect(run.pretrained).toEqual(run.initialization);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 });
