@@ -23,7 +23,10 @@ export interface ViewOptions {
    * the scale stays positive.
    */
   degree?: number;
-  /** Elastic displacement: standard deviation of each component, in voxels; 0 turns it off. Default 0. */
+  /**
+   * Elastic displacement: standard deviation of each component, in voxels; 0 turns it off.
+   * Default 3 (the reference has none; see the README's "Does pretraining help?").
+   */
   elasticAmplitude?: number;
   /** Gaussian smoothing of the elastic noise, voxels. Default 8. */
   elasticSigma?: number;
@@ -103,7 +106,7 @@ export interface TrainingOptions extends TrainingFields {
 // The schemas: checks and defaults of the interfaces above, field by field.
 export const viewOptionsSchema = section({
   degree: number(0, 1.9).default(0.5),
-  elasticAmplitude: number(0, 1000).default(0),
+  elasticAmplitude: number(0, 1000).default(3),
   elasticSigma: number(0, 1000).default(8),
   appearance: boolean().default(true),
   // Intensities are about [0, 1]: larger noise or shifts only destroy the images.

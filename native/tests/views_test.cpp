@@ -98,10 +98,11 @@ TEST_CASE("views: appearance changes only the moving view, within the documented
   ViewOptions options;
   options.cropSize = {32, 32};
   options.degree = 0.0;
+  options.elasticAmplitude = 0.0;  // no spatial change at all
   const auto images = texture({4, 1, 32, 32}, 4);
   auto generator = seeded(9);
   const auto views = generateViews(images, options, 62.0, generator);
-  EXPECT_CLOSE(views.fixed, images, 1e-6);  // g = 0: identity transform, crop = whole image
+  EXPECT_CLOSE(views.fixed, images, 1e-6);  // identity transform, crop = whole image
   EXPECT(!torch::allclose(views.moving, images));
   EXPECT(torch::isfinite(views.moving).all().item<bool>());
 }
@@ -129,6 +130,7 @@ TEST_CASE("views: elastic amplitude is the displacement's standard deviation in 
 TEST_CASE("views: translation spans +-0.2 g of the source size per axis") {
   ViewOptions options;
   options.degree = 1.0;
+  options.elasticAmplitude = 0.0;  // the affine part alone
   const std::vector<int64_t> source{96, 144}, crop{64, 96};
   auto generator = seeded(12);
   const auto psi = randomDisplacement(400, source, crop, options, generator, torch::kCPU);

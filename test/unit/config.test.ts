@@ -68,7 +68,7 @@ describe('model and training options', () => {
     expect(
       resolveTrainingOptions({ cropSize: [32, 48], views: { degree: 1 }, optimizer: { kind: 'sgd' }, gradClip: 0 }, 2),
     ).toMatchObject({
-      views: { degree: 1, cropSize: [32, 48], appearance: true, elasticAmplitude: 0 },
+      views: { degree: 1, cropSize: [32, 48], appearance: true, elasticAmplitude: 3 },
       optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
       gradClip: 0,
       consistencyWeight: 1,
@@ -87,7 +87,8 @@ describe('model and training options', () => {
       'Expected a positive smoothing while elasticAmplitude is on for views.elasticSigma but received 0',
     );
     expect(views({ noiseStdMax: 1e30 })).toThrow('Expected a number between 0 and 1 for views.noiseStdMax');
-    expect(views({ elasticSigma: 0 })).not.toThrow(); // no smoothing needed while elastic is off
+    expect(views({ elasticAmplitude: 0, elasticSigma: 0 })).not.toThrow(); // no smoothing needed while elastic is off
+    expect(views({ elasticSigma: 0 })).toThrow(/elasticSigma/); // elastic is on by default
     expect(() => resolveModelOptions({ dims: 2, channels: [8, 8, 8, 8, 24576] })).toThrow(
       'Expected an integer between 8 and 2048 for channels[4] but received 24576',
     );
