@@ -4,7 +4,7 @@ import { modelOptionsSchema, type ModelOptions } from '../model/modelOptions';
 import { DEFAULT_LEARNING_RATE, trainingFields, type TrainingFields } from '../model/trainingOptions';
 import { dataOptionsSchema, type DataOptions, type ResolvedDataOptions } from './dataOptions';
 import { boolean, choice, integer, list, multipleOf, number, positive, section, text } from './fields';
-import type { EarlyStoppingOptions } from '../train/Trainer';
+import { MONITORED_METRICS, type EarlyStoppingOptions } from '../train/Trainer';
 import { ConfigError, parseOptions } from './parseOptions';
 
 const { seed: _trainingSeed, ...trainingFieldsWithoutSeed } = trainingFields;
@@ -48,14 +48,7 @@ export const pretrainConfigSchema = section({
   maxNonFiniteSteps: integer(0).default(10),
   /** Stop when a monitored metric stops improving (Trainer's earlyStopping). Default: off. */
   earlyStopping: section({
-    monitor: choice([
-      'vectorRatio',
-      'vectorLoss',
-      'consistencyLoss',
-      'totalLoss',
-      'featureVariation',
-      'reachableFraction',
-    ]).default('vectorRatio'),
+    monitor: choice(MONITORED_METRICS).default('vectorRatio'),
     mode: choice(['min', 'max']).default('min'),
     patience: integer(1),
     minDelta: number(0).default(0),

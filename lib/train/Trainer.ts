@@ -61,9 +61,16 @@ export interface FitOptions {
   earlyStopping?: EarlyStoppingOptions;
 }
 
-/** Numeric step metrics that early stopping can monitor. */
-export type MonitoredMetric =
-  'vectorRatio' | 'vectorLoss' | 'consistencyLoss' | 'totalLoss' | 'featureVariation' | 'reachableFraction';
+/** Numeric step metrics that early stopping can monitor (`vectorRatio`: L_vec / no-motion). */
+export const MONITORED_METRICS = [
+  'vectorRatio',
+  'vectorLoss',
+  'consistencyLoss',
+  'totalLoss',
+  'featureVariation',
+  'reachableFraction',
+] as const;
+export type MonitoredMetric = (typeof MONITORED_METRICS)[number];
 
 /**
  * Early stopping in Lightning's manner, on step metrics: every `every` steps the mean of
@@ -331,17 +338,9 @@ function checkEarlyStopping(options: EarlyStoppingOptions): void {
   checkInteger(options.patience, 'earlyStopping.patience', 1);
   if (options.minDelta !== undefined) checkNumber(options.minDelta, 'earlyStopping.minDelta', 0);
   if (options.every !== undefined) checkInteger(options.every, 'earlyStopping.every', 1);
-  const monitors: MonitoredMetric[] = [
-    'vectorRatio',
-    'vectorLoss',
-    'consistencyLoss',
-    'totalLoss',
-    'featureVariation',
-    'reachableFraction',
-  ];
-  if (options.monitor !== undefined && !monitors.includes(options.monitor))
+  if (options.monitor !== undefined && !MONITORED_METRICS.includes(options.monitor))
     throw new RangeError(
-      `Expected earlyStopping.monitor to be one of ${monitors.join(', ')} but received ${String(options.monitor)}`,
+      `Expected earlyStopping.monitor to be one of ${MONITORED_METRICS.join(', ')} but received ${String(options.monitor)}`,
     );
   if (options.mode !== undefined && options.mode !== 'min' && options.mode !== 'max')
     throw new RangeError(`Expected earlyStopping.mode 'min' or 'max' but received ${String(options.mode)}`);
