@@ -51,8 +51,6 @@ export class DisposedError extends Error {
 /** Where a weights file records the model options (safetensors metadata). */
 export const MODEL_OPTIONS_METADATA = 'cover-torch.model-options';
 
-const call = callNative;
-
 /**
  * A COVER network (U-Net backbone, projections, vector pyramid) in native memory.
  * Create with {@link CoverModel.create} or {@link CoverModel.load}; free with `dispose()`.
@@ -132,7 +130,7 @@ export class CoverModel {
       );
     }
     const native = this.#live();
-    const out = await call(() => native.forward(moving, fixed));
+    const out = await callNative(() => native.forward(moving, fixed));
     return {
       displacement: adoptTensor(out.displacement) as Tensor<'float32'>,
       movingFeatures: adoptTensor(out.movingFeatures) as Tensor<'float32'>,
@@ -189,7 +187,7 @@ export class CoverModel {
       throw new TypeError(`Expected a boolean for fullResolution but received ${typeof fullResolution}`);
     const native = this.#live();
     const encodeTile = async (tile: Tensor, full: boolean) => {
-      const levels = await call(() => native.encode(tile, full));
+      const levels = await callNative(() => native.encode(tile, full));
       return levels.map((level) => adoptTensor(level) as Tensor<'float32'>);
     };
     if (window === undefined) return encodeTile(images, fullResolution);
@@ -222,13 +220,13 @@ export class CoverModel {
     this.#checkViews(images, 'images');
     checkNumber(learningRate, 'learningRate', 0);
     const native = this.#live();
-    return call(() => native.trainStep(images, learningRate));
+    return callNative(() => native.trainStep(images, learningRate));
   }
 
   /** Parameters and buffers by PyTorch state_dict name, copied to JS memory. */
   async stateDict(): Promise<Record<string, Tensor>> {
     const native = this.#live();
-    const raw = await call(() => native.stateDict());
+    const raw = await callNative(() => native.stateDict());
     return Object.fromEntries(Object.entries(raw).map(([name, tensor]) => [name, adoptTensor(tensor)]));
   }
 
@@ -246,7 +244,7 @@ export class CoverModel {
       if (i >= 0) throw new RangeError(`stateDict["${name}"] holds ${values[i]} at index ${i}; weights must be finite`);
     }
     const native = this.#live();
-    await call(() => native.loadStateDict(tensors));
+    await callNative(() => native.loadStateDict(tensors));
   }
 
   /**
@@ -275,7 +273,7 @@ export class CoverModel {
   /** Optimiser moments, view-generator state and step count, for exact resume. */
   async saveTrainingState(file: string): Promise<void> {
     const native = this.#live();
-    const state = await call(() => native.trainingState());
+    const state = await callNative(() => native.trainingState());
     const tensors: Record<string, Tensor> = { generator: adoptTensor(state.generator) };
     for (const [name, tensor] of Object.entries(state.optimizer)) tensors[`optimizer.${name}`] = adoptTensor(tensor);
     await saveSafetensors(file, tensors, { steps: String(state.steps) });
@@ -292,7 +290,7 @@ export class CoverModel {
       if (name.startsWith('optimizer.')) optimizer[name.slice('optimizer.'.length)] = tensor;
     }
     const native = this.#live();
-    await call(() => native.loadTrainingState({ optimizer, generator, steps }));
+    await callNative(() => native.loadTrainingState({ optimizer, generator, steps }));
   }
 
   /**
