@@ -3,7 +3,7 @@ import { Segmenter, type PredictOptions } from '../segment/Segmenter';
 import { scoreSegmentation, type SegmentationScores } from '../segment/segmentationMetrics';
 import { tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
-import { readLabelledImages, SLICE_AXIS, slicesOf, type LabelledImage } from './labelledImages';
+import { planesAcross, readLabelledImages, SLICE_AXIS, slicesOf, type LabelledImage } from './labelledImages';
 import { recordedPreprocessing } from './prepareImage';
 import { shorten } from './shorten';
 
@@ -90,15 +90,13 @@ async function predictWhole(
     return (await segmenter.predict(tensor(whole.image, [1, 1, ...whole.shape]), options)).data;
   const axis = SLICE_AXIS[sliceAxis] ?? 0;
   const shape = whole.shape as [number, number, number];
+  const { at } = planesAcross(shape, axis);
   const predicted = new Int32Array(whole.image.length);
-  const stride = [shape[1] * shape[2], shape[2], 1];
-  const [u, v] = [0, 1, 2].filter((a) => a !== axis) as [number, number];
   for (const slice of slicesOf(whole.image, whole.labels, shape, axis)) {
     const labels = (await segmenter.predict(tensor(slice.image, [1, 1, ...slice.shape]), options)).data;
-    const columns = slice.shape[1]!;
-    for (let i = 0; i < slice.shape[0]!; i++)
-      for (let j = 0; j < columns; j++)
-        predicted[slice.index * stride[axis]! + i * stride[u]! + j * stride[v]!] = labels[i * columns + j]!;
+    const [rows, columns] = slice.shape as [number, number];
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < columns; j++) predicted[at(slice.index, i, j)] = labels[i * columns + j]!;
   }
   return predicted;
 }

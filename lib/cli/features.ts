@@ -3,6 +3,7 @@ import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
 import { tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
+import { planesAcross, SLICE_AXIS } from './labelledImages';
 import { readPrepared, recordedPreprocessing } from './prepareImage';
 
 export const FEATURES_USAGE = `Usage: cover-torch features IMAGE --weights RUN --out FILE.nii.gz [options]
@@ -50,9 +51,6 @@ function parseFeaturesArgs(argv: string[]): FeaturesArgs {
   };
 }
 
-/** Axis of a [D, H, W] volume that a run's slice axis cuts along (axial planes are [H, W]). */
-const SLICE_AXIS: Record<string, number> = { axial: 0, coronal: 1, sagittal: 2 };
-
 /** Runs `cover-torch features`; returns the exit code. */
 export async function features(argv: string[], out: (text: string) => void): Promise<number> {
   const args = parseFeaturesArgs(argv);
@@ -96,28 +94,21 @@ async function encodeVolume(
   if (model.options.dims !== 2 || volume.shape.length !== 3)
     throw new Error(`a ${model.options.dims}D model cannot encode a ${volume.shape.length}D image`);
   // Slice by slice along the run's slice axis, each slice's maps put back into the volume.
-  const shape = volume.shape as [number, number, number];
-  const planeShape = shape.filter((_, axis) => axis !== sliceAxis) as [number, number];
-  const stride = [shape[1] * shape[2], shape[2], 1];
-  const inPlane = [0, 1, 2].filter((axis) => axis !== sliceAxis);
+  const { count, rows, columns, at } = planesAcross(volume.shape as [number, number, number], sliceAxis);
   let data: Float32Array | undefined;
   let channels = 0;
   const voxels = volume.data.length;
-  const slice = new Float32Array(planeShape[0] * planeShape[1]);
-  for (let s = 0; s < shape[sliceAxis]!; ++s) {
-    const offsetOf = (u: number, v: number) =>
-      s * stride[sliceAxis]! + u * stride[inPlane[0]!]! + v * stride[inPlane[1]!]!;
-    for (let u = 0; u < planeShape[0]; ++u)
-      for (let v = 0; v < planeShape[1]; ++v) slice[u * planeShape[1] + v] = volume.data[offsetOf(u, v)]!;
-    const levels = pick(await model.encode(tensor(slice, [1, 1, ...planeShape]), options));
+  const slice = new Float32Array(rows * columns);
+  for (let s = 0; s < count; ++s) {
+    for (let u = 0; u < rows; ++u) for (let v = 0; v < columns; ++v) slice[u * columns + v] = volume.data[at(s, u, v)]!;
+    const levels = pick(await model.encode(tensor(slice, [1, 1, rows, columns]), options));
     channels = levels.reduce((sum, level) => sum + level.shape[1]!, 0);
     data ??= new Float32Array(channels * voxels);
     let c = 0;
     for (const level of levels)
       for (let k = 0; k < level.shape[1]!; ++k, ++c)
-        for (let u = 0; u < planeShape[0]; ++u)
-          for (let v = 0; v < planeShape[1]; ++v)
-            data[c * voxels + offsetOf(u, v)] = level.data[(k * planeShape[0] + u) * planeShape[1] + v]!;
+        for (let u = 0; u < rows; ++u)
+          for (let v = 0; v < columns; ++v) data[c * voxels + at(s, u, v)] = level.data[(k * rows + u) * columns + v]!;
   }
   return { data: data!, channels };
 }

@@ -72,6 +72,25 @@ function spacingOf(volume: ImageVolume, shape: number[]): number[] {
   return volume.spacing.slice(volume.spacing.length - shape.length);
 }
 
+/**
+ * The planes across `axis` of a [D, H, W] volume: their [rows, columns] and the volume
+ * index of (plane s, row i, column j).
+ */
+export function planesAcross(
+  shape: [number, number, number],
+  axis: number,
+): { count: number; rows: number; columns: number; at: (s: number, i: number, j: number) => number } {
+  const stride = [shape[1] * shape[2], shape[2], 1];
+  const [u, v] = [0, 1, 2].filter((a) => a !== axis) as [number, number];
+  const [planeStep, rowStep, columnStep] = [stride[axis]!, stride[u]!, stride[v]!];
+  return {
+    count: shape[axis]!,
+    rows: shape[u]!,
+    columns: shape[v]!,
+    at: (s, i, j) => s * planeStep + i * rowStep + j * columnStep,
+  };
+}
+
 /** Each plane across `axis` of a [D, H, W] volume and its labels. */
 export function* slicesOf(
   data: Float32Array,
@@ -79,19 +98,14 @@ export function* slicesOf(
   shape: [number, number, number],
   axis: number,
 ): Generator<{ image: Float32Array; labels: Int32Array; shape: number[]; index: number }> {
-  const stride = [shape[1] * shape[2], shape[2], 1];
-  const [u, v] = [0, 1, 2].filter((a) => a !== axis) as [number, number];
-  const [rows, columns] = [shape[u]!, shape[v]!];
-  const [slices, step, rowStep] = [shape[axis]!, stride[axis]!, stride[u]!];
-  const columnStep = stride[v]!;
-  for (let s = 0; s < slices; s++) {
+  const { count, rows, columns, at } = planesAcross(shape, axis);
+  for (let s = 0; s < count; s++) {
     const image = new Float32Array(rows * columns);
     const sliceLabels = new Int32Array(rows * columns);
     for (let i = 0; i < rows; i++)
       for (let j = 0; j < columns; j++) {
-        const from = s * step + i * rowStep + j * columnStep;
-        image[i * columns + j] = data[from]!;
-        sliceLabels[i * columns + j] = labels[from]!;
+        image[i * columns + j] = data[at(s, i, j)]!;
+        sliceLabels[i * columns + j] = labels[at(s, i, j)]!;
       }
     yield { image, labels: sliceLabels, shape: [rows, columns], index: s };
   }

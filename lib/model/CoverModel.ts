@@ -123,7 +123,7 @@ export class CoverModel {
   async forward(moving: Tensor, fixed: Tensor): Promise<ForwardOutput> {
     assertTensor(moving, 'moving');
     assertTensor(fixed, 'fixed');
-    this.#checkViews(moving, 'moving');
+    checkImages(this.options, moving, 'moving');
     if (moving.shape.join() !== fixed.shape.join()) {
       throw new RangeError(
         `Expected fixed of shape [${moving.shape.join(', ')}] like moving but received [${fixed.shape.join(', ')}]`,
@@ -148,8 +148,8 @@ export class CoverModel {
   async correspond(moving: Tensor, fixed: Tensor): Promise<Tensor<'float32'>> {
     assertTensor(moving, 'moving');
     assertTensor(fixed, 'fixed');
-    this.#checkViews(moving, 'moving');
-    this.#checkViews(fixed, 'fixed');
+    checkImages(this.options, moving, 'moving');
+    checkImages(this.options, fixed, 'fixed');
     if (moving.shape.join() !== fixed.shape.join()) {
       throw new RangeError(
         `Expected fixed of shape [${moving.shape.join(', ')}] like moving but received [${fixed.shape.join(', ')}]`,
@@ -181,7 +181,7 @@ export class CoverModel {
    */
   async encode(images: Tensor, options: EncodeOptions = {}): Promise<Tensor<'float32'>[]> {
     assertTensor(images, 'images');
-    this.#checkViews(images, 'images');
+    checkImages(this.options, images, 'images');
     const { fullResolution = false, window, ...tiling } = options;
     if (typeof fullResolution !== 'boolean')
       throw new TypeError(`Expected a boolean for fullResolution but received ${typeof fullResolution}`);
@@ -217,7 +217,7 @@ export class CoverModel {
    */
   async trainStep(images: Tensor, learningRate: number): Promise<StepMetrics> {
     assertTensor(images, 'images');
-    this.#checkViews(images, 'images');
+    checkImages(this.options, images, 'images');
     checkNumber(learningRate, 'learningRate', 0);
     const native = this.#live();
     return callNative(() => native.trainStep(images, learningRate));
@@ -323,22 +323,6 @@ export class CoverModel {
     // from the package.
     liveNativeModel = (model) => model.#live();
   }
-
-  #checkViews(tensor: Tensor, name: string): void {
-    const { dims, inChannels } = this.options;
-    const layout = dims === 2 ? '(B, C, H, W)' : '(B, C, D, H, W)';
-    if (tensor.dtype !== 'float32')
-      throw new TypeError(`Expected float32 data for ${name} but received ${tensor.dtype}`);
-    if (tensor.shape.length !== dims + 2 || tensor.shape[1] !== inChannels) {
-      throw new RangeError(
-        `Expected ${name} of shape ${layout} with C = ${inChannels} for this ${dims}D model but received [${tensor.shape.join(', ')}]`,
-      );
-    }
-    if (tensor.shape[0] === 0 || tensor.shape.slice(2).some((side) => side === 0))
-      throw new RangeError(
-        `Expected ${name} with at least one image of at least one voxel but received [${tensor.shape.join(', ')}]`,
-      );
-  }
 }
 
 /**
@@ -373,4 +357,23 @@ export async function modelFromTensors(
     throw new Error(`Cannot load ${file}: ${(error as Error).message}`, { cause: error });
   }
   return model;
+}
+
+/**
+ * Checks that `tensor` is a float32 batch of images (B, C_in, *S) that a model of `options`
+ * takes, each with at least one voxel; the errors name `name`. Internal to lib/.
+ */
+export function checkImages(options: Pick<ModelOptions, 'dims' | 'inChannels'>, tensor: Tensor, name: string): void {
+  const { dims, inChannels = 1 } = options;
+  const layout = dims === 2 ? '(B, C, H, W)' : '(B, C, D, H, W)';
+  if (tensor.dtype !== 'float32') throw new TypeError(`Expected float32 data for ${name} but received ${tensor.dtype}`);
+  if (tensor.shape.length !== dims + 2 || tensor.shape[1] !== inChannels) {
+    throw new RangeError(
+      `Expected ${name} of shape ${layout} with C = ${inChannels} for this ${dims}D model but received [${tensor.shape.join(', ')}]`,
+    );
+  }
+  if (tensor.shape[0] === 0 || tensor.shape.slice(2).some((side) => side === 0))
+    throw new RangeError(
+      `Expected ${name} with at least one image of at least one voxel but received [${tensor.shape.join(', ')}]`,
+    );
 }

@@ -1,7 +1,7 @@
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { adoptTensor, callNative } from '../native/adopt';
 import type { RawSegmentationMetrics } from '../native/binding';
-import { CoverModel, MODEL_OPTIONS_METADATA, modelFromTensors, nativeModelOf } from '../model/CoverModel';
+import { checkImages, CoverModel, MODEL_OPTIONS_METADATA, modelFromTensors, nativeModelOf } from '../model/CoverModel';
 import type { ModelOptions } from '../model/modelOptions';
 import { assertTensor, tensor, type Tensor } from '../tensor';
 import { checkNumber } from '../validate';
@@ -200,13 +200,7 @@ export class Segmenter {
 
   #checkImages(images: Tensor): void {
     assertTensor(images, 'images');
-    const { dims, inChannels } = this.#encoder.options;
-    if (images.dtype !== 'float32')
-      throw new TypeError(`Expected float32 data for images but received ${images.dtype}`);
-    if (images.shape.length !== dims + 2 || images.shape[1] !== inChannels || images.shape.some((s) => s === 0))
-      throw new RangeError(
-        `Expected images of shape ${dims === 2 ? '(B, C, H, W)' : '(B, C, D, H, W)'} with C = ${inChannels} but received [${images.shape.join(', ')}]`,
-      );
+    checkImages(this.#encoder.options, images, 'images');
   }
 
   #checkLabels(labels: Tensor, images: Tensor): void {
