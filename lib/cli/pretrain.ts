@@ -162,6 +162,7 @@ async function batchSource(
     ...(data.spacing ? { spacing: data.spacing } : {}),
     onError: data.onError,
     cacheSize: data.cacheSize,
+    maxVoxels: data.maxVoxels,
     logger,
   });
   return {

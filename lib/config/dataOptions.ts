@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { normalizationSchema, type NormalizeSpec } from '../data/image/normalize';
+import { DEFAULT_MAX_VOXELS } from '../data/image/voxelLimit';
 import { choice, integer, list, number, positive, section, text } from './fields';
 
 /** Where training images come from and how they become patches. */
@@ -20,6 +21,8 @@ export const dataOptionsSchema = section({
   onError: choice(['error', 'skip']).default('error'),
   /** Decoded images kept in memory. Default 8. */
   cacheSize: integer(1, 4096).default(8),
+  /** Largest image read, in voxels; a larger one is an error naming its size. Default 2^29. */
+  maxVoxels: integer(1, Number.MAX_SAFE_INTEGER).default(DEFAULT_MAX_VOXELS),
 });
 
 /**
@@ -43,6 +46,11 @@ export interface DataOptions {
   onError?: 'error' | 'skip';
   /** Decoded images kept in memory. Default 8. */
   cacheSize?: number;
+  /**
+   * Largest image read, in voxels (one volume of a 4D file); a larger one is an error that
+   * names its size, before it is decompressed. Default 2^29 = 536,870,912 (2 GiB as float32).
+   */
+  maxVoxels?: number;
 }
 
 export type DataOptionsInput = z.input<typeof dataOptionsSchema>;

@@ -103,7 +103,7 @@ describe('pretraining', () => {
     expect(resolvePretrainConfig(saved)).toMatchObject({
       steps: 3,
       batchSize: 2,
-      data: { sources: [ch2], sliceAxis: 'any' },
+      data: { sources: [ch2], sliceAxis: 'any', maxVoxels: 2 ** 29 },
     });
     const printed = spawnSync(
       process.execPath,
@@ -138,6 +138,18 @@ describe('pretraining', () => {
     expect(broken.status).toBe(2);
     expect(broken.stderr).toContain(`cover-torch pretrain: ${truncated}: `);
     // Nothing was written for it: no folder with a config of a run that never started.
+    expect(fs.existsSync(brokenOut)).toBe(false);
+
+    // A volume over data.maxVoxels is refused from its header, naming the limit.
+    const limited = spawnSync(
+      process.execPath,
+      [cli, 'pretrain', '--config', config, '--set', 'data.maxVoxels=1000', '--out', brokenOut],
+      { encoding: 'utf8' },
+    );
+    expect(limited.status).toBe(2);
+    expect(limited.stderr).toContain(
+      `${ch2}: image of 181 x 217 x 181 voxels (7,109,137) is larger than the 1,000 voxels accepted`,
+    );
     expect(fs.existsSync(brokenOut)).toBe(false);
   });
 

@@ -429,4 +429,12 @@ describe('readDicomSeries', () => {
         '(dicomParser:parseDicomDataSetExplicit: buffer overrun)',
     );
   });
+
+  it('refuses a series over maxVoxels before assembling it, naming its size and the limit', async () => {
+    const folder = writeSeries('limit', seriesFiles(AXIAL, 4));
+    await expect(readImage(folder, { maxVoxels: 47 })).rejects.toThrow(
+      `${folder}: image of 4 x 3 x 4 voxels (48) is larger than the 47 voxels accepted; pass a larger maxVoxels`,
+    );
+    expect((await readImage(folder, { maxVoxels: 48 })).shape).toEqual([4, 3, 4]);
+  });
 });

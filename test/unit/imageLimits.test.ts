@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { ImageReadError, readImage } from '../../lib';
 import { gunzipBytes } from '../../lib/data/image/readNifti';
 import { decodePlanarImage } from '../../lib/data/image/readPlanarImage';
+import { PNG } from 'pngjs';
 import { useTempDir } from '../tempDir';
 import { niftiBytes } from './niftiBytes';
 
@@ -20,13 +21,13 @@ describe('limits on what an image file may claim', () => {
   it('stops decompressing at the limit instead of filling memory (a gzip bomb)', async () => {
     const bomb = gzipSync(Buffer.alloc(64 * 2 ** 20)); // 64 MiB of zeros in ~64 KiB
     expect(bomb.length).toBeLessThan(2 ** 20);
-    const read = gunzipBytes(bomb, 'bomb.nii.gz', 16 * 2 ** 20);
+    const read = gunzipBytes(bomb, 'bomb.nii.gz', { maxBytes: 16 * 2 ** 20 });
     await expect(read).rejects.toThrow(ImageReadError);
     await expect(read).rejects.toThrow(
       /^bomb\.nii\.gz: decompresses to more than 16\.0 MiB \(from \d+\.\d KiB of gzip\)/,
     );
     // Under the limit the same data comes back whole.
-    expect((await gunzipBytes(bomb, 'bomb.nii.gz', 65 * 2 ** 20)).length).toBe(64 * 2 ** 20);
+    expect((await gunzipBytes(bomb, 'bomb.nii.gz', { maxBytes: 65 * 2 ** 20 })).length).toBe(64 * 2 ** 20);
   });
 
   it('stops a NIfTI stream at the size its header declares', async () => {
@@ -55,6 +56,46 @@ describe('limits on what an image file may claim', () => {
     await expect(read).rejects.toThrow(
       /nifti2\.nii\.gz: decompresses to more than the 4\.4 KiB its NIfTI header declares/,
     );
+  });
+
+  it('refuses a NIfTI header declaring more voxels than maxVoxels as soon as it is inflated', async () => {
+    // A valid gzip stream whose header declares 1024^3 uint8 voxels (1 GiB): refused from the
+    // header, before the 64 MiB that follow are inflated (the error is not "truncated").
+    const header = niftiBytes({ dims: [3, 1024, 1024, 1024], datatype: 2, values: [] });
+    const huge = gzipSync(Buffer.concat([header, Buffer.alloc(64 * 2 ** 20)]));
+    expect(huge.length).toBeLessThan(2 ** 20);
+    await expect(readImage(writeTemp('huge.nii.gz', huge))).rejects.toThrow(
+      /huge\.nii\.gz: image of 1024 x 1024 x 1024 voxels \(1,073,741,824\) is larger than the 536,870,912 voxels accepted; pass a larger maxVoxels/,
+    );
+    const stopped = gunzipBytes(huge, 'huge.nii.gz');
+    await expect(stopped).rejects.toThrow(/larger than the 536,870,912 voxels accepted/);
+  });
+
+  it('applies maxVoxels to every format, compressed or not', async () => {
+    const small = niftiBytes({ dims: [3, 10, 10, 10], datatype: 4, values: new Array(1000).fill(1) });
+    for (const [name, bytes] of [
+      ['small.nii', small],
+      ['small.nii.gz', gzipSync(small)],
+    ] as const) {
+      const file = writeTemp(name, bytes);
+      await expect(readImage(file, { maxVoxels: 999 })).rejects.toThrow(
+        `${file}: image of 10 x 10 x 10 voxels (1,000) is larger than the 999 voxels accepted`,
+      );
+      expect((await readImage(file, { maxVoxels: 1000 })).shape).toEqual([10, 10, 10]);
+    }
+    const png = writeTemp('small.png', PNG.sync.write(new PNG({ width: 5, height: 4 })));
+    await expect(readImage(png, { maxVoxels: 19 })).rejects.toThrow(
+      `${png}: image of 4 x 5 voxels (20) is larger than the 19 voxels accepted`,
+    );
+    expect((await readImage(png, { maxVoxels: 20 })).shape).toEqual([4, 5]);
+  });
+
+  it('says what maxVoxels must be', async () => {
+    for (const bad of [0, 1.5, -3, Infinity]) {
+      await expect(readImage('any.nii', { maxVoxels: bad })).rejects.toThrow(
+        `Expected a positive integer for maxVoxels but received ${bad}`,
+      );
+    }
   });
 
   it('refuses a PNG whose header claims more pixels than accepted, before decoding', () => {

@@ -14,6 +14,8 @@ export interface ImageDatasetOptions {
   cacheSize?: number;
   /** Receives the warnings of skipped files. */
   logger?: Logger;
+  /** Largest image read by the default reader, in voxels. Default 2^29 (see readImage). */
+  maxVoxels?: number;
   /** Reads one image; default readImage (NIfTI, DICOM series, PNG, JPEG). */
   read?: (file: string) => Promise<ImageVolume>;
 }
@@ -66,9 +68,10 @@ export class ImageDataset {
 
   async #load(index: number): Promise<ImageVolume | undefined> {
     const file = this.files[index]!;
-    const { normalize = { kind: 'percentile' }, spacing, onError = 'error' } = this.#options;
+    const { normalize = { kind: 'percentile' }, spacing, onError = 'error', maxVoxels } = this.#options;
+    const read = this.#options.read ?? ((path: string) => readImage(path, maxVoxels ? { maxVoxels } : {}));
     try {
-      let volume = await (this.#options.read ?? readImage)(file);
+      let volume = await read(file);
       if (spacing && volume.shape.length === spacing.length) volume = resampleToSpacing(volume, spacing);
       return normalizeIntensity(volume, normalize);
     } catch (error) {

@@ -14,3 +14,4 @@ export {
   type NormalizeSpec,
 } from './normalize';
 export { resampleToSpacing } from './resample';
+export { DEFAULT_MAX_VOXELS, type VoxelLimitOptions } from './voxelLimit';

@@ -6,6 +6,7 @@ import { typeError } from '../../errors';
 import { ImageReadError, libraryMessage, type ImageVolume } from './ImageVolume';
 import { toClosestCanonical } from './orientation';
 import { fileSystemReason, readFileBytes } from './readFileBytes';
+import { checkVoxelCount, validateVoxelLimit, type VoxelLimitOptions } from './voxelLimit';
 
 /**
  * Reads a folder of single-frame DICOM slices (or one DICOM file) into a float32 volume in
@@ -15,7 +16,7 @@ import { fileSystemReason, readFileBytes } from './readFileBytes';
  * intercept. Only uncompressed transfer syntaxes are read.
  */
 
-export interface ReadDicomOptions {
+export interface ReadDicomOptions extends VoxelLimitOptions {
   /** Which series to read when the folder holds several. Default: the only one (several is an error). */
   seriesInstanceUid?: string;
 }
@@ -77,6 +78,7 @@ interface Slice {
 export function validateDicomOptions(options: ReadDicomOptions): void {
   const uid = options.seriesInstanceUid;
   if (uid !== undefined && typeof uid !== 'string') throw typeError('seriesInstanceUid', 'a string', uid);
+  validateVoxelLimit(options);
 }
 
 /**
@@ -108,12 +110,12 @@ export async function readDicomSeries(folder: string, options: ReadDicomOptions 
     );
   }
   if (skipped > 0) debug('readDicomSeries: skipped %d non-DICOM entries in %s', skipped, folder);
-  return assembleVolume(pickSeries(slices, folder, options.seriesInstanceUid), folder);
+  return assembleVolume(pickSeries(slices, folder, options.seriesInstanceUid), folder, options);
 }
 
 /** One DICOM file already in memory as a [1, H, W] volume. */
-export function decodeDicomFile(bytes: Uint8Array, file: string): ImageVolume {
-  return assembleVolume([parseSlice(bytes, file, true)!], file);
+export function decodeDicomFile(bytes: Uint8Array, file: string, limits: VoxelLimitOptions = {}): ImageVolume {
+  return assembleVolume([parseSlice(bytes, file, true)!], file, limits);
 }
 
 /** Whether a file starts like a DICOM Part-10 file; reads only its first 132 bytes. */
@@ -315,7 +317,7 @@ const unit = (a: number[]) => {
 };
 
 /** Orders the slices along their normal, checks they form one grid, decodes them and reorients. */
-function assembleVolume(slices: Slice[], source: string): ImageVolume {
+function assembleVolume(slices: Slice[], source: string, limits: VoxelLimitOptions): ImageVolume {
   const first = slices[0]!;
   const several = slices.length > 1;
   for (const slice of slices) {
@@ -367,6 +369,7 @@ function assembleVolume(slices: Slice[], source: string): ImageVolume {
 
   const [rowSpacing, columnSpacing] = first.pixelSpacing;
   const planeSize = first.rows * first.columns;
+  checkVoxelCount([first.columns, first.rows, slices.length], source, limits);
   const data = new Float32Array(planeSize * slices.length);
   ordered.forEach(({ slice }, k) => decodePixels(slice, data.subarray(k * planeSize, (k + 1) * planeSize)));
 

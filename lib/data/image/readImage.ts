@@ -26,9 +26,10 @@ import { decodePlanarImage, isJpeg, isPng } from './readPlanarImage';
  * PNG or JPEG. Whatever fails comes back as an ImageReadError that names the file.
  */
 
+/** Options of every reader; `maxVoxels` applies to every format. */
 export interface ReadImageOptions extends ReadNiftiOptions, ReadDicomOptions {}
 
-const OPTION_NAMES = ['volumeIndex', 'seriesInstanceUid'];
+const OPTION_NAMES = ['volumeIndex', 'seriesInstanceUid', 'maxVoxels'];
 
 export async function readImage(file: string, options: ReadImageOptions = {}): Promise<ImageVolume> {
   if (typeof file !== 'string' || file === '') {
@@ -68,7 +69,7 @@ async function dispatch(file: string, options: ReadImageOptions): Promise<ImageV
 
   let bytes = await readFileBytes(file);
   if (isGzip(bytes)) {
-    bytes = await gunzipBytes(bytes, file);
+    bytes = await gunzipBytes(bytes, file, options);
     if (niftiVersion(bytes) === 0) {
       throw new ImageReadError(
         file,
@@ -77,8 +78,8 @@ async function dispatch(file: string, options: ReadImageOptions): Promise<ImageV
     }
   }
   if (niftiVersion(bytes) !== 0) return decodeNifti(bytes, file, options);
-  if (isDicom(bytes)) return decodeDicomFile(bytes, file);
-  if (isPng(bytes) || isJpeg(bytes)) return decodePlanarImage(bytes, file);
+  if (isDicom(bytes)) return decodeDicomFile(bytes, file, options);
+  if (isPng(bytes) || isJpeg(bytes)) return decodePlanarImage(bytes, file, options);
   throw new ImageReadError(
     file,
     `not a NIfTI, DICOM, PNG or JPEG file (first bytes ${firstBytesHex(bytes)}), ` +

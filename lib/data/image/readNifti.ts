@@ -5,6 +5,7 @@ import { rangeError } from '../../errors';
 import { ImageReadError, firstBytesHex, libraryMessage, type ImageVolume } from './ImageVolume';
 import { toClosestCanonical } from './orientation';
 import { readFileBytes } from './readFileBytes';
+import { checkVoxelCount, validateVoxelLimit, type VoxelLimitOptions } from './voxelLimit';
 
 /**
  * Reads `.nii` and `.nii.gz` (NIfTI-1 and NIfTI-2, single-file form) into a float32 volume in
@@ -13,7 +14,7 @@ import { readFileBytes } from './readFileBytes';
  * file, converts the voxel type and applies scl_slope / scl_inter.
  */
 
-export interface ReadNiftiOptions {
+export interface ReadNiftiOptions extends VoxelLimitOptions {
   /** Which volume of a 4D (or higher) file to return. Default 0. */
   volumeIndex?: number;
 }
@@ -30,54 +31,67 @@ export function isGzip(bytes: Uint8Array): boolean {
  */
 export const MAX_DECOMPRESSED_BYTES = Math.min(4 * 2 ** 30, constants.MAX_LENGTH);
 
+/** What a NIfTI header declares about the file it starts. */
+export interface DeclaredNifti {
+  /** vox_offset + every voxel of every volume. */
+  bytes: number;
+  /** Voxels along i, j, k (missing axes count 1): the size of one volume. */
+  size: [number, number, number];
+}
+
 /**
- * Bytes a NIfTI file declares for itself (vox_offset + every voxel of every volume), from
- * its header (the first 348 bytes of a NIfTI-1, 540 of a NIfTI-2), or undefined when they
- * are not a plausible NIfTI header.
+ * What a NIfTI file declares for itself, from its header (the first 348 bytes of a NIfTI-1,
+ * 540 of a NIfTI-2), or undefined when they are not a plausible NIfTI header.
  */
-export function declaredNiftiBytes(head: Uint8Array): number | undefined {
+export function declaredNifti(head: Uint8Array): DeclaredNifti | undefined {
   if (head.length < 348) return undefined;
   const view = new DataView(head.buffer, head.byteOffset, head.length);
   for (const littleEndian of [true, false]) {
     const size = view.getInt32(0, littleEndian);
-    if (size === 348) return declaredNifti1(view, littleEndian);
-    if (size === 540) return head.length < 540 ? undefined : declaredNifti2(view, littleEndian);
+    if (size === 348) {
+      // NIfTI-1: int16 dim[8] at 40, int16 bitpix at 72, float32 vox_offset at 108.
+      const offset = view.getFloat32(108, littleEndian);
+      return declared(
+        (i) => view.getInt16(40 + 2 * i, littleEndian),
+        view.getInt16(72, littleEndian),
+        Math.max(352, Number.isFinite(offset) ? offset : 0),
+      );
+    }
+    if (size === 540) {
+      if (head.length < 540) return undefined;
+      // NIfTI-2: int16 bitpix at 14, int64 dim[8] at 16, int64 vox_offset at 168.
+      return declared(
+        (i) => Number(view.getBigInt64(16 + 8 * i, littleEndian)),
+        view.getInt16(14, littleEndian),
+        Math.max(544, Number(view.getBigInt64(168, littleEndian))),
+      );
+    }
   }
   return undefined;
 }
 
-function declaredNifti1(view: DataView, littleEndian: boolean): number | undefined {
-  const rank = view.getInt16(40, littleEndian);
-  const bitpix = view.getInt16(72, littleEndian);
+function declared(dim: (i: number) => number, bitpix: number, offset: number): DeclaredNifti | undefined {
+  const rank = dim(0);
   if (rank < 1 || rank > 7 || bitpix <= 0 || bitpix % 8 !== 0) return undefined;
-  let voxels = 1;
-  for (let i = 1; i <= rank; ++i) voxels *= Math.max(1, view.getInt16(40 + 2 * i, littleEndian));
-  const offset = view.getFloat32(108, littleEndian);
-  return Math.max(352, Number.isFinite(offset) ? offset : 0) + (voxels * bitpix) / 8;
+  const sides = Array.from({ length: 7 }, (_, i) => (i < rank ? Math.max(1, dim(i + 1)) : 1));
+  const voxels = sides.reduce((product, side) => product * side, 1);
+  return { bytes: offset + (voxels * bitpix) / 8, size: [sides[0]!, sides[1]!, sides[2]!] };
 }
 
-// NIfTI-2: int16 bitpix at 14, int64 dim[8] at 16, int64 vox_offset at 168.
-function declaredNifti2(view: DataView, littleEndian: boolean): number | undefined {
-  const rank = Number(view.getBigInt64(16, littleEndian));
-  const bitpix = view.getInt16(14, littleEndian);
-  if (rank < 1 || rank > 7 || bitpix <= 0 || bitpix % 8 !== 0) return undefined;
-  let voxels = 1;
-  for (let i = 1; i <= rank; ++i) voxels *= Math.max(1, Number(view.getBigInt64(16 + 8 * i, littleEndian)));
-  const offset = Number(view.getBigInt64(168, littleEndian));
-  return Math.max(544, offset) + (voxels * bitpix) / 8;
+export interface GunzipLimits extends VoxelLimitOptions {
+  /** Most bytes the stream may expand to. Default {@link MAX_DECOMPRESSED_BYTES}. */
+  maxBytes?: number;
 }
 
 /**
  * Decompresses on the thread pool (zlib's streaming gunzip) rather than with the library's
  * synchronous inflate, so a 100 MB volume does not stall the event loop. Inflation stops
  * at `maxBytes`, and for a NIfTI stream at the size its header declares (plus 1 MiB of
- * slack): a few megabytes of gzip can claim gigabytes (a "gzip bomb").
+ * slack): a few megabytes of gzip can claim gigabytes (a "gzip bomb"). A NIfTI header that
+ * declares more than `maxVoxels` stops it at once.
  */
-export async function gunzipBytes(
-  bytes: Uint8Array,
-  file: string,
-  maxBytes: number = MAX_DECOMPRESSED_BYTES,
-): Promise<Buffer> {
+export async function gunzipBytes(bytes: Uint8Array, file: string, limits: GunzipLimits = {}): Promise<Buffer> {
+  const maxBytes = limits.maxBytes ?? MAX_DECOMPRESSED_BYTES;
   return new Promise<Buffer>((resolve, reject) => {
     const inflate = createGunzip();
     const chunks: Buffer[] = [];
@@ -91,10 +105,19 @@ export async function gunzipBytes(
       // 540 bytes hold a NIfTI-2 header as well as a NIfTI-1 one.
       if (!headerSeen && total >= 540) {
         headerSeen = true;
-        const declared = declaredNiftiBytes(chunks.length === 1 ? chunk : Buffer.concat(chunks));
-        if (declared !== undefined && declared + 2 ** 20 < limit) {
-          limit = declared + 2 ** 20;
-          why = `more than the ${formatBytes(declared)} its NIfTI header declares`;
+        const header = declaredNifti(chunks.length === 1 ? chunk : Buffer.concat(chunks));
+        if (header) {
+          try {
+            checkVoxelCount(header.size, file, limits);
+          } catch (error) {
+            inflate.destroy();
+            reject(error as Error);
+            return;
+          }
+        }
+        if (header && header.bytes + 2 ** 20 < limit) {
+          limit = header.bytes + 2 ** 20;
+          why = `more than the ${formatBytes(header.bytes)} its NIfTI header declares`;
         }
       }
       if (total > limit) {
@@ -144,7 +167,7 @@ export function niftiVersion(bytes: Uint8Array): 0 | 1 | 2 {
 export async function readNifti(file: string, options: ReadNiftiOptions = {}): Promise<ImageVolume> {
   validateNiftiOptions(options);
   let bytes: Uint8Array = await readFileBytes(file);
-  if (isGzip(bytes)) bytes = await gunzipBytes(bytes, file);
+  if (isGzip(bytes)) bytes = await gunzipBytes(bytes, file, options);
   return decodeNifti(bytes, file, options);
 }
 
@@ -153,6 +176,7 @@ export function validateNiftiOptions(options: ReadNiftiOptions): void {
   if (index !== undefined && !(Number.isInteger(index) && index >= 0)) {
     throw rangeError('volumeIndex', 'a non-negative integer', index);
   }
+  validateVoxelLimit(options);
 }
 
 interface VoxelType {
@@ -214,6 +238,7 @@ export function decodeNifti(bytes: Uint8Array, file: string, options: ReadNiftiO
   if (!header) throw new ImageReadError(file, 'invalid NIfTI header, expected magic "n+1" or "n+2"');
 
   const { size, volumes } = gridSize(header, file);
+  checkVoxelCount(size, file, options);
   const type = VOXEL_TYPES[header.datatypeCode];
   if (!type) {
     const name = UNSUPPORTED_TYPES[header.datatypeCode] ?? 'unknown';

@@ -2,6 +2,7 @@ import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { ImageReadError, firstBytesHex, libraryMessage, type ImageVolume } from './ImageVolume';
 import { readFileBytes } from './readFileBytes';
+import { checkVoxelCount, validateVoxelLimit, type VoxelLimitOptions } from './voxelLimit';
 
 /**
  * Reads PNG (8 or 16 bit; gray, gray+alpha, RGB, RGBA, palette) and JPEG files as one gray
@@ -21,14 +22,15 @@ export function isJpeg(bytes: Uint8Array): boolean {
 }
 
 /** Reads a PNG or JPEG file (chosen by content) as a [H, W] gray image. */
-export async function readPlanarImage(file: string): Promise<ImageVolume> {
-  return decodePlanarImage(await readFileBytes(file), file);
+export async function readPlanarImage(file: string, limits: VoxelLimitOptions = {}): Promise<ImageVolume> {
+  validateVoxelLimit(limits);
+  return decodePlanarImage(await readFileBytes(file), file, limits);
 }
 
 /** Decodes PNG or JPEG bytes already in memory. */
-export function decodePlanarImage(bytes: Buffer, file: string): ImageVolume {
-  if (isPng(bytes)) return decodePng(bytes, file);
-  if (isJpeg(bytes)) return decodeJpeg(bytes, file);
+export function decodePlanarImage(bytes: Buffer, file: string, limits: VoxelLimitOptions = {}): ImageVolume {
+  if (isPng(bytes)) return decodePng(bytes, file, limits);
+  if (isJpeg(bytes)) return decodeJpeg(bytes, file, limits);
   throw new ImageReadError(
     file,
     `not a PNG or JPEG file (first bytes ${firstBytesHex(bytes, 8)}), expected 89 50 4e 47 0d 0a 1a 0a (PNG) or ff d8 ff (JPEG)`,
@@ -42,18 +44,20 @@ export function decodePlanarImage(bytes: Buffer, file: string): ImageVolume {
  */
 export const MAX_PLANAR_PIXELS = 2 ** 28;
 
-function checkPixelCount(width: number, height: number, file: string): void {
+function checkPixelCount(width: number, height: number, file: string, limits: VoxelLimitOptions): void {
+  // The decoders' own cap first: a larger maxVoxels does not lift it.
   if (width * height > MAX_PLANAR_PIXELS) {
     throw new ImageReadError(
       file,
       `image of ${width} x ${height} pixels is larger than the ${MAX_PLANAR_PIXELS.toLocaleString('en')} pixels accepted (16384 x 16384); tile or downsample it first`,
     );
   }
+  checkVoxelCount([height, width], file, limits);
 }
 
-function decodePng(bytes: Buffer, file: string): ImageVolume {
+function decodePng(bytes: Buffer, file: string, limits: VoxelLimitOptions): ImageVolume {
   // The IHDR chunk comes first: width and height (big-endian) at bytes 16 and 20.
-  if (bytes.length >= 24) checkPixelCount(bytes.readUInt32BE(16), bytes.readUInt32BE(20), file);
+  if (bytes.length >= 24) checkPixelCount(bytes.readUInt32BE(16), bytes.readUInt32BE(20), file, limits);
   let png: ReturnType<typeof PNG.sync.read>;
   try {
     // skipRescale keeps 16-bit samples (a Uint16Array) and low bit depths as stored.
@@ -65,7 +69,7 @@ function decodePng(bytes: Buffer, file: string): ImageVolume {
   return grayVolume(png.data as ArrayLike<number>, png.width, png.height, file);
 }
 
-function decodeJpeg(bytes: Buffer, file: string): ImageVolume {
+function decodeJpeg(bytes: Buffer, file: string, limits: VoxelLimitOptions): ImageVolume {
   let image: { width: number; height: number; data: Uint8Array };
   try {
     image = jpeg.decode(bytes, {
@@ -77,6 +81,8 @@ function decodeJpeg(bytes: Buffer, file: string): ImageVolume {
   } catch (error) {
     throw new ImageReadError(file, `invalid JPEG (${libraryMessage(error)})`, { cause: error });
   }
+  // jpeg-js caps the decode at MAX_PLANAR_PIXELS; a lower maxVoxels is checked here.
+  checkPixelCount(image.width, image.height, file, limits);
   return grayVolume(image.data, image.width, image.height, file);
 }
 
