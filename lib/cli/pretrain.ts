@@ -84,6 +84,7 @@ async function train(
         saveLast: config.keepLast,
       },
       metricsFile: path.join(config.out, 'metrics.jsonl'),
+      csvFile: path.join(config.out, 'metrics.csv'),
       resume: config.resume,
       logger,
       ...(signal ? { signal } : {}),

@@ -15,7 +15,7 @@ Options:
   --demo                  train on built-in phantoms
   --dims 2|3              2D images or 3D volumes (default 2)
   --steps N               training steps (default 300 in 2D, 60 in 3D demo; 2000 on data)
-  --out DIR               checkpoints and metrics.jsonl go here (default runs/<demo|pretrain>-<dims>d)
+  --out DIR               checkpoints, metrics.jsonl and .csv go here (default runs/<demo|pretrain>-<dims>d)
   --batch-size N          images per step (default 4 in 2D, 1 in 3D)
   --crop N                crop side, a multiple of 16 (default 64/32 demo, 128/64 data)
   --lr X                  peak learning rate of warmup + cosine (default 1e-4)

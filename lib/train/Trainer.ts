@@ -9,6 +9,7 @@ import type { CoverModel, StepMetrics } from '../model/CoverModel';
 import { DEFAULT_LEARNING_RATE } from '../model/trainingOptions';
 import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
+import { MetricsCsvFile } from './metricsCsv';
 import { truncateMetricsFile } from './metricsFile';
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, updateBestCheckpoint } from './checkpoints';
 import { warmupCosine } from './warmupCosine';
@@ -47,6 +48,11 @@ export interface FitOptions {
   checkpoint?: CheckpointOptions;
   /** Appends one JSON line of metrics per step. */
   metricsFile?: string;
+  /**
+   * Appends one CSV row of metrics per step (a header line first; `timings.stepMs` and the
+   * like for nested fields; the learning rate is the `learningRate` column).
+   */
+  csvFile?: string;
   /** Continue from the latest checkpoint in checkpoint.dirpath when there is one. Default false. */
   resume?: boolean;
   /** Where the trainer reports resumes and checkpoints. Default: silent. */
@@ -234,6 +240,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       const dropped = options.resume ? await truncateMetricsFile(options.metricsFile, step) : 0;
       if (dropped > 0) logger.info('dropped metrics of steps after the checkpoint', { dropped, step });
     }
+    let csv: MetricsCsvFile | undefined;
+    if (options.csvFile) {
+      await fs.mkdir(path.dirname(options.csvFile), { recursive: true });
+      const opened = await MetricsCsvFile.open(options.csvFile, options.resume ? step : undefined);
+      csv = opened.csv;
+      if (opened.dropped > 0)
+        logger.info('dropped CSV rows of steps after the checkpoint', { dropped: opened.dropped, step });
+    }
 
     const started = Date.now();
     const startStep = step;
@@ -291,6 +305,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         }
         last = { ...metrics, step, startStep, elapsedMs: Date.now() - started };
         if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
+        await csv?.append(last);
         this.emit('trainBatchEnd', last);
         if (nonFinite.length > (options.maxNonFiniteSteps ?? 10)) throw new NonFiniteTrainingError(nonFinite);
         yield last;

@@ -204,12 +204,14 @@ describe('pretraining', () => {
     whole.dispose();
 
     const checkpoints = path.join(dir, 'abort');
+    const csvFile = path.join(dir, 'abort-metrics.csv');
     const first = await CoverModel.create({ ...small, seed: 9 });
     first.configureTraining(training);
     const controller = new AbortController();
     const trainer = new Trainer(first, {
       maxSteps: 4,
       learningRate: 1e-3,
+      csvFile,
       signal: controller.signal,
       checkpoint: { dirpath: checkpoints, everyNTrainSteps: 100 },
     });
@@ -228,6 +230,7 @@ describe('pretraining', () => {
     const again = new Trainer(resumed, {
       maxSteps: 4,
       learningRate: 1e-3,
+      csvFile,
       resume: true,
       checkpoint: { dirpath: checkpoints },
     });
@@ -238,6 +241,13 @@ describe('pretraining', () => {
     expect([...head, ...rest]).toEqual(full);
     expect(result).toMatchObject({ step: 4, stopped: false, last: { step: 4, startStep: 2 } });
     expect(result.checkpoint).toBe(path.join(checkpoints, 'step-000004'));
+    // The CSV of both parts: one header, one row per step, the losses that were trained.
+    const [header, ...rows] = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
+    const columns = header!.split(',');
+    expect(columns).toEqual(expect.arrayContaining(['step', 'totalLoss', 'learningRate', 'timings.stepMs', 'skipped']));
+    const cell = (row: string, name: string) => Number(row.split(',')[columns.indexOf(name)]);
+    expect(rows.map((row) => cell(row, 'step'))).toEqual([1, 2, 3, 4]);
+    expect(rows.map((row) => cell(row, 'totalLoss'))).toEqual(full);
   });
 
   it('fit() trains to the end; leaving a steps() loop early keeps a checkpoint and says it stopped', async () => {
