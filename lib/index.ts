@@ -13,7 +13,7 @@ export {
   type StepMetrics,
 } from './model/CoverModel';
 export type { ModelOptions } from './model/modelOptions';
-export type { TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
+export type { SpatialSize, TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
 export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
 export { Segmenter, type SegmentationStepMetrics, type PredictOptions } from './segment/Segmenter';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../log/logger';
 import { modelOptionsSchema, type ModelOptions } from '../model/modelOptions';
-import { DEFAULT_LEARNING_RATE, trainingFields, type TrainingFields } from '../model/trainingOptions';
+import { DEFAULT_LEARNING_RATE, trainingFields, type SpatialSize, type TrainingFields } from '../model/trainingOptions';
 import { dataOptionsSchema, type DataOptions, type ResolvedDataOptions } from './dataOptions';
 import { boolean, choice, integer, list, multipleOf, number, positive, section, text } from './fields';
 import { MONITORED_METRICS, type EarlyStoppingOptions } from '../train/Trainer';
@@ -121,7 +121,7 @@ export interface ResolvedPretrainConfig extends Omit<
   'data' | 'training' | 'steps' | 'batchSize' | 'out'
 > {
   data: ResolvedDataOptions | undefined;
-  training: ParsedConfig['training'] & { cropSize: number[] };
+  training: ParsedConfig['training'] & { cropSize: SpatialSize<2 | 3> };
   steps: number;
   batchSize: number;
   warmupSteps: number;
@@ -158,7 +158,8 @@ export function resolvePretrainConfig(value: unknown, origin = 'configuration'):
   return {
     ...config,
     data: config.data,
-    training: { ...config.training, cropSize },
+    // One side per dimension, checked above.
+    training: { ...config.training, cropSize: cropSize as SpatialSize<2 | 3> },
     steps,
     batchSize: config.batchSize ?? (dims === 2 ? 4 : 1),
     warmupSteps: config.warmupSteps ?? Math.floor(steps * 0.05),

@@ -55,8 +55,8 @@ export const MODEL_OPTIONS_METADATA = 'cover-torch.model-options';
  * A COVER network (U-Net backbone, projections, vector pyramid) in native memory.
  * Create with {@link CoverModel.create} or {@link CoverModel.load}; free with `dispose()`.
  */
-export class CoverModel {
-  readonly options: ResolvedModelOptions;
+export class CoverModel<D extends 2 | 3 = 2 | 3> {
+  readonly options: ResolvedModelOptions & { dims: D };
   /** The device the model lives on, as LibTorch names it ('cpu', 'cuda:0', ...). */
   readonly device: string;
   readonly #parameterCount: number;
@@ -69,7 +69,7 @@ export class CoverModel {
   metadata: Readonly<Record<string, string>> = {};
 
   private constructor(
-    options: ResolvedModelOptions,
+    options: ResolvedModelOptions & { dims: D },
     native: RawModel,
     built: { parameterCount: number; device: string },
   ) {
@@ -83,7 +83,7 @@ export class CoverModel {
    * Builds a freshly initialised model (Kaiming-normal convolutions, GroupNorm 1/0) on its
    * own native thread, off the JS thread.
    */
-  static async create(options: ModelOptions): Promise<CoverModel> {
+  static async create<D extends 2 | 3>(options: ModelOptions & { dims: D }): Promise<CoverModel<D>> {
     const resolved = resolveModelOptions(options);
     const { binding, manifest } = loadBinding();
     assertDeviceSupported(resolved.device, manifest.libtorch);
@@ -94,7 +94,7 @@ export class CoverModel {
       throw adoptError(error);
     }
     try {
-      return new CoverModel(resolved, native, await native.build());
+      return new CoverModel(resolved as ResolvedModelOptions & { dims: D }, native, await native.build());
     } catch (error) {
       void native.dispose();
       throw adoptError(error);
@@ -199,7 +199,7 @@ export class CoverModel {
    * checked here; the set-up is queued before the calls made after it, and should it fail
    * natively, those calls reject with the reason.
    */
-  configureTraining(options: TrainingOptions): void {
+  configureTraining(options: TrainingOptions<D>): void {
     const raw = resolveTrainingOptions(options, this.options.dims);
     const native = this.#live();
     try {

@@ -97,10 +97,17 @@ export interface TrainingFields {
   seed?: number;
 }
 
-/** Options of `CoverModel.configureTraining`. */
-export interface TrainingOptions extends TrainingFields {
+/** One size per spatial axis of a `D`-dimensional model: [H, W] or [D, H, W]. */
+export type SpatialSize<D extends 2 | 3> = D extends 2 ? [number, number] : [number, number, number];
+
+/**
+ * Options of `CoverModel.configureTraining` for a model of `D` spatial dimensions (a
+ * `CoverModel<2>` takes a crop of two sides only; with `D` unknown, either is accepted
+ * and the model checks it).
+ */
+export interface TrainingOptions<D extends 2 | 3 = 2 | 3> extends TrainingFields {
   /** Crop size per spatial axis (one per model dim), each a multiple of 16; training images should be ~1.5x larger. */
-  cropSize: number[];
+  cropSize: SpatialSize<D>;
 }
 
 // The schemas: checks and defaults of the interfaces above, field by field.

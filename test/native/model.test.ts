@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoverModel, DisposedError, tensor, type Tensor } from '../../lib';
+import { CoverModel, DisposedError, tensor, type Tensor, type TrainingOptions } from '../../lib';
 
 const fixtures = path.resolve(__dirname, '../fixtures');
 
@@ -179,7 +179,7 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
 
   it('resumes from saved weights and training state with the same losses as an uninterrupted run', async () => {
     const batch = images([2, 1, 48, 48], 7);
-    const training = { cropSize: [32, 32], seed: 11 };
+    const training: TrainingOptions<2> = { cropSize: [32, 32], seed: 11 };
     const run = async (model: CoverModel, steps: number) => {
       const losses: number[] = [];
       for (let s = 0; s < steps; s++) losses.push((await model.trainStep(batch, 1e-3)).totalLoss);

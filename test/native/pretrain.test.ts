@@ -11,6 +11,7 @@ import {
   silentLogger,
   type FitResult,
   type StepRecord,
+  type TrainingOptions,
 } from '../../lib';
 
 const cli = path.resolve(__dirname, '../../dist/lib/cli.js');
@@ -190,7 +191,7 @@ describe('pretraining', () => {
   });
 
   it('stops on abort after the running step with a valid checkpoint, and resumes to the same losses', async () => {
-    const training = { cropSize: [32, 32], seed: 3 };
+    const training: TrainingOptions<2> = { cropSize: [32, 32], seed: 3 };
     const collect = async (trainer: Trainer, model: CoverModel) => {
       const losses: number[] = [];
       for await (const record of trainer.steps(phantomBatches(2, [48, 48], 5))) losses.push(record.totalLoss);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
+import type { CoverModel } from '../../lib/model/CoverModel';
 import type { ModelOptions, ModelOptionsInput } from '../../lib/model/modelOptions';
 import type {
   OptimizerOptions,
@@ -27,18 +28,38 @@ const checks: [
   Exact<ModelOptions, ModelOptionsInput>,
   Exact<ViewOptions, z.input<typeof viewOptionsSchema>>,
   Exact<OptimizerOptions, z.input<typeof optimizerOptionsSchema>>,
-  Exact<TrainingOptions, TrainingOptionsInput>,
+  // The crop is a tuple of the model's dims, narrower than the schema's array on purpose.
+  Exact<Omit<TrainingOptions, 'cropSize'>, Omit<TrainingOptionsInput, 'cropSize'>>,
+  Assignable<TrainingOptions['cropSize'] extends TrainingOptionsInput['cropSize'] ? true : false, true>,
   Exact<DataOptions, DataOptionsInput>,
   Exact<PretrainConfig, PretrainConfigInput>,
   Exact<SegmenterOptions, z.input<typeof segmenterOptionsSchema>>,
-] = [true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true];
 
 describe('option types', () => {
   it('equal what their schemas accept (checked at compile time)', () => {
-    expect(checks).toEqual([true, true, true, true, true, true, true]);
+    expect(checks).toEqual([true, true, true, true, true, true, true, true]);
     // @ts-expect-error: a field the schema does not know is a compile error
     const wrong: Exact<ViewOptions & { extra?: number }, z.input<typeof viewOptionsSchema>> = true;
     void wrong;
+  });
+
+  it('tie the crop size to the model dims (checked at compile time)', () => {
+    // Never called: the compiler checks the calls.
+    const calls = async (create: typeof CoverModel.create, anyDims: CoverModel) => {
+      const flat = await create({ dims: 2 });
+      flat.configureTraining({ cropSize: [64, 64] });
+      // @ts-expect-error: a 2D model takes two sides
+      flat.configureTraining({ cropSize: [64, 64, 64] });
+      const deep = await create({ dims: 3 });
+      deep.configureTraining({ cropSize: [64, 64, 64] });
+      // @ts-expect-error: a 3D model takes three sides
+      deep.configureTraining({ cropSize: [64, 64] });
+      // dims unknown (a loaded model): either form compiles; the model checks it at run time.
+      anyDims.configureTraining({ cropSize: [64, 64] });
+      anyDims.configureTraining({ cropSize: [64, 64, 64] });
+    };
+    expect(typeof calls).toBe('function');
   });
 
   it('carry their documentation into the emitted declarations', () => {
