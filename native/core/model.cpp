@@ -45,10 +45,11 @@ torch::Tensor CoverModelImpl::inBackboneLayout(const torch::Tensor& images) cons
 
 torch::Tensor CoverModelImpl::mov(const torch::Tensor& q, const torch::Tensor& k,
                                   int64_t heads) const {
-  // The fused kernel is CPU-only; other devices use the reference until a kernel exists.
-  if (q.device().is_cpu()) {
-    return movFused(q, k, heads, options_.radius);
-  }
+  if (q.device().is_cpu()) return movFused(q, k, heads, options_.radius);
+  const bool kernels = q.is_cuda() && movCudaKernelsBuilt() &&
+                       (q.scalar_type() == torch::kFloat32 || q.scalar_type() == torch::kBFloat16);
+  if (kernels) return movPointwise(q, k, heads, options_.radius);
+  // Any other device (or dtype) takes the reference, which materialises every logit.
   return movReference(q, k, heads, options_.radius);
 }
 

@@ -18,6 +18,16 @@ torch::Tensor movReference(const torch::Tensor& q, const torch::Tensor& k, int64
 torch::Tensor movFused(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
                        int64_t radius);
 
+// One position at a time, the arithmetic of the CUDA kernels (cuda/mov_point.h): on CUDA
+// tensors the kernels (in builds against a CUDA LibTorch), on CPU tensors the same functions
+// in a loop, for tests. float32 and bfloat16 inputs, float32 arithmetic; forward keeps no
+// logits, backward recomputes them and keeps two floats per head and position.
+torch::Tensor movPointwise(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
+                           int64_t radius);
+
+// Whether this build has the CUDA MoV kernels.
+bool movCudaKernelsBuilt();
+
 // The logit given to offsets outside the grid.
 constexpr double kMovOutsideLogit = -1000.0;
 

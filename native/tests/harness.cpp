@@ -1,5 +1,6 @@
 #include "tests/harness.h"
 
+#include <algorithm>
 #include <iostream>
 
 namespace cover::tests {
@@ -16,12 +17,28 @@ double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
     throw Failure(message.str());
   }
   if (a.numel() == 0) return 0.0;
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+  return (a.to(torch::kCPU, torch::kFloat64) - b.to(torch::kCPU, torch::kFloat64))
+      .abs()
+      .max()
+      .item<double>();
+}
+
+double maxRelativeDiff(const torch::Tensor& actual, const torch::Tensor& expected) {
+  const double scale =
+      expected.numel() == 0 ? 0.0 : expected.to(torch::kFloat64).abs().max().item<double>();
+  return maxAbsDiff(actual, expected) / std::max(scale, 1e-12);
+}
+
+void requireCuda() {
+  if (!torch::cuda::is_available()) {
+    throw Failure("needs a CUDA device, and this machine or LibTorch has none");
+  }
 }
 
 }  // namespace cover::tests
 
-// --list prints the test names; --run NAME runs one; no arguments runs all.
+// --list prints the test names; --run NAME runs one; --cuda-available prints yes or no;
+// --skip-cuda runs all but the "cuda: " tests; no arguments runs all.
 int main(int argc, char** argv) {
   using cover::tests::registry;
   const std::string mode = argc > 1 ? argv[1] : "";
@@ -29,10 +46,16 @@ int main(int argc, char** argv) {
     for (const auto& test : registry()) std::cout << test.name << "\n";
     return 0;
   }
+  if (mode == "--cuda-available") {
+    std::cout << (torch::cuda::is_available() ? "yes" : "no") << "\n";
+    return 0;
+  }
   const std::string only = mode == "--run" && argc > 2 ? argv[2] : "";
+  const bool skipCuda = mode == "--skip-cuda";
   int failures = 0, ran = 0;
   for (const auto& test : registry()) {
     if (!only.empty() && test.name != only) continue;
+    if (skipCuda && test.name.rfind("cuda: ", 0) == 0) continue;
     ++ran;
     try {
       torch::manual_seed(0);

@@ -29,8 +29,16 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Largest absolute difference of two tensors of the same shape.
+// Largest absolute difference of two tensors of the same shape (any devices).
 double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b);
+
+// maxAbsDiff relative to the largest magnitude of `expected`.
+double maxRelativeDiff(const torch::Tensor& actual, const torch::Tensor& expected);
+
+// Tests named "cuda: ..." need a CUDA device: the runner leaves them out when asked to
+// (--skip-cuda, which the jest wrapper passes on machines without one); run alone,
+// they fail here with a message instead of passing silently.
+void requireCuda();
 
 }  // namespace cover::tests
 
@@ -61,6 +69,9 @@ double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b);
       throw ::cover::tests::Failure(message_.str());                                           \
     }                                                                                          \
   } while (0)
+
+#define EXPECT_RELATIVE(actual, expected, tolerance) \
+  EXPECT_NEAR(::cover::tests::maxRelativeDiff((actual), (expected)), 0.0, (tolerance))
 
 #define EXPECT_CLOSE(a, b, tolerance) \
   EXPECT_NEAR(::cover::tests::maxAbsDiff((a), (b)), 0.0, (tolerance))

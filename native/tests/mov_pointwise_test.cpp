@@ -1,0 +1,196 @@
+// The CUDA kernels' arithmetic (cuda/mov_point.h) against the reference: on the CPU here,
+// where it runs in a loop, and on a GPU in the "cuda: " tests (run by scripts/gpu-check.sh).
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/model.h"
+#include "core/mov.h"
+#include "core/trainer.h"
+#include "tests/harness.h"
+
+namespace {
+
+using namespace cover::core;
+using cover::tests::maxAbsDiff;
+using cover::tests::requireCuda;
+
+struct Case {
+  std::vector<int64_t> shape;
+  int64_t heads, radius;
+};
+
+// 2D and 3D, r 1..3, one and four heads, 8 channels per head and 10 (two passes of the
+// gradient's channel loop); plus grids smaller than the window (coarse pyramid levels),
+// where most offsets fall off every border.
+std::vector<Case> cases() {
+  std::vector<Case> all;
+  for (int dims : {2, 3}) {
+    for (int64_t radius : {1, 2, 3}) {
+      for (int64_t heads : {1, 4}) {
+        for (int64_t headDim : {8, 10}) {
+          const int64_t c = heads * headDim;
+          all.push_back(
+              {dims == 2 ? std::vector<int64_t>{2, c, 9, 7} : std::vector<int64_t>{2, c, 5, 6, 4},
+               heads, radius});
+        }
+      }
+    }
+  }
+  for (const auto& shape : std::vector<std::vector<int64_t>>{
+           {2, 8, 2, 1}, {1, 8, 1, 3}, {1, 8, 1, 2, 3}, {1, 8, 2, 1, 1}}) {
+    all.push_back({shape, 2, 3});
+  }
+  return all;
+}
+
+struct Result {
+  torch::Tensor output, gradQ, gradK;
+};
+
+using MovFunction = torch::Tensor (*)(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t);
+
+// Output and the gradients of a random linear functional of it (so every component's
+// gradient counts), for inputs moved to `device` as `dtype`.
+Result run(MovFunction mov, const torch::Tensor& q0, const torch::Tensor& k0,
+           const torch::Tensor& projection, const Case& c, torch::Device device,
+           torch::ScalarType dtype) {
+  auto q = q0.to(device, dtype).requires_grad_(true);
+  auto k = k0.to(device, dtype).requires_grad_(true);
+  const auto output = mov(q, k, c.heads, c.radius);
+  (output.to(torch::kFloat32) * projection.to(device)).sum().backward();
+  return {output.detach().to(torch::kCPU, torch::kFloat64),
+          q.grad().to(torch::kCPU, torch::kFloat64), k.grad().to(torch::kCPU, torch::kFloat64)};
+}
+
+struct Inputs {
+  torch::Tensor q, k, projection;
+};
+
+Inputs inputsFor(const Case& c) {
+  // Scaled so that the softmax is neither uniform nor one-hot.
+  const auto q = torch::randn(c.shape) * 1.5;
+  const auto k = torch::randn(c.shape) * 1.5;
+  auto outShape = c.shape;
+  outShape[1] = static_cast<int64_t>(c.shape.size()) - 2;
+  return {q, k, torch::randn(outShape)};
+}
+
+// The reference in float64: the standard the float32 paths are held to.
+Result referenceOf(const Inputs& in, const Case& c) {
+  return run(movReference, in.q, in.k, in.projection.to(torch::kFloat64), c, torch::kCPU,
+             torch::kFloat64);
+}
+
+void expectMatches(const Result& actual, const Result& expected, double tolerance) {
+  EXPECT_RELATIVE(actual.output, expected.output, tolerance);
+  EXPECT_RELATIVE(actual.gradQ, expected.gradQ, tolerance);
+  EXPECT_RELATIVE(actual.gradK, expected.gradK, tolerance);
+}
+
+TEST_CASE(
+    "mov pointwise: the kernels' arithmetic equals the reference (CPU, value and gradients)") {
+  for (const auto& c : cases()) {
+    const auto in = inputsFor(c);
+    expectMatches(run(movPointwise, in.q, in.k, in.projection, c, torch::kCPU, torch::kFloat32),
+                  referenceOf(in, c), 1e-5);
+  }
+}
+
+TEST_CASE("mov pointwise: bfloat16 inputs give the float32 result of the rounded inputs") {
+  for (const auto& c : {Case{{2, 32, 9, 7}, 4, 2}, Case{{1, 8, 5, 6, 4}, 1, 2}}) {
+    auto in = inputsFor(c);
+    in.q = in.q.to(torch::kBFloat16).to(torch::kFloat32);
+    in.k = in.k.to(torch::kBFloat16).to(torch::kFloat32);
+    const auto bf16 =
+        run(movPointwise, in.q, in.k, in.projection, c, torch::kCPU, torch::kBFloat16);
+    // The output and gradients are rounded to bfloat16 (8 significant bits) once, at the end.
+    expectMatches(bf16, referenceOf(in, c), 1e-2);
+  }
+}
+
+TEST_CASE("mov pointwise: refuses float64 and says which dtypes it takes") {
+  bool threw = false;
+  try {
+    movPointwise(torch::randn({1, 8, 4, 4}, torch::kFloat64),
+                 torch::randn({1, 8, 4, 4}, torch::kFloat64), 1, 1);
+  } catch (const c10::Error& error) {
+    threw = std::string(error.what_without_backtrace()).find("float32 or bfloat16") !=
+            std::string::npos;
+  }
+  EXPECT(threw);
+}
+
+TEST_CASE("cuda: MoV kernels equal the reference in value and both gradients") {
+  requireCuda();
+  for (const auto& c : cases()) {
+    const auto in = inputsFor(c);
+    expectMatches(run(movPointwise, in.q, in.k, in.projection, c, torch::kCUDA, torch::kFloat32),
+                  referenceOf(in, c), 1e-4);
+  }
+}
+
+TEST_CASE("cuda: bfloat16 MoV kernels equal the same arithmetic on the CPU") {
+  requireCuda();
+  for (const auto& c : cases()) {
+    const auto in = inputsFor(c);
+    const auto cpu = run(movPointwise, in.q, in.k, in.projection, c, torch::kCPU, torch::kBFloat16);
+    const auto gpu =
+        run(movPointwise, in.q, in.k, in.projection, c, torch::kCUDA, torch::kBFloat16);
+    // Same inputs and order of operations; fast exp on the device and the final rounding
+    // to bfloat16 can differ by one unit in the last place.
+    expectMatches(gpu, cpu, 1e-2);
+  }
+}
+
+torch::Tensor smoothImages(int64_t batch, std::vector<int64_t> size, uint64_t seed) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<int64_t> shape{batch, 1};
+  shape.insert(shape.end(), size.begin(), size.end());
+  auto image = torch::rand(shape, generator, torch::kFloat32);
+  image = size.size() == 2 ? torch::avg_pool2d(image, 5, 1, 2) : torch::avg_pool3d(image, 5, 1, 2);
+  return (image - image.amin()) / (image.amax() - image.amin());
+}
+
+TEST_CASE("cuda: a training step on the GPU matches a CPU step on the same batch and seed") {
+  requireCuda();
+  // TF32 convolutions would differ from the CPU by ~1e-3 by design; compare full float32.
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setFloat32MatmulPrecision("highest");
+  for (int dims : {2, 3}) {
+    ModelOptions options;
+    options.dims = dims;
+    options.channels = {16, 32, 32, 64, 64};
+    TrainOptions training;
+    training.views.cropSize =
+        dims == 2 ? std::vector<int64_t>{64, 64} : std::vector<int64_t>{32, 32, 32};
+    const auto images = dims == 2 ? smoothImages(4, {96, 96}, 1) : smoothImages(1, {48, 48, 48}, 1);
+    std::vector<StepMetrics> metrics[2];
+    std::vector<torch::Tensor> weights[2];
+    for (int onGpu = 0; onGpu < 2; ++onGpu) {
+      CoverModel model(options, at::make_generator<at::CPUGeneratorImpl>(7));
+      if (onGpu) model->to(torch::kCUDA);
+      Trainer trainer(model, training);
+      for (int s = 0; s < 3; ++s) {
+        metrics[onGpu].push_back(trainer.step(onGpu ? images.to(torch::kCUDA) : images, 1e-3));
+      }
+      for (const auto& p : model->parameters()) weights[onGpu].push_back(p.detach().cpu());
+    }
+    // The first step runs on identical weights and views: forward and gradients must agree;
+    // the later ones show that the updates agree too.
+    for (int s = 0; s < 3; ++s) {
+      const auto& cpu = metrics[0][s];
+      const auto& gpu = metrics[1][s];
+      EXPECT_NEAR(gpu.vectorLoss, cpu.vectorLoss, 1e-3 * std::abs(cpu.vectorLoss));
+      EXPECT_NEAR(gpu.consistencyLoss, cpu.consistencyLoss,
+                  1e-3 * std::abs(cpu.consistencyLoss) + 1e-6);
+      EXPECT_NEAR(gpu.gradNorm, cpu.gradNorm, 2e-3 * std::abs(cpu.gradNorm));
+    }
+    // Adam moves each weight by up to lr per step whatever the gradient's size, so a weight
+    // whose gradient is near zero may move differently; none may differ by more than the
+    // three steps could move it.
+    for (size_t i = 0; i < weights[0].size(); ++i) {
+      EXPECT(maxAbsDiff(weights[1][i], weights[0][i]) <= 3 * 2 * 1e-3);
+    }
+  }
+}
+
+}  // namespace
