@@ -1,35 +1,41 @@
 'use strict';
 // Builds build/Release/cover_torch.node with cmake-js against a resolved LibTorch, then
-// records that LibTorch in the manifest next to it.
+// records that LibTorch in the manifest next to it. A CUDA LibTorch also builds the CUDA
+// kernels (scripts/cudaDefines.js says where CMake finds the toolkit).
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
+const { cudaDefines } = require('./cudaDefines');
 const { writeJsonAtomic, readManifest, MANIFEST_NAME, BINARY_NAME } = require('./manifest');
 
 const ROOT = path.resolve(__dirname, '..');
-const BUILD_DIR = path.join(ROOT, 'build');
-const RELEASE_DIR = path.join(BUILD_DIR, 'Release');
 
 /**
  * @param {import('./libtorch/resolveLibtorch').ResolvedLibtorch} libtorch
  * @param {(line: string) => void} log
+ * @param {string} buildDir  the CMake build tree; the binary goes to its Release folder
  * @returns {string} path of the built binary
  */
-function buildAddon(libtorch, log) {
+function buildAddon(libtorch, log, buildDir = path.join(ROOT, 'build')) {
+  const releaseDir = path.join(buildDir, 'Release');
   const packageVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-  const defines = [`--CDCOVER_TORCH_LIBTORCH=${libtorch.folder}`, `--CDCOVER_TORCH_PACKAGE_VERSION=${packageVersion}`];
+  const defines = [
+    `--CDCOVER_TORCH_LIBTORCH=${libtorch.folder}`,
+    `--CDCOVER_TORCH_PACKAGE_VERSION=${packageVersion}`,
+    ...Object.entries(cudaDefines(libtorch, process.env)).map(([name, value]) => `--CD${name}=${value}`),
+  ];
   // Configure again only when the LibTorch changed or nothing was configured yet; CMake
   // itself reconfigures when CMakeLists.txt changes. This keeps a no-op rebuild at seconds.
-  if (needsConfigure(libtorch.folder)) {
+  if (needsConfigure(buildDir, libtorch.folder)) {
     log(`configuring the build against ${libtorch.folder}`);
-    run(process.execPath, [cmakeJs, 'configure', '--out', BUILD_DIR, ...defines]);
+    run(process.execPath, [cmakeJs, 'configure', '--out', buildDir, ...defines]);
   }
   log('building the addon');
-  run(process.execPath, [cmakeJs, 'build', '--out', BUILD_DIR, ...defines]);
-  const binary = path.join(RELEASE_DIR, BINARY_NAME);
+  run(process.execPath, [cmakeJs, 'build', '--out', buildDir, ...defines]);
+  const binary = path.join(releaseDir, BINARY_NAME);
   if (!fs.existsSync(binary)) throw new Error(`the build finished but ${binary} is missing`);
-  writeJsonAtomic(path.join(RELEASE_DIR, MANIFEST_NAME), {
+  writeJsonAtomic(path.join(releaseDir, MANIFEST_NAME), {
     packageVersion,
     napiVersion: 8,
     platform: process.platform,
@@ -39,11 +45,14 @@ function buildAddon(libtorch, log) {
   return binary;
 }
 
-/** @param {string} folder */
-function needsConfigure(folder) {
-  if (!fs.existsSync(path.join(BUILD_DIR, 'CMakeCache.txt'))) return true;
+/**
+ * @param {string} buildDir
+ * @param {string} folder
+ */
+function needsConfigure(buildDir, folder) {
+  if (!fs.existsSync(path.join(buildDir, 'CMakeCache.txt'))) return true;
   try {
-    return readManifest(RELEASE_DIR).libtorch.folder !== folder;
+    return readManifest(path.join(buildDir, 'Release')).libtorch.folder !== folder;
   } catch {
     return true;
   }
@@ -64,4 +73,4 @@ function run(command, args) {
   }
 }
 
-module.exports = { buildAddon, RELEASE_DIR };
+module.exports = { buildAddon };

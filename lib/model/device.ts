@@ -15,9 +15,10 @@ export function assertDeviceSupported(device: string, libtorch: LibtorchFlavour)
   throw new Error(
     [
       `device '${device}' needs a CUDA build of cover-torch, but this one is built against LibTorch ${libtorch.version} (CPU only) at ${libtorch.folder}.`,
-      'Rebuild against a CUDA LibTorch, e.g.',
+      'Rebuild against a complete CUDA LibTorch (it needs the CUDA toolkit, nvcc, to build the kernels), e.g.',
       "  LIBTORCH=/path/to/libtorch-cuda npm rebuild cover-torch   (an unpacked LibTorch, or python -c 'import torch, os; print(os.path.dirname(torch.__file__))' of a CUDA torch)",
-      "  COVER_TORCH_TORCH_SPEC='torch==2.13.*' COVER_TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cu130' npm rebuild cover-torch",
+      '  node_modules/cover-torch/scripts/provisionCudaTorch.sh DIR   (torch 2.14 for CUDA 13 with the NVIDIA libraries it needs; a bare --no-deps wheel lacks them)',
+      "  LIBTORCH=DIR/torch COVER_TORCH_TORCH_SPEC='torch==2.14.*' npm rebuild cover-torch",
       "or use device: 'cpu' (or 'auto', which takes CUDA only where it exists).",
     ].join('\n'),
   );

@@ -11,7 +11,9 @@
 #include <mutex>
 #include <set>
 #ifdef COVER_TORCH_CUDA
-#include <ATen/cuda/CUDAContext.h>
+// The runtime API alone: ATen/cuda/CUDAContext.h would pull in cuBLAS and cuSPARSE headers,
+// which a pip torch keeps in its NVIDIA wheels, not in the CUDA toolkit.
+#include <cuda_runtime_api.h>
 #endif
 
 namespace cover::core {
@@ -75,7 +77,9 @@ RuntimeInfo runtimeInfo() {
   info.cudaDeviceCount = static_cast<int>(torch::cuda::device_count());
 #ifdef COVER_TORCH_CUDA
   for (int device = 0; device < info.cudaDeviceCount; ++device) {
-    info.cudaDeviceNames.emplace_back(at::cuda::getDeviceProperties(device)->name);
+    cudaDeviceProp properties{};
+    const bool known = cudaGetDeviceProperties(&properties, device) == cudaSuccess;
+    info.cudaDeviceNames.emplace_back(known ? properties.name : "unknown");
   }
 #endif
   info.numThreads = at::get_num_threads();
