@@ -8,6 +8,7 @@ writes, so the same module also loads cover-torch's safetensors and checks that 
 compute the same forward.
 
     python cover_step.py time --dims 2 --size 128 --batch 4 --steps 6 --threads 2
+    python cover_step.py time --dims 3 --size 128 --batch 2 --device cuda [--bf16]
     python cover_step.py check WEIGHTS.safetensors CASE.safetensors
 
 Each command prints one JSON line. Needs torch only (the one cover-torch was built against:
@@ -114,7 +115,7 @@ def mov(q, k, heads, radius):
         logits.append(torch.where(valid, logit, torch.full_like(logit, -1000.0)))
         offsets.append(offset)
     p = torch.softmax(torch.stack(logits, 2), 2)  # (B, J, W, *S)
-    table = torch.tensor(offsets, dtype=q.dtype)  # (W, n)
+    table = torch.tensor(offsets, dtype=q.dtype, device=q.device)  # (W, n)
     shape = [1, 1, len(offsets)] + [1] * dims
     return torch.stack([(p * table[:, i].reshape(shape)).sum(2).mean(1) for i in range(dims)], 1)
 
@@ -126,7 +127,7 @@ def warp(src, psi):
     for axis in reversed(range(dims)):
         shape = [1] * (dims + 1)
         shape[axis + 1] = spatial[axis]
-        grid = torch.arange(spatial[axis], dtype=psi.dtype).reshape(shape)
+        grid = torch.arange(spatial[axis], dtype=psi.dtype, device=psi.device).reshape(shape)
         coords.append((psi[:, axis] + grid) * (2.0 / (spatial[axis] - 1)) - 1)
     return F.grid_sample(src, torch.stack(coords, -1), mode='bilinear', padding_mode='zeros', align_corners=True)
 
@@ -191,8 +192,7 @@ def views(images, crop, generator, degree=0.5):
     return torch.stack(moving), torch.stack(fixed), torch.stack(target), torch.stack(mask)
 
 
-def losses(model, moving, fixed, target, mask):
-    psi, m1, f1 = model(moving, fixed)
+def losses(psi, m1, f1, target, mask):
     l_vec = (mask * (psi - target).abs().sum(1, keepdim=True)).sum() / mask.sum()
     cos = (F.normalize(f1, dim=1, eps=1e-12) * F.normalize(warp(m1, target), dim=1, eps=1e-12)).sum(1)
     l_con = 1 - (mask[:, 0] * cos).sum() / mask.sum()
@@ -206,24 +206,34 @@ def peak_rss_mb():
 def time_steps(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
     dims = args.dims
     crop = [args.size] * dims
-    model = Cover(dims)
+    model = Cover(dims).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(0)
     images = torch.rand([args.batch, 1] + [args.size * 3 // 2] * dims, generator=generator)
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
-        moving, fixed, target, mask = views(images, crop, generator)
-        total, l_vec, _ = losses(model, moving, fixed, target, mask)
+        # Views are drawn on the CPU, as a data loader would hand them over, then moved.
+        moving, fixed, target, mask = (t.to(device) for t in views(images, crop, generator))
+        # bf16 autocast of the network; the losses are taken in float32.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            psi, m1, f1 = model(moving, fixed)
+        total, l_vec, _ = losses(psi.float(), m1.float(), f1.float(), target, mask)
         optimizer.zero_grad()
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        float(l_vec)
+        l_vec.item()  # one read back per step, which also waits for the device
         times.append((time.perf_counter() - start) * 1000)
-    print(json.dumps({'stepMs': times, 'peakRssMb': peak_rss_mb(), 'threads': torch.get_num_threads()}))
+    result = {'stepMs': times, 'peakRssMb': peak_rss_mb(), 'threads': torch.get_num_threads(), 'device': str(device)}
+    if cuda:
+        result['peakGpuMb'] = torch.cuda.max_memory_allocated(device) / 2**20
+        result['gpu'] = torch.cuda.get_device_name(device)
+    print(json.dumps(result))
 
 
 # ---------------------------------------------------------------------------- checks
@@ -272,6 +282,8 @@ def main():
     timing.add_argument('--batch', type=int, default=4)
     timing.add_argument('--steps', type=int, default=6)
     timing.add_argument('--threads', type=int, default=2)
+    timing.add_argument('--device', default='cpu')
+    timing.add_argument('--bf16', action='store_true')
     check = commands.add_parser('check')
     check.add_argument('weights')
     check.add_argument('case')

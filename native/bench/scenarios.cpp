@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "bench/cuda_scenarios.h"
 #include "core/mov.h"
 #include "core/trainer.h"
 
@@ -151,17 +152,22 @@ std::function<std::string()> stepScenario(int dims, std::vector<int64_t> crop, i
 }  // namespace
 
 const std::map<std::string, std::function<std::string()>>& scenarios() {
-  static const std::map<std::string, std::function<std::string()>> all{
-      {"mov-2d-256-c32-j4-fused", movScenario({1, 32, 256, 256}, 4, true, 3)},
-      {"mov-2d-256-c32-j4-reference", movScenario({1, 32, 256, 256}, 4, false, 3)},
-      {"mov-3d-64-c8-j1-fused", movScenario({1, 8, 64, 64, 64}, 1, true, 3)},
-      {"mov-3d-64-c8-j1-reference", movScenario({1, 8, 64, 64, 64}, 1, false, 3)},
-      {"mov-3d-96-c8-j1-fused", movScenario({1, 8, 96, 96, 96}, 1, true, 2)},
-      {"mov-3d-96-c8-j1-reference", movScenario({1, 8, 96, 96, 96}, 1, false, 2)},
-      {"step-2d-128-b4", stepScenario(2, {128, 128}, 4)},
-      {"step-3d-64-b1", stepScenario(3, {64, 64, 64}, 1)},
-      {"step-3d-96-b1", stepScenario(3, {96, 96, 96}, 1, 3)},
-  };
+  static const auto all = [] {
+    std::map<std::string, std::function<std::string()>> cpu{
+        {"mov-2d-256-c32-j4-fused", movScenario({1, 32, 256, 256}, 4, true, 3)},
+        {"mov-2d-256-c32-j4-reference", movScenario({1, 32, 256, 256}, 4, false, 3)},
+        {"mov-3d-64-c8-j1-fused", movScenario({1, 8, 64, 64, 64}, 1, true, 3)},
+        {"mov-3d-64-c8-j1-reference", movScenario({1, 8, 64, 64, 64}, 1, false, 3)},
+        {"mov-3d-96-c8-j1-fused", movScenario({1, 8, 96, 96, 96}, 1, true, 2)},
+        {"mov-3d-96-c8-j1-reference", movScenario({1, 8, 96, 96, 96}, 1, false, 2)},
+        {"step-2d-128-b4", stepScenario(2, {128, 128}, 4)},
+        {"step-3d-64-b1", stepScenario(3, {64, 64, 64}, 1)},
+        {"step-3d-96-b1", stepScenario(3, {96, 96, 96}, 1, 3)},
+    };
+    auto gpu = cudaScenarios();
+    cpu.insert(gpu.begin(), gpu.end());
+    return cpu;
+  }();
   return all;
 }
 

@@ -1,0 +1,182 @@
+// GPU scenarios: the CUDA MoV kernels against the reference (time and peak GPU memory of
+// forward + backward, the forward's bytes per second), training steps, and the largest 3D
+// crop a step fits in. Each prints one JSON object; scripts/gpu-check.sh runs them all.
+#include "bench/cuda_scenarios.h"
+
+#if defined(COVER_TORCH_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <sstream>
+#include <vector>
+
+#include "bench/scenarios.h"
+#include "core/mov.h"
+#include "core/trainer.h"
+#endif
+
+namespace cover::bench {
+
+#if defined(COVER_TORCH_CUDA)
+namespace {
+
+const torch::Device kGpu(torch::kCUDA, 0);
+
+void synchronize() { torch::cuda::synchronize(0); }
+
+double allocatedMb(bool peak) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+  const auto& bytes = stats.allocated_bytes[0];  // aggregate over pool kinds
+  return static_cast<double>(peak ? bytes.peak : bytes.current) / (1024.0 * 1024.0);
+}
+
+struct GpuMeasurement {
+  double medianMs;
+  double peakExtraMb;  // peak allocated during the first run above what was allocated before
+};
+
+// One run for the peak memory, then `repeats` timed runs (each synchronised).
+GpuMeasurement measureGpu(const std::function<void()>& run, int repeats) {
+  synchronize();
+  const double before = allocatedMb(false);
+  c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  run();
+  synchronize();
+  const double peakExtra = allocatedMb(true) - before;
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const double start = nowMs();
+    run();
+    synchronize();
+    times.push_back(nowMs() - start);
+  }
+  std::sort(times.begin(), times.end());
+  return {times[times.size() / 2], peakExtra};
+}
+
+std::string json(const std::vector<std::pair<std::string, double>>& numbers,
+                 const std::string& kind) {
+  std::ostringstream out;
+  out << "{\"kind\":\"" << kind << "\",\"gpu\":\"" << torch::cuda::device_count() << " device(s)\"";
+  for (const auto& [key, value] : numbers) out << ",\"" << key << "\":" << value;
+  out << "}";
+  return out.str();
+}
+
+// MoV forward + backward on random features; for the kernels also forward alone and its
+// bytes per second (q and k read once, the output written once: the least it must move).
+std::function<std::string()> movScenario(std::vector<int64_t> shape, int64_t heads, int64_t radius,
+                                         bool kernel, torch::ScalarType dtype) {
+  return [=] {
+    torch::manual_seed(0);
+    auto q = torch::randn(shape, torch::TensorOptions(kGpu).dtype(dtype)).requires_grad_(true);
+    auto k = torch::randn(shape, torch::TensorOptions(kGpu).dtype(dtype)).requires_grad_(true);
+    const auto mov = kernel ? core::movPointwise : core::movReference;
+    const auto both = measureGpu(
+        [&] {
+          mov(q, k, heads, radius).sum().backward();
+          q.mutable_grad() = torch::Tensor();
+          k.mutable_grad() = torch::Tensor();
+        },
+        5);
+    const auto forward = measureGpu(
+        [&] {
+          torch::NoGradGuard noGrad;
+          mov(q, k, heads, radius);
+        },
+        10);
+    const double elements = static_cast<double>(q.numel());
+    const double outputs =
+        elements / static_cast<double>(shape[1]) * static_cast<double>(shape.size() - 2);
+    const double bytes = (2.0 * elements) * q.element_size() + outputs * q.element_size();
+    return json({{"ms", both.medianMs},
+                 {"peakGpuMb", both.peakExtraMb},
+                 {"forwardMs", forward.medianMs},
+                 {"forwardPeakGpuMb", forward.peakExtraMb},
+                 {"forwardGBps", bytes / (forward.medianMs * 1e6)}},
+                kernel ? "kernel" : "reference");
+  };
+}
+
+core::CoverModel modelOnGpu(int dims) {
+  core::ModelOptions options;
+  options.dims = dims;
+  core::CoverModel model(options);
+  model->to(kGpu);
+  return model;
+}
+
+// One training step (views, forward, backward, Adam) of the default model on the GPU.
+std::function<std::string()> stepScenario(int dims, int64_t side, int64_t batch) {
+  return [=] {
+    torch::manual_seed(0);
+    auto model = modelOnGpu(dims);
+    core::TrainOptions train;
+    train.views.cropSize = std::vector<int64_t>(dims, side);
+    core::Trainer trainer(model, train);
+    std::vector<int64_t> shape{batch, 1};
+    for (int i = 0; i < dims; ++i) shape.push_back(side * 3 / 2);
+    const auto images = torch::rand(shape).to(kGpu);
+    const auto m = measureGpu([&] { trainer.step(images, 1e-4); }, 5);
+    return json(
+        {{"ms", m.medianMs}, {"stepsPerSecond", 1000.0 / m.medianMs}, {"peakGpuMb", m.peakExtraMb}},
+        "fp32");
+  };
+}
+
+// The largest cubic 3D crop (B = 1, steps of 32 voxels) whose step peaks under 80 GB.
+std::string largestCrop() {
+  int64_t largest = 0;
+  double largestPeakMb = 0, largestMs = 0;
+  for (int64_t side = 128; side <= 512; side += 32) {
+    try {
+      torch::manual_seed(0);
+      auto model = modelOnGpu(3);
+      core::TrainOptions train;
+      train.views.cropSize = {side, side, side};
+      core::Trainer trainer(model, train);
+      const auto images = torch::rand({1, 1, side * 3 / 2, side * 3 / 2, side * 3 / 2}).to(kGpu);
+      const auto m = measureGpu([&] { trainer.step(images, 1e-4); }, 1);
+      if (m.peakExtraMb > 80.0 * 1024.0) break;
+      largest = side;
+      largestPeakMb = m.peakExtraMb;
+      largestMs = m.medianMs;
+    } catch (const c10::OutOfMemoryError&) {
+      break;
+    }
+    c10::cuda::CUDACachingAllocator::emptyCache();
+  }
+  return json({{"side", double(largest)}, {"peakGpuMb", largestPeakMb}, {"ms", largestMs}},
+              "largest-3d-crop-under-80GB");
+}
+
+}  // namespace
+
+std::map<std::string, std::function<std::string()>> cudaScenarios() {
+  if (!torch::cuda::is_available()) return {};
+  std::map<std::string, std::function<std::string()>> all;
+  const auto f32 = torch::kFloat32;
+  for (int64_t side : {96, 128}) {
+    for (int64_t radius : {2, 3}) {
+      for (bool kernel : {true, false}) {
+        const auto name = "cuda-mov-3d-" + std::to_string(side) + "-c8-j1-r" +
+                          std::to_string(radius) + (kernel ? "-kernel" : "-reference");
+        all[name] = movScenario({1, 8, side, side, side}, 1, radius, kernel, f32);
+      }
+    }
+  }
+  all["cuda-mov-2d-384-c32-j4-r2-kernel"] = movScenario({1, 32, 384, 384}, 4, 2, true, f32);
+  all["cuda-mov-2d-384-c32-j4-r2-reference"] = movScenario({1, 32, 384, 384}, 4, 2, false, f32);
+  all["cuda-mov-3d-128-c8-j1-r2-kernel-bf16"] =
+      movScenario({1, 8, 128, 128, 128}, 1, 2, true, torch::kBFloat16);
+  all["cuda-step-2d-384-b24"] = stepScenario(2, 384, 24);
+  all["cuda-step-3d-128-b2"] = stepScenario(3, 128, 2);
+  all["cuda-step-3d-largest"] = largestCrop;
+  return all;
+}
+#else
+std::map<std::string, std::function<std::string()>> cudaScenarios() { return {}; }
+#endif
+
+}  // namespace cover::bench

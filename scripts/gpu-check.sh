@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The GPU check, in one command for a machine with a CUDA GPU, a Python with a CUDA torch,
+# CMake, a C++ compiler and nvcc, but no Node and no network:
+#   1. builds the core library, its C++ tests and benchmarks against that torch's LibTorch
+#      (CMake's COVER_TORCH_CORE_ONLY: nothing needs Node);
+#   2. runs the "cuda: " tests (CUDA MoV kernels against the reference, bfloat16, a training
+#      step on the GPU against one on the CPU), then every other C++ test;
+#   3. runs the GPU benchmarks (kernels against the reference MoV, training steps, the
+#      largest 3D crop) and the plain-PyTorch baseline step on the same GPU.
+# Everything lands in OUT (default ./gpu-check-out): summary.txt, the logs, bench.jsonl and
+# baseline.jsonl. Exit status 0 only when every test passed.
+#
+#   scripts/gpu-check.sh            (npm run gpu-check, where Node exists)
+#   OUT=/tmp/report PYTHON=python3 scripts/gpu-check.sh
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$root/gpu-check-out}
+build=${GPU_CHECK_BUILD:-$root/build-gpu}
+python=${PYTHON:-python3}
+mkdir -p "$out"
+: >"$out/summary.txt"
+say() { echo "gpu-check: $*" | tee -a "$out/summary.txt"; }
+fail() {
+  say "$1"
+  [ -n "${2:-}" ] && tail -n 40 "$2"
+  exit 1
+}
+started=$(date +%s)
+
+torch_dir=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))') ||
+  fail "no torch in $python; set PYTHON to a Python that has a CUDA build of torch"
+"$python" - <<'PY' | tee -a "$out/summary.txt"
+import torch
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'
+print(f'gpu-check: torch {torch.__version__}, CUDA {torch.version.cuda}, GPU {gpu}')
+PY
+if [ "$("$python" -c 'import torch; print(torch.cuda.is_available())')" != True ] && [ -z "${GPU_CHECK_WITHOUT_GPU:-}" ]; then
+  fail "torch sees no CUDA device here; run this on a GPU machine (GPU_CHECK_WITHOUT_GPU=1 builds and runs the CPU tests only)"
+fi
+
+# The CUDA toolkit holding nvcc, and nvrtc from the NVIDIA wheels beside torch when there
+# (torch's CMake files look for it).
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
+nvrtc=$(find "$(dirname "$torch_dir")/nvidia" -name 'libnvrtc.so*' ! -name '*builtins*' ! -name '*.alt.*' 2>/dev/null | head -n 1)
+[ -n "$nvrtc" ] || nvrtc=$(ls "$cuda_root"/lib64/libnvrtc.so* 2>/dev/null | head -n 1)
+generator=$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles")
+say "LibTorch $torch_dir; CUDA toolkit $cuda_root; build $build ($generator)"
+
+cmake -S "$root" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
+  -DCOVER_TORCH_CORE_ONLY=ON -DCOVER_TORCH_LIBTORCH="$torch_dir" \
+  -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root" -DCUDAToolkit_ROOT="$cuda_root" -DCMAKE_CUDA_COMPILER="$nvcc" \
+  -DTORCH_CUDA_ARCH_LIST="8.0;9.0" ${nvrtc:+-DCUDA_nvrtc_LIBRARY="$nvrtc"} \
+  >"$out/configure.log" 2>&1 || fail "CMake configure failed (configure.log)" "$out/configure.log"
+cmake --build "$build" --target cover_torch_core_tests cover_torch_bench -j "$(nproc)" \
+  >"$out/build.log" 2>&1 || fail "build failed (build.log)" "$out/build.log"
+say "built in $(($(date +%s) - started)) s"
+
+tests="$build/cover_torch_core_tests"
+failed=0
+# 1. What only this machine can check, first, one process per test.
+if [ -z "${GPU_CHECK_WITHOUT_GPU:-}" ]; then
+  while IFS= read -r name; do
+    if timeout 600 "$tests" --run "$name" >>"$out/tests-cuda.txt" 2>&1; then
+      say "ok   $name"
+    else
+      failed=$((failed + 1))
+      say "FAIL $name (tests-cuda.txt)"
+    fi
+  done < <("$tests" --list | grep '^cuda: ')
+fi
+# 2. The rest of the suite, on this machine's CPU.
+if timeout 900 "$tests" --skip-cuda >"$out/tests-cpu.txt" 2>&1; then
+  say "ok   all $(grep -c '^ok' "$out/tests-cpu.txt") CPU tests"
+else
+  failed=$((failed + 1))
+  say "FAIL CPU tests: $(grep -c '^FAIL' "$out/tests-cpu.txt") failed (tests-cpu.txt)"
+fi
+[ -n "${GPU_CHECK_WITHOUT_GPU:-}" ] && { say "no GPU: benchmarks skipped"; exit $((failed > 0)); }
+
+# 3. Benchmarks, each in its own process; one JSON object per line.
+: >"$out/bench.jsonl"
+while IFS= read -r scenario; do
+  if line=$(timeout 300 "$build/cover_torch_bench" "$scenario" 2>>"$out/bench-errors.txt"); then
+    echo "{\"scenario\":\"$scenario\",\"result\":$line}" >>"$out/bench.jsonl"
+  else
+    say "benchmark $scenario failed or ran out of time (bench-errors.txt)"
+  fi
+done < <("$build/cover_torch_bench" --list | grep '^cuda-')
+say "benchmarks: $(wc -l <"$out/bench.jsonl") scenarios in bench.jsonl"
+
+# 4. The plain-PyTorch step on the same GPU, fp32 and bf16 autocast.
+: >"$out/baseline.jsonl"
+for shape in "--dims 2 --size 384 --batch 24" "--dims 3 --size 128 --batch 2"; do
+  for precision in "" "--bf16"; do
+    # shellcheck disable=SC2086
+    if line=$(timeout 300 "$python" "$root/bench/baseline/cover_step.py" time $shape --steps 6 --device cuda $precision 2>>"$out/bench-errors.txt"); then
+      echo "{\"baseline\":\"$shape $precision\",\"result\":$line}" >>"$out/baseline.jsonl"
+    else
+      say "baseline $shape $precision failed (bench-errors.txt)"
+    fi
+  done
+done
+say "done in $(($(date +%s) - started)) s; $failed failed check(s)"
+exit $((failed > 0))
