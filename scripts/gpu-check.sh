@@ -38,9 +38,14 @@ if [ "$("$python" -c 'import torch; print(torch.cuda.is_available())')" != True 
   fail "torch sees no CUDA device here; run this on a GPU machine (GPU_CHECK_WITHOUT_GPU=1 builds and runs the CPU tests only)"
 fi
 
-# The CUDA toolkit holding nvcc, and nvrtc from the NVIDIA wheels beside torch when there
-# (torch's CMake files look for it).
-nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+# The CUDA toolkit holding nvcc, looked for as scripts/cudaDefines.js does (CUDACXX,
+# CUDA_HOME, /usr/local/cuda, PATH: an nvcc on PATH may be a wrapper script elsewhere), and
+# nvrtc from the NVIDIA wheels beside torch when there (torch's CMake files look for it).
+nvcc=${CUDACXX:-}
+[ -z "$nvcc" ] && [ -n "${CUDA_HOME:-}" ] && [ -x "$CUDA_HOME/bin/nvcc" ] && nvcc=$CUDA_HOME/bin/nvcc
+[ -z "$nvcc" ] && [ -x /usr/local/cuda/bin/nvcc ] && nvcc=/usr/local/cuda/bin/nvcc
+[ -z "$nvcc" ] && nvcc=$(command -v nvcc)
+[ -n "$nvcc" ] || fail "no nvcc: install the CUDA toolkit or set CUDA_HOME"
 cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
 nvrtc=$(find "$(dirname "$torch_dir")/nvidia" -name 'libnvrtc.so*' ! -name '*builtins*' ! -name '*.alt.*' 2>/dev/null | head -n 1)
 [ -n "$nvrtc" ] || nvrtc=$(ls "$cuda_root"/lib64/libnvrtc.so* 2>/dev/null | head -n 1)
