@@ -145,8 +145,8 @@ Gradients runBackward(const Shape& s, const torch::Tensor& q, const torch::Tenso
     });
     forEachPoint(count, [&](int64_t n) {
       const int64_t b = n / (s.heads * P), j = (n / P) % s.heads, p = n % P;
-      mov_point::gradQAt(s, qData, kData, g, lse, dot, gq, b, j, p);
-      mov_point::gradKAt(s, qData, kData, g, lse, dot, gk, b, j, p);
+      mov_point::gradAt<false>(s, qData, kData, g, lse, dot, gq, b, j, p);
+      mov_point::gradAt<true>(s, qData, kData, g, lse, dot, gk, b, j, p);
     });
   });
   return out;

@@ -19,13 +19,19 @@ int blocksFor(int64_t work) {
   return static_cast<int>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
 }
 
-template <typename T>
-__global__ void forwardKernel(Shape s, const T* q, const T* k, float* out) {
-  const int64_t work = s.batch * s.positions();
+// Runs body(n) for n in [0, work) over the whole grid.
+template <typename Body>
+__device__ void gridStride(int64_t work, Body body) {
   for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < work;
        n += int64_t(gridDim.x) * blockDim.x) {
-    mov_point::forwardAt(s, q, k, out, n / s.positions(), n % s.positions());
+    body(n);
   }
+}
+
+template <typename T>
+__global__ void forwardKernel(Shape s, const T* q, const T* k, float* out) {
+  const int64_t P = s.positions();
+  gridStride(s.batch * P, [&](int64_t n) { mov_point::forwardAt(s, q, k, out, n / P, n % P); });
 }
 
 // Backward kernels: n runs over (b, j, p) with p fastest, so neighbouring threads read
@@ -34,36 +40,20 @@ template <typename T>
 __global__ void statsKernel(Shape s, const T* q, const T* k, const float* grad, float* logSum,
                             float* gradDotExpected) {
   const int64_t P = s.positions();
-  const int64_t work = s.batch * s.heads * P;
-  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < work;
-       n += int64_t(gridDim.x) * blockDim.x) {
+  gridStride(s.batch * s.heads * P, [&](int64_t n) {
     mov_point::backwardStatsAt(s, q, k, grad, logSum, gradDotExpected, n / (s.heads * P),
                                (n / P) % s.heads, n % P);
-  }
+  });
 }
 
-template <typename T>
-__global__ void gradQKernel(Shape s, const T* q, const T* k, const float* grad, const float* logSum,
-                            const float* gradDotExpected, float* gradQ) {
+template <bool forKeys, typename T>
+__global__ void gradKernel(Shape s, const T* q, const T* k, const float* grad, const float* logSum,
+                           const float* gradDotExpected, float* out) {
   const int64_t P = s.positions();
-  const int64_t work = s.batch * s.heads * P;
-  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < work;
-       n += int64_t(gridDim.x) * blockDim.x) {
-    mov_point::gradQAt(s, q, k, grad, logSum, gradDotExpected, gradQ, n / (s.heads * P),
-                       (n / P) % s.heads, n % P);
-  }
-}
-
-template <typename T>
-__global__ void gradKKernel(Shape s, const T* q, const T* k, const float* grad, const float* logSum,
-                            const float* gradDotExpected, float* gradK) {
-  const int64_t P = s.positions();
-  const int64_t work = s.batch * s.heads * P;
-  for (int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; n < work;
-       n += int64_t(gridDim.x) * blockDim.x) {
-    mov_point::gradKAt(s, q, k, grad, logSum, gradDotExpected, gradK, n / (s.heads * P),
-                       (n / P) % s.heads, n % P);
-  }
+  gridStride(s.batch * s.heads * P, [&](int64_t n) {
+    mov_point::gradAt<forKeys>(s, q, k, grad, logSum, gradDotExpected, out, n / (s.heads * P),
+                               (n / P) % s.heads, n % P);
+  });
 }
 
 const char* lastError() {
@@ -105,9 +95,9 @@ const char* launchMovGradQ(const MovInputs& in, const float* grad, const float* 
                            const float* gradDotExpected, float* gradQ, void* stream) {
   const auto s = in.shape;
   return withType(in, [&](auto q, auto k) {
-    gradQKernel<<<blocksFor(s.batch * s.heads * s.positions()), kThreads, 0,
-                  static_cast<cudaStream_t>(stream)>>>(s, q, k, grad, logSum, gradDotExpected,
-                                                       gradQ);
+    gradKernel<false>
+        <<<blocksFor(s.batch * s.heads * s.positions()), kThreads, 0,
+           static_cast<cudaStream_t>(stream)>>>(s, q, k, grad, logSum, gradDotExpected, gradQ);
   });
 }
 
@@ -115,9 +105,9 @@ const char* launchMovGradK(const MovInputs& in, const float* grad, const float* 
                            const float* gradDotExpected, float* gradK, void* stream) {
   const auto s = in.shape;
   return withType(in, [&](auto q, auto k) {
-    gradKKernel<<<blocksFor(s.batch * s.heads * s.positions()), kThreads, 0,
-                  static_cast<cudaStream_t>(stream)>>>(s, q, k, grad, logSum, gradDotExpected,
-                                                       gradK);
+    gradKernel<true>
+        <<<blocksFor(s.batch * s.heads * s.positions()), kThreads, 0,
+           static_cast<cudaStream_t>(stream)>>>(s, q, k, grad, logSum, gradDotExpected, gradK);
   });
 }
 

@@ -198,56 +198,35 @@ COVER_HD float logitGradient(const Shape& s, const float* grad, const float* log
 // (each recomputes the logits), narrower ones use part of it.
 constexpr int64_t kChannelsPerPass = 8;
 
-// dLoss/dq of head j's channels at position p: sum over offsets o of the logit gradient
-// times k at p + o. gradQ: (B, C, *S) float32, written (not accumulated).
-template <typename T>
-COVER_HD void gradQAt(const Shape& s, const T* q, const T* k, const float* grad,
-                      const float* logSum, const float* gradDotExpected, float* gradQ, int64_t b,
-                      int64_t j, int64_t p) {
+// The gradient of q (forKeys false) or of k (forKeys true) for head j's channels at
+// position p, written (not accumulated) into `out` (B, C, *S) float32. For q: the logit
+// gradients of p's own window times k at p + o. For k: every position x = p - o whose window
+// reaches p contributes its logit gradient times q at x; gathered, not scattered, so no two
+// threads write one value.
+template <bool forKeys, typename T>
+COVER_HD void gradAt(const Shape& s, const T* q, const T* k, const float* grad, const float* logSum,
+                     const float* gradDotExpected, float* out, int64_t b, int64_t j, int64_t p) {
   const Point at = pointOf(s, p);
   const int64_t P = s.positions();
   const int64_t first = (b * s.channels() + j) * P;
   const int64_t stride = s.heads * P;
+  const T* partner = forKeys ? q : k;  // what the logit gradient multiplies
   for (int64_t d0 = 0; d0 < s.headDim; d0 += kChannelsPerPass) {
     const int64_t count = s.headDim - d0 < kChannelsPerPass ? s.headDim - d0 : kChannelsPerPass;
     float sum[kChannelsPerPass] = {};
     for (int64_t i = 0; i < s.windowSize(); ++i) {
       const Point o = offsetOf(s, i);
-      const Point target = plus(at, o);
-      if (!inside(s, target)) continue;
-      const int64_t py = indexOf(s, target);
-      const float l = logit(s, q, k, b, j, p, py);
-      const float g = logitGradient(s, grad, logSum, gradDotExpected, b, j, p, o, l);
-      for (int64_t d = 0; d < count; ++d) sum[d] += g * load(k, first + (d0 + d) * stride + py);
-    }
-    for (int64_t d = 0; d < count; ++d) gradQ[first + (d0 + d) * stride + p] = sum[d];
-  }
-}
-
-// dLoss/dk of head j's channels at position p: every position x = p - o whose window
-// reaches p contributes its logit gradient times q at x. Gathered, not scattered, so no two
-// threads write one value. gradK: (B, C, *S) float32, written (not accumulated).
-template <typename T>
-COVER_HD void gradKAt(const Shape& s, const T* q, const T* k, const float* grad,
-                      const float* logSum, const float* gradDotExpected, float* gradK, int64_t b,
-                      int64_t j, int64_t p) {
-  const Point at = pointOf(s, p);
-  const int64_t P = s.positions();
-  const int64_t first = (b * s.channels() + j) * P;
-  const int64_t stride = s.heads * P;
-  for (int64_t d0 = 0; d0 < s.headDim; d0 += kChannelsPerPass) {
-    const int64_t count = s.headDim - d0 < kChannelsPerPass ? s.headDim - d0 : kChannelsPerPass;
-    float sum[kChannelsPerPass] = {};
-    for (int64_t i = 0; i < s.windowSize(); ++i) {
-      const Point o = offsetOf(s, i);
-      const Point source = minus(at, o);
-      if (!inside(s, source)) continue;
-      const int64_t px = indexOf(s, source);
-      const float l = logit(s, q, k, b, j, px, p);
+      const Point other = forKeys ? minus(at, o) : plus(at, o);
+      if (!inside(s, other)) continue;
+      const int64_t po = indexOf(s, other);
+      // The pair is (query position px, key position px + o).
+      const int64_t px = forKeys ? po : p;
+      const float l = logit(s, q, k, b, j, px, forKeys ? p : po);
       const float g = logitGradient(s, grad, logSum, gradDotExpected, b, j, px, o, l);
-      for (int64_t d = 0; d < count; ++d) sum[d] += g * load(q, first + (d0 + d) * stride + px);
+      for (int64_t d = 0; d < count; ++d)
+        sum[d] += g * load(partner, first + (d0 + d) * stride + po);
     }
-    for (int64_t d = 0; d < count; ++d) gradK[first + (d0 + d) * stride + p] = sum[d];
+    for (int64_t d = 0; d < count; ++d) out[first + (d0 + d) * stride + p] = sum[d];
   }
 }
 
