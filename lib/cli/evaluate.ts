@@ -1,9 +1,11 @@
 import { writeFileAtomic } from '../io/writeFileAtomic';
+import { CoverModel } from '../model/CoverModel';
 import { Segmenter, type PredictOptions } from '../segment/Segmenter';
 import { scoreSegmentation, type SegmentationScores } from '../segment/segmentationMetrics';
 import { tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
 import { planesAcross, readLabelledImages, SLICE_AXIS, slicesOf, type LabelledImage } from './labelledImages';
+import { evaluationReport, type EvaluatedCase } from './evaluateReport';
 import { recordedPreprocessing } from './prepareImage';
 import { shorten } from './shorten';
 
@@ -20,17 +22,16 @@ Options:
   --exclude-class LIST  classes left out of the means, e.g. 0 for background
   --window N            segment in overlapping N-voxel tiles (bounded memory for large volumes)
   --json FILE           also write every score as JSON
+  --report FILE         also write a self-contained HTML report: scores, overlays, PCA
+                        maps of the features, a correspondence check, loss curves (--run)
+  --run RUN             the pretraining run: the report shows its loss curves and checks
+                        correspondence with its network
   --no-normalize        use the intensities as they are`;
-
-interface CaseScores {
-  source: string;
-  scores: SegmentationScores;
-}
 
 /** Runs `cover-torch evaluate`; returns the exit code. */
 export async function evaluate(argv: string[], out: (text: string) => void): Promise<number> {
   const args = parseCommandArgs(argv, EVALUATE_USAGE, {
-    values: ['--exclude-class', '--json', '--window'],
+    values: ['--exclude-class', '--json', '--window', '--report', '--run'],
     lists: ['--images', '--labels'],
     flags: ['--no-normalize'],
     required: ['--images', '--labels'],
@@ -56,11 +57,12 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
       dims,
       wholeVolumes: true,
     });
-    const cases: CaseScores[] = [];
+    const cases: EvaluatedCase[] = [];
     for (const whole of wholes) {
       const predicted = await predictWhole(segmenter, whole, dims, predictOptions, preprocessing.sliceAxis);
       cases.push({
-        source: whole.source,
+        whole,
+        predicted,
         scores: scoreSegmentation(predicted, whole.labels, whole.shape, {
           classes,
           ignoreLabel: segmenter.options.ignoreLabel,
@@ -71,7 +73,29 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
     }
     out(formatEvaluation(cases, classes));
     const json = args.value('--json');
-    if (json) await writeFileAtomic(json, [Buffer.from(`${JSON.stringify({ classes, exclude, cases }, null, 2)}\n`)]);
+    const scores = cases.map(({ whole, scores }) => ({ source: whole.source, scores }));
+    if (json)
+      await writeFileAtomic(json, [Buffer.from(`${JSON.stringify({ classes, exclude, cases: scores }, null, 2)}\n`)]);
+    const report = args.value('--report');
+    if (report) {
+      const run = args.value('--run');
+      const pretrained = run ? await CoverModel.load(run) : undefined;
+      try {
+        const html = await evaluationReport({
+          segmenterFile: args.positional[0]!,
+          encoder: segmenter.encoder,
+          cases,
+          classes,
+          exclude,
+          axis: SLICE_AXIS[preprocessing.sliceAxis ?? 'axial'] ?? 0,
+          ...(run ? { runFolder: run, pretrained } : {}),
+        });
+        await writeFileAtomic(report, [Buffer.from(html)]);
+      } finally {
+        await pretrained?.dispose();
+      }
+      out(`wrote ${report}\n`);
+    }
     return 0;
   } finally {
     await segmenter.dispose();
@@ -101,7 +125,7 @@ async function predictWhole(
   return predicted;
 }
 
-function formatEvaluation(cases: CaseScores[], classes: number): string {
+function formatEvaluation(cases: EvaluatedCase[], classes: number): string {
   const number = (value: number, digits: number) =>
     (Number.isNaN(value) ? '-' : value === Infinity ? 'inf' : value.toFixed(digits)).padStart(9);
   const header = `${'image'.padEnd(40)}${'mean Dice'.padStart(10)}${'mean HD95'.padStart(10)}  ${Array.from(
@@ -109,8 +133,8 @@ function formatEvaluation(cases: CaseScores[], classes: number): string {
     (_, c) => `Dice ${c}`.padStart(9),
   ).join('')}`;
   const lines = [header];
-  for (const { source, scores } of cases) {
-    const name = shorten(source, 38);
+  for (const { whole, scores } of cases) {
+    const name = shorten(whole.source, 38);
     lines.push(
       `${name.padEnd(40)}${number(scores.meanDice, 3).padStart(10)}${number(scores.meanHausdorff95, 2).padStart(10)}  ${scores.perClass
         .map((c) => number(c.dice, 3))

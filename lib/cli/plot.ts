@@ -42,7 +42,7 @@ export async function plot(argv: string[], out: (text: string) => void): Promise
   const target = targets[0]!;
   const isFolder = (await fs.stat(target).catch(() => undefined))?.isDirectory() ?? false;
   const file = isFolder ? path.join(target, 'metrics.jsonl') : target;
-  const records = await readRecords(file);
+  const records = await readRunRecords(file);
   const title = options.title ?? path.basename(path.resolve(isFolder ? target : path.dirname(file)));
   const svg = path.resolve(options.out ?? path.join(path.dirname(file), 'losses.svg'));
   await fs.mkdir(path.dirname(svg), { recursive: true });
@@ -51,7 +51,8 @@ export async function plot(argv: string[], out: (text: string) => void): Promise
   return 0;
 }
 
-async function readRecords(file: string): Promise<PlottedRecord[]> {
+/** The records of a run's metrics.jsonl that the plot draws, with errors naming the line. */
+export async function readRunRecords(file: string): Promise<PlottedRecord[]> {
   const text = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new Error(
       `cannot read ${file} (${error.code ?? error.message}); expected a run folder holding metrics.jsonl`,

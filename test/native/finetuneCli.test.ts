@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CoverModel, Segmenter, normalizeIntensity, readNifti, scoreSegmentation, tensor } from '../../lib';
 import { runCli } from '../../lib/cli/runCli';
+import { PNG } from 'pngjs';
 import { useTempDir } from '../tempDir';
 import { niftiBytes } from '../unit/niftiBytes';
 
@@ -52,8 +53,27 @@ describe('cover-torch finetune and evaluate', () => {
     expect(progress.join('')).toContain('crops [16, 16]');
 
     const json = path.join(tempDir(), 'scores.json');
+    const reportFile = path.join(tempDir(), 'report.html');
+    const run = path.join(tempDir(), 'run');
+    fs.mkdirSync(run);
+    const record = (step: number) =>
+      JSON.stringify({
+        step,
+        vectorLoss: 2 / step,
+        zeroBaseline: 3,
+        consistencyLoss: 0.5,
+        reachableFraction: 1,
+        featureVariation: 0.1,
+      });
+    fs.writeFileSync(path.join(run, 'metrics.jsonl'), [1, 2, 3].map(record).join('\n') + '\n');
+    fs.copyFileSync(weights, path.join(run, 'final.safetensors')); // the run's network, for the correspondence check
     const evaluated = await runCli(
-      ['evaluate', out, '--images', cases[0]!.image, '--labels', cases[0]!.labels, '--json', json],
+      ['evaluate', out, '--images', cases[0]!.image, '--labels', cases[0]!.labels, '--json', json].concat([
+        '--report',
+        reportFile,
+        '--run',
+        run,
+      ]),
       (text) => printed.push(text),
       (text) => progress.push(text),
     );
@@ -77,6 +97,21 @@ describe('cover-torch finetune and evaluate', () => {
     expect(written.perClass[1].dice).toBeCloseTo(expected.perClass[1]!.dice, 10);
     expect(written.perClass[1].hausdorff95).toBeCloseTo(expected.perClass[1]!.hausdorff95, 10);
     expect(expected.perClass[1]!.dice).toBeGreaterThan(0.7); // it learned the task
+
+    // The report: self-contained (nothing fetched), the same scores, every picture a PNG of
+    // the plane's size (the busiest axial plane, H x W), the run's curves.
+    const html = fs.readFileSync(reportFile, 'utf8');
+    expect(html).not.toMatch(/(src|href)="(?!data:)/);
+    expect(html).toContain(`<td>${written.meanDice.toFixed(3)}</td>`);
+    for (const title of ['Scores', 'Segmentations', 'Features', 'Correspondence', 'Pretraining'])
+      expect(html).toContain(`<h2>${title}</h2>`);
+    const pictures = [...html.matchAll(/src="data:image\/png;base64,([^"]+)"/g)].map((m) =>
+      PNG.sync.read(Buffer.from(m[1]!, 'base64')),
+    );
+    expect(pictures).toHaveLength(3 + 2 + 3);
+    for (const picture of pictures) expect([picture.height, picture.width]).toEqual([H, W]);
+    expect(html).toMatch(/matched by the pretrained network of the run\. Mean endpoint error \d+\.\d\d voxels/);
+    expect(html).toContain('<svg');
   });
 
   it('says what is wrong with its arguments', async () => {
