@@ -15,7 +15,10 @@ export {
 export type { ModelOptions } from './model/modelOptions';
 export type { SpatialSize, TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
+export { writeNifti, type NiftiMaps } from './io/writeNifti';
 export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
+export { Encoder, type EncoderOptions, type EncodedImage } from './encoder/Encoder';
+export { PREPROCESSING_METADATA, type Preprocessing } from './encoder/preprocessing';
 export { Segmenter, type SegmentationStepMetrics, type PredictOptions } from './segment/Segmenter';
 export type { SegmenterOptions } from './segment/segmenterOptions';
 export {

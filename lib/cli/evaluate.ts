@@ -4,9 +4,9 @@ import { Segmenter, type PredictOptions } from '../segment/Segmenter';
 import { scoreSegmentation, type SegmentationScores } from '../segment/segmentationMetrics';
 import { tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
-import { planesAcross, readLabelledImages, SLICE_AXIS, slicesOf, type LabelledImage } from './labelledImages';
+import { planesAcross, recordedPreprocessing, sliceAxisOf } from '../encoder/preprocessing';
+import { readLabelledImages, slicesOf, type LabelledImage } from './labelledImages';
 import { evaluationReport, type EvaluatedCase } from './evaluateReport';
-import { recordedPreprocessing } from './prepareImage';
 import { shorten } from './shorten';
 
 export const EVALUATE_USAGE = `Usage: cover-torch evaluate SEGMENTER --images SRC --labels SRC [options]
@@ -87,7 +87,7 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
           cases,
           classes,
           exclude,
-          axis: SLICE_AXIS[preprocessing.sliceAxis ?? 'axial'] ?? 0,
+          axis: sliceAxisOf(preprocessing),
           ...(run ? { runFolder: run, pretrained } : {}),
         });
         await writeFileAtomic(report, [Buffer.from(html)]);
@@ -112,7 +112,7 @@ async function predictWhole(
 ): Promise<ArrayLike<number>> {
   if (whole.shape.length === dims)
     return (await segmenter.predict(tensor(whole.image, [1, 1, ...whole.shape]), options)).data;
-  const axis = SLICE_AXIS[sliceAxis] ?? 0;
+  const axis = sliceAxisOf({ sliceAxis });
   const shape = whole.shape as [number, number, number];
   const { at } = planesAcross(shape, axis);
   const predicted = new Int32Array(whole.image.length);

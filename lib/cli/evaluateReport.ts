@@ -6,7 +6,8 @@ import { flowPicture, grayPicture, overlayLabels, pcaPicture, pngDataUri } from 
 import { plotRun } from '../plot/runPlot';
 import type { SegmentationScores } from '../segment/segmentationMetrics';
 import { tensor, type Tensor } from '../tensor';
-import { planesAcross, type LabelledImage } from './labelledImages';
+import { planesAcross } from '../encoder/preprocessing';
+import type { LabelledImage } from './labelledImages';
 import { readRunRecords } from './plot';
 import { shorten } from './shorten';
 

@@ -2,7 +2,7 @@ import { seededRandom } from '../data/phantom';
 import { Segmenter } from '../segment/Segmenter';
 import { tensor } from '../tensor';
 import { readLabelledImages, type LabelledImage } from './labelledImages';
-import { recordedPreprocessing } from './prepareImage';
+import { recordedPreprocessing } from '../encoder/preprocessing';
 import { parseCommandArgs } from './commandArgs';
 
 export const FINETUNE_USAGE = `Usage: cover-torch finetune --weights RUN --images SRC --labels SRC --classes K --out FILE [options]

@@ -1,6 +1,6 @@
 import { readImage, type ImageVolume } from '../data/image';
 import { findImageFiles } from '../data/dataset/findImageFiles';
-import { readPrepared, type Preprocessing } from './prepareImage';
+import { planesAcross, prepareImage, sliceAxisOf, type Preprocessing } from '../encoder/preprocessing';
 
 /** One image and its label map, on one grid, as a model of the run's dims takes them. */
 export interface LabelledImage {
@@ -13,9 +13,6 @@ export interface LabelledImage {
   /** The image file, with the slice for 2D models on volumes. */
   source: string;
 }
-
-/** Axis of a [D, H, W] volume that a run's slice axis cuts along (axial planes are [H, W]). */
-export const SLICE_AXIS: Record<string, number> = { axial: 0, coronal: 1, sagittal: 2 };
 
 /**
  * Image files and label files (each a list of files, folders or glob patterns; paired in
@@ -35,7 +32,7 @@ export async function readLabelledImages(
     );
   const pairs: LabelledImage[] = [];
   for (const [i, file] of images.entries()) {
-    const volume = await readPrepared(file, options.preprocessing, options.normalize);
+    const volume = await prepareImage(file, options.preprocessing, options.normalize);
     const labelVolume = await readImage(labels[i]!);
     const shape = squeeze(volume.shape);
     if (squeeze(labelVolume.shape).join() !== shape.join())
@@ -46,7 +43,7 @@ export async function readLabelledImages(
     if (shape.length === options.dims || (options.wholeVolumes && options.dims === 2 && shape.length === 3)) {
       pairs.push({ image: volume.data, labels: labelValues, shape, spacing: spacingOf(volume, shape), source: file });
     } else if (options.dims === 2 && shape.length === 3) {
-      const axis = SLICE_AXIS[options.preprocessing.sliceAxis ?? 'axial'] ?? 0;
+      const axis = sliceAxisOf(options.preprocessing);
       for (const slice of slicesOf(volume.data, labelValues, shape as [number, number, number], axis)) {
         if (slice.labels.every((label) => label === 0)) continue;
         pairs.push({
@@ -70,25 +67,6 @@ function squeeze(shape: number[]): number[] {
 
 function spacingOf(volume: ImageVolume, shape: number[]): number[] {
   return volume.spacing.slice(volume.spacing.length - shape.length);
-}
-
-/**
- * The planes across `axis` of a [D, H, W] volume: their [rows, columns] and the volume
- * index of (plane s, row i, column j).
- */
-export function planesAcross(
-  shape: [number, number, number],
-  axis: number,
-): { count: number; rows: number; columns: number; at: (s: number, i: number, j: number) => number } {
-  const stride = [shape[1] * shape[2], shape[2], 1];
-  const [u, v] = [0, 1, 2].filter((a) => a !== axis) as [number, number];
-  const [planeStep, rowStep, columnStep] = [stride[axis]!, stride[u]!, stride[v]!];
-  return {
-    count: shape[axis]!,
-    rows: shape[u]!,
-    columns: shape[v]!,
-    at: (s, i, j) => s * planeStep + i * rowStep + j * columnStep,
-  };
 }
 
 /** Each plane across `axis` of a [D, H, W] volume and its labels. */

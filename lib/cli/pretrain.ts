@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { PREPROCESSING_METADATA } from '../encoder/preprocessing';
 import path from 'node:path';
 import YAML from 'yaml';
 import { lockFolder } from '../io/folderLock';
@@ -210,7 +211,7 @@ function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {
         cropSize: config.training.cropSize,
       }
     : { dims: config.dims, demo: true, cropSize: config.training.cropSize };
-  return { 'cover-torch.steps': String(config.steps), 'cover-torch.preprocessing': JSON.stringify(preprocessing) };
+  return { 'cover-torch.steps': String(config.steps), [PREPROCESSING_METADATA]: JSON.stringify(preprocessing) };
 }
 
 /** The resolved configuration as a config file would hold it. */

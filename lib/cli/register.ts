@@ -4,7 +4,7 @@ import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
 import { tensor, type Tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
-import { readPrepared, recordedPreprocessing } from './prepareImage';
+import { prepareImage, recordedPreprocessing } from '../encoder/preprocessing';
 
 export const REGISTER_USAGE = `Usage: cover-torch register MOVING FIXED --weights RUN --out FIELD.nii.gz [options]
 
@@ -62,7 +62,7 @@ export async function register(argv: string[], out: (text: string) => void): Pro
   try {
     const preprocessing = recordedPreprocessing(model);
     const [moving, fixed] = await Promise.all(
-      [args.moving, args.fixed].map((file) => readPrepared(file, preprocessing, args.normalize)),
+      [args.moving, args.fixed].map((file) => prepareImage(file, preprocessing, args.normalize)),
     );
     const shape = fixed!.shape;
     if (moving!.shape.join() !== shape.join())
