@@ -16,6 +16,7 @@ export type { ModelOptions } from './model/modelOptions';
 export type { SpatialSize, TrainingOptions, ViewOptions, OptimizerOptions } from './model/trainingOptions';
 export { saveSafetensors, loadSafetensors } from './io/safetensors';
 export { writeNifti, type NiftiMaps } from './io/writeNifti';
+export { toFloat16, fromFloat16 } from './float16';
 export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
 export { Encoder, type EncoderOptions, type EncodedImage } from './encoder/Encoder';
 export { PREPROCESSING_METADATA, type Preprocessing } from './encoder/preprocessing';

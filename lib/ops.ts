@@ -1,6 +1,6 @@
 import { callForTensor } from './native/adopt';
 import { loadBinding } from './native/loadBinding';
-import { assertTensor, type Tensor } from './tensor';
+import { assertTensor, type DType, type Tensor } from './tensor';
 
 /**
  * Small LibTorch operations on JS tensors. Each copies its inputs into LibTorch, runs on a
@@ -18,6 +18,12 @@ export async function roundTrip<T extends Tensor>(tensor: T): Promise<T> {
 export async function sum(tensor: Tensor): Promise<Tensor> {
   assertTensor(tensor, 'tensor');
   return callForTensor(() => loadBinding().binding.ops.sum(tensor));
+}
+
+/** The tensor converted to `dtype` by LibTorch (float16 rounds to nearest even, as PyTorch does). */
+export async function cast<D extends DType>(tensor: Tensor, dtype: D): Promise<Tensor<D>> {
+  assertTensor(tensor, 'tensor');
+  return (await callForTensor(() => loadBinding().binding.ops.cast(tensor, dtype))) as Tensor<D>;
 }
 
 /** Matrix product with PyTorch's `matmul` broadcasting rules. */

@@ -22,7 +22,9 @@ export function dtypeOf(data: unknown): DType | undefined {
 }
 
 /**
- * Makes a tensor from a TypedArray and a shape; the dtype follows from the array type.
+ * Makes a tensor from a TypedArray and a shape; the dtype follows from the array type
+ * (Float32Array float32, Float64Array float64, Int32Array int32, BigInt64Array int64,
+ * Uint8Array uint8, Uint16Array float16: half-precision bits, see lib/float16).
  * @throws TypeError for an unsupported array, RangeError for a bad shape or length.
  */
 export function tensor<D extends DType>(data: TypedArrayByDType[D], shape: readonly number[]): Tensor<D> {

@@ -14,6 +14,8 @@ export const DTYPES = {
   int32: { array: Int32Array, safetensors: 'I32' },
   int64: { array: BigInt64Array, safetensors: 'I64' },
   uint8: { array: Uint8Array, safetensors: 'U8' },
+  /** IEEE half precision, held as its 16 bits (Node 20 has no Float16Array). */
+  float16: { array: Uint16Array, safetensors: 'F16' },
 } as const;
 
 /** Element types that cross the JS boundary. */
@@ -26,6 +28,7 @@ export interface TypedArrayByDType {
   int32: Int32Array;
   int64: BigInt64Array;
   uint8: Uint8Array;
+  float16: Uint16Array;
 }
 
 /** The TypedArray constructor of each dtype (this realm's). */
@@ -202,5 +205,6 @@ export interface Binding {
     roundTrip(tensor: RawTensor): Promise<RawTensor>;
     sum(tensor: RawTensor): Promise<RawTensor>;
     matmul(a: RawTensor, b: RawTensor): Promise<RawTensor>;
+    cast(tensor: RawTensor, dtype: string): Promise<RawTensor>;
   };
 }

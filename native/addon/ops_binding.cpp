@@ -1,5 +1,6 @@
 // Tensor operations that exercise the boundary: data in, LibTorch work off the JS thread,
-// data out. roundTrip(t), sum(t), matmul(a, b); each returns a Promise of a tensor object.
+// data out. roundTrip(t), sum(t), matmul(a, b), cast(t, dtype); each returns a Promise of a
+// tensor object.
 #include <torch/torch.h>
 
 #include "addon/bindings.h"
@@ -43,6 +44,17 @@ Napi::Value matmul(const Napi::CallbackInfo& args) {
   });
 }
 
+// LibTorch's own conversion, e.g. float32 to float16 (the reference for the JS one).
+Napi::Value cast(const Napi::CallbackInfo& args) {
+  return guarded(args.Env(), [&]() -> Napi::Value {
+    torch::Tensor input = tensorFromJs(tensorArg(args, 0), "tensor");
+    const torch::ScalarType type = scalarTypeOf(tensorArg(args, 1), "dtype");
+    return TensorWorker::Start(
+        args.Env(), "cover-torch.ops.cast", [input, type] { return input.to(type); },
+        convertTensor);
+  });
+}
+
 }  // namespace
 
 void registerOpsBindings(Napi::Env env, Napi::Object exports) {
@@ -50,6 +62,7 @@ void registerOpsBindings(Napi::Env env, Napi::Object exports) {
   ops.Set("roundTrip", Napi::Function::New(env, roundTrip, "roundTrip"));
   ops.Set("sum", Napi::Function::New(env, sum, "sum"));
   ops.Set("matmul", Napi::Function::New(env, matmul, "matmul"));
+  ops.Set("cast", Napi::Function::New(env, cast, "cast"));
   exports.Set("ops", ops);
 }
 

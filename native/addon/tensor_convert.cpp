@@ -20,6 +20,8 @@ constexpr DtypeEntry kDtypes[] = {
     {"int32", torch::kInt32, napi_int32_array, "Int32Array"},
     {"int64", torch::kInt64, napi_bigint64_array, "BigInt64Array"},
     {"uint8", torch::kUInt8, napi_uint8_array, "Uint8Array"},
+    // IEEE half precision as its 16 bits: JS has no Float16Array in Node 20.
+    {"float16", torch::kHalf, napi_uint16_array, "Uint16Array"},
 };
 
 const DtypeEntry* findByName(const std::string& name) {
@@ -56,7 +58,23 @@ std::vector<int64_t> readShape(Napi::Env env, const Napi::Value& value, const st
   return shape;
 }
 
+std::string dtypeNames() {
+  std::string names;
+  for (const auto& entry : kDtypes) names += (names.empty() ? "" : ", ") + std::string(entry.name);
+  return names;
+}
+
 }  // namespace
+
+torch::ScalarType scalarTypeOf(const Napi::Value& value, const std::string& what) {
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  const DtypeEntry* dtype = findByName(name);
+  if (dtype == nullptr) {
+    throwType(value.Env(), "Expected one of " + dtypeNames() + " for " + what +
+                               " but received " + value.ToString().Utf8Value());
+  }
+  return dtype->scalarType;
+}
 
 torch::Tensor tensorFromJs(const Napi::Value& value, const std::string& what) {
   const Napi::Env env = value.Env();
@@ -69,8 +87,8 @@ torch::Tensor tensorFromJs(const Napi::Value& value, const std::string& what) {
       dtypeValue.IsString() ? dtypeValue.As<Napi::String>().Utf8Value() : "";
   const DtypeEntry* dtype = findByName(dtypeName);
   if (dtype == nullptr) {
-    throwType(env, "Expected one of float32, float64, int32, int64, uint8 for " + what +
-                       ".dtype but received " + dtypeValue.ToString().Utf8Value());
+    throwType(env, "Expected one of " + dtypeNames() + " for " + what + ".dtype but received " +
+                       dtypeValue.ToString().Utf8Value());
   }
   const std::vector<int64_t> shape = readShape(env, object.Get("shape"), what);
 

@@ -16,6 +16,10 @@ namespace cover::addon {
 // negative or non-integer dimension, data length that does not match the shape).
 torch::Tensor tensorFromJs(const Napi::Value& value, const std::string& what);
 
+// The scalar type of a dtype name ("float32", "float16", ...); a JS TypeError naming `what`
+// for anything else.
+torch::ScalarType scalarTypeOf(const Napi::Value& value, const std::string& what);
+
 // Copies a tensor (any device, any layout) into a JS tensor object. Bool tensors come back
 // as uint8; other dtypes without a TypedArray counterpart throw a JS TypeError.
 Napi::Object tensorToJs(Napi::Env env, const torch::Tensor& tensor);

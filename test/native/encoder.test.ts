@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { CoverModel, Encoder, PREPROCESSING_METADATA, normalizeIntensity, tensor, type ImageVolume } from '../../lib';
+import { toFloat16 } from '../../lib/float16';
 import { useTempDir } from '../tempDir';
 
 const small = { channels: [8, 16, 16, 16, 16] as [number, number, number, number, number], seed: 3 };
@@ -38,6 +39,10 @@ describe('Encoder', () => {
     const reference = await model.encode(tensor(prepared.data, [1, 1, 10, 12, 9]), { fullResolution: true });
     expect(Array.from(encoded.features.data.subarray(0, 16 * 1080))).toEqual(Array.from(reference[2]!.data));
     expect(Array.from(encoded.features.data.subarray(16 * 1080))).toEqual(Array.from(reference[0]!.data));
+    // Half precision: the same features, rounded.
+    const half = await encoder.encode(volume, { levels: [3, 1], dtype: 'float16' });
+    expect(half.features.dtype).toBe('float16');
+    expect(half.features.data).toEqual(toFloat16(encoded.features.data));
     // Without normalisation the intensities go in as they are.
     const raw = await encoder.encode(volume, { normalize: false });
     expect(raw.features.data).not.toEqual(encoded.features.data.subarray(16 * 1080));

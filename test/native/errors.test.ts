@@ -19,8 +19,8 @@ describe('errors reach JS as catchable Errors', () => {
     await expect(ops.sum(undefined as never)).rejects.toThrow(
       new TypeError('Expected a tensor object { dtype, shape, data } for tensor but received undefined'),
     );
-    await expect(ops.sum({ dtype: 'float16', shape: [1], data: new Float32Array(1) } as never)).rejects.toThrow(
-      /Expected one of float32, float64, int32, int64, uint8 for tensor.dtype but received "float16"/,
+    await expect(ops.sum({ dtype: 'bfloat16', shape: [1], data: new Float32Array(1) } as never)).rejects.toThrow(
+      /Expected one of float32, float64, int32, int64, uint8, float16 for tensor.dtype but received "bfloat16"/,
     );
     await expect(ops.sum({ dtype: 'float32', shape: [1], data: new Float64Array(1) } as never)).rejects.toThrow(
       'Expected a Float32Array (dtype float32) for tensor.data but received a Float64Array',
