@@ -2,7 +2,19 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'build-cuda/', 'build-gpu/', 'gpu-check-out/', '.cuda-torch/', 'node_modules/', '.tools/', 'coverage/'] },
+  {
+    ignores: [
+      'dist/',
+      'build/',
+      'build-cuda/',
+      'build-gpu/',
+      'gpu-check-out/',
+      '.cuda-torch/',
+      'node_modules/',
+      '.tools/',
+      'coverage/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

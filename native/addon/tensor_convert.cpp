@@ -70,8 +70,8 @@ torch::ScalarType scalarTypeOf(const Napi::Value& value, const std::string& what
   const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
   const DtypeEntry* dtype = findByName(name);
   if (dtype == nullptr) {
-    throwType(value.Env(), "Expected one of " + dtypeNames() + " for " + what +
-                               " but received " + value.ToString().Utf8Value());
+    throwType(value.Env(), "Expected one of " + dtypeNames() + " for " + what + " but received " +
+                               value.ToString().Utf8Value());
   }
   return dtype->scalarType;
 }
