@@ -77,6 +77,22 @@ describe('finding images', () => {
     );
   });
 
+  it('follows symbolic links to images and folders, once around a loop, past dangling ones', async () => {
+    const linked = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-links-'));
+    try {
+      fs.symlinkSync(path.join(dir, 'a', 'one.nii.gz'), path.join(linked, 'scan.nii.gz'));
+      fs.symlinkSync(path.join(dir, 'b'), path.join(linked, 'more'));
+      fs.symlinkSync(linked, path.join(linked, 'loop'));
+      fs.symlinkSync(path.join(dir, 'gone.nii'), path.join(linked, 'dangling.nii'));
+      expect(await findImageFiles([linked])).toEqual([
+        path.join(linked, 'more', 'c', 'three.png'),
+        path.join(linked, 'scan.nii.gz'),
+      ]);
+    } finally {
+      fs.rmSync(linked, { recursive: true, force: true });
+    }
+  });
+
   it('names a source that matches nothing', async () => {
     await expect(findImageFiles(['a', 'scans/*.nii.gz'], dir)).rejects.toThrow(
       'data.sources[1]: "scans/*.nii.gz" holds no images',

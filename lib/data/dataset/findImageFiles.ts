@@ -9,7 +9,8 @@ const DICOM_FILE = /\.(dcm|dicom|ima)$/i;
 
 /**
  * Expands data sources (files, folders, glob patterns) into a sorted list of images: files
- * and DICOM series folders. Folders are searched recursively; a folder holding DICOM slices
+ * and DICOM series folders. Folders are searched recursively, following symbolic links
+ * (data is often linked in; a link back up the tree is visited once); a folder holding DICOM slices
  * (by extension, or any other file with the DICM marker) counts as one series. A
  * source that matches nothing is an error naming it, since a typo would otherwise train on
  * less data than meant without a word.
@@ -45,17 +46,26 @@ async function addPath(target: string, found: Set<string>): Promise<void> {
   else if (stat.isFile()) found.add(target);
 }
 
-async function addFolder(folder: string, found: Set<string>): Promise<void> {
+async function addFolder(folder: string, found: Set<string>, visited = new Set<string>()): Promise<void> {
+  const real = await fs.realpath(folder);
+  if (visited.has(real)) return;
+  visited.add(real);
   const entries = (await fs.readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
   let series = false;
   for (const entry of entries) {
     const full = path.join(folder, entry.name);
-    if (entry.isDirectory()) await addFolder(full, found);
-    else if (entry.isFile()) {
+    const kind = entry.isSymbolicLink() ? await linkedKind(full) : entry;
+    if (kind?.isDirectory()) await addFolder(full, found, visited);
+    else if (kind?.isFile()) {
       if (IMAGE_FILE.test(entry.name)) found.add(full);
       // DICOM files are often named by UIDs ("1.2.840...") or nothing at all: ask the content.
       else if (!series && (DICOM_FILE.test(entry.name) || (await startsLikeDicom(full)))) series = true;
     }
   }
   if (series) found.add(folder);
+}
+
+/** What a symbolic link points at; undefined when it points nowhere. */
+async function linkedKind(link: string): Promise<{ isDirectory(): boolean; isFile(): boolean } | undefined> {
+  return fs.stat(link).catch(() => undefined);
 }
