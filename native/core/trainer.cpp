@@ -17,6 +17,25 @@ double millisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+// The global L2 norm of the gradients and clipping to maxNorm, computed as
+// torch::nn::utils::clip_grad_norm_ does, but left on the device: the norm is read back
+// with the other metrics.
+torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
+                           const torch::Device& device) {
+  std::vector<torch::Tensor> norms;
+  std::vector<torch::Tensor> grads;
+  for (const auto& parameter : parameters) {
+    if (!parameter.grad().defined()) continue;
+    grads.push_back(parameter.grad());
+    norms.push_back(parameter.grad().data().norm(2));
+  }
+  if (norms.empty()) return torch::zeros({}, torch::TensorOptions(device).dtype(torch::kFloat32));
+  const auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+  const auto coefficient = torch::clamp(maxNorm / (total + 1e-6), std::nullopt, 1.0);
+  for (auto& grad : grads) grad.data().mul_(coefficient);
+  return total;
+}
+
 // Timings must not include queued device work.
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
@@ -102,10 +121,24 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   phase = Clock::now();
   const double maxNorm =
       options_.gradClip > 0 ? options_.gradClip : std::numeric_limits<double>::infinity();
-  metrics.gradNorm = torch::nn::utils::clip_grad_norm_(model_->parameters(), maxNorm);
+  const auto gradNorm = clipGradNorm(model_->parameters(), maxNorm, device);
+  const auto zeroBaseline = vectorLoss(torch::zeros_like(views.target), views.target, views.mask);
+  const auto variation = featureVariation(output.fixedFeatures);
+  // Every metric in one read back: one wait for the device per step, not one per number.
+  const auto values =
+      torch::stack({total.detach(), lossVector.detach(), lossConsistency.detach(),
+                    zeroBaseline.detach(), variation.detach(), gradNorm.to(total.scalar_type())})
+          .to(torch::kCPU, torch::kFloat64);
+  const auto read = values.accessor<double, 1>();
+  metrics.totalLoss = read[0];
+  metrics.vectorLoss = read[1];
+  metrics.consistencyLoss = read[2];
+  metrics.zeroBaseline = read[3];
+  metrics.featureVariation = read[4];
+  metrics.gradNorm = read[5];
   // A non-finite loss or gradient (a corrupt batch, an overflow) must never reach the
   // weights or the optimiser's moments: the step is dropped and reported.
-  metrics.skipped = !std::isfinite(metrics.gradNorm) || !std::isfinite(total.item<double>());
+  metrics.skipped = !std::isfinite(metrics.gradNorm) || !std::isfinite(metrics.totalLoss);
   if (metrics.skipped) {
     optimizer_->zero_grad();
   } else {
@@ -115,12 +148,6 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   synchronize(device);
   metrics.optimizerMs = millisecondsSince(phase);
 
-  metrics.vectorLoss = lossVector.item<double>();
-  metrics.consistencyLoss = lossConsistency.item<double>();
-  metrics.totalLoss = total.item<double>();
-  metrics.zeroBaseline =
-      vectorLoss(torch::zeros_like(views.target), views.target, views.mask).item<double>();
-  metrics.featureVariation = featureVariation(output.fixedFeatures).item<double>();
   metrics.stepMs = millisecondsSince(started);
   ++steps_;
   return metrics;
