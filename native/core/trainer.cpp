@@ -17,25 +17,6 @@ double millisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// The global L2 norm of the gradients and clipping to maxNorm, computed as
-// torch::nn::utils::clip_grad_norm_ does, but left on the device: the norm is read back
-// with the other metrics.
-torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
-                           const torch::Device& device) {
-  std::vector<torch::Tensor> norms;
-  std::vector<torch::Tensor> grads;
-  for (const auto& parameter : parameters) {
-    if (!parameter.grad().defined()) continue;
-    grads.push_back(parameter.grad());
-    norms.push_back(parameter.grad().data().norm(2));
-  }
-  if (norms.empty()) return torch::zeros({}, torch::TensorOptions(device).dtype(torch::kFloat32));
-  const auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
-  const auto coefficient = torch::clamp(maxNorm / (total + 1e-6), std::nullopt, 1.0);
-  for (auto& grad : grads) grad.data().mul_(coefficient);
-  return total;
-}
-
 // Timings must not include queued device work.
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
@@ -83,6 +64,22 @@ Trainer::Trainer(CoverModel model, TrainOptions options)
     parameters.push_back(item.value());
   }
   optimizer_ = makeOptimizer(parameters, options_.optimizer);
+}
+
+torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
+                           const torch::Device& device) {
+  std::vector<torch::Tensor> norms;
+  std::vector<torch::Tensor> grads;
+  for (const auto& parameter : parameters) {
+    if (!parameter.grad().defined()) continue;
+    grads.push_back(parameter.grad());
+    norms.push_back(parameter.grad().data().norm(2));
+  }
+  if (norms.empty()) return torch::zeros({}, torch::TensorOptions(device).dtype(torch::kFloat32));
+  const auto total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+  const auto coefficient = torch::clamp(maxNorm / (total + 1e-6), std::nullopt, 1.0);
+  for (auto& grad : grads) grad.data().mul_(coefficient);
+  return total;
 }
 
 StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {

@@ -95,6 +95,13 @@ class Trainer {
   int64_t steps_ = 0;
 };
 
+// The global L2 norm of the parameters' gradients, and the gradients scaled down to at most
+// maxNorm, exactly as torch::nn::utils::clip_grad_norm_ computes them, but the norm stays a
+// tensor on the device (clip_grad_norm_ reads it back, a wait for the device). A 0-d zero
+// on `device` when no parameter has a gradient.
+torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
+                           const torch::Device& device);
+
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& parameters,
                                                        const OptimizerOptions& options);
 

@@ -198,4 +198,26 @@ TEST_CASE("trainer: every consistency variant gives a finite loss and gradient")
   EXPECT(threw);
 }
 
+TEST_CASE("trainer: clipGradNorm equals LibTorch's clip_grad_norm_ bit for bit") {
+  for (double maxNorm : {0.5, 1e9, std::numeric_limits<double>::infinity()}) {
+    std::vector<torch::Tensor> ours, theirs;
+    for (const auto& shape : std::vector<std::vector<int64_t>>{{8, 3, 3}, {5}, {2, 4}}) {
+      auto grad = torch::randn(shape);
+      for (auto* list : {&ours, &theirs}) {
+        auto parameter = torch::zeros(shape).requires_grad_(true);
+        parameter.mutable_grad() = grad.clone();
+        list->push_back(parameter);
+      }
+    }
+    ours.push_back(torch::zeros({3}).requires_grad_(true));  // no gradient: left out
+    const double expected = torch::nn::utils::clip_grad_norm_(theirs, maxNorm);
+    const auto norm = clipGradNorm(ours, maxNorm, torch::kCPU);
+    EXPECT(norm.item<double>() == expected);
+    for (size_t i = 0; i < theirs.size(); ++i)
+      EXPECT(torch::equal(ours[i].grad(), theirs[i].grad()));
+  }
+  EXPECT(clipGradNorm({torch::zeros({2}).requires_grad_(true)}, 1.0, torch::kCPU).item<double>() ==
+         0);
+}
+
 }  // namespace
