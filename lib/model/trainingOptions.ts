@@ -93,6 +93,13 @@ export interface TrainingFields {
    * Default false.
    */
   recompute?: boolean;
+  /**
+   * Time the step's phases (views, forward, backward, optimiser) on a GPU, which waits for
+   * the device after each. Off by default there: the step then waits once, and the phase
+   * timings are NaN (the whole step's time is always measured). On the CPU phases are
+   * always timed (nothing to wait for). Default false.
+   */
+  phaseTimings?: boolean;
   /** Seed of the view generator. Default 0. */
   seed?: number;
 }
@@ -165,6 +172,7 @@ export const trainingFields = {
   consistencyFeatures: choice(['backbone', 'centered', 'projection']).default('backbone'),
   consistencyWarmupSteps: integer(0).default(0),
   recompute: boolean().default(false),
+  phaseTimings: boolean().default(false),
   seed: integer(0).default(0),
 };
 

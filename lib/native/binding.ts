@@ -83,6 +83,7 @@ export interface RawTrainOptions {
   consistencyWarmupSteps?: number;
   consistencyFeatures?: string;
   recompute?: boolean;
+  phaseTimings?: boolean;
   seed?: number;
   views?: Record<string, number | boolean | number[]>;
   optimizer?: Record<string, number | boolean | string>;
@@ -113,7 +114,11 @@ export interface RawStepMetrics {
   skipped: boolean;
   /** LibTorch intra-op threads the step ran with, read on the thread that ran it. */
   threads: number;
-  /** Wall time of the step's parts and of the whole step, ms, measured on the native thread. */
+  /**
+   * Wall time of the step's parts and of the whole step, ms, measured on the native thread;
+   * the parts are NaN on a GPU unless `phaseTimings` is on, and there the step's time ends
+   * once its metrics are read back (the optimiser's update may still be running).
+   */
   timings: { viewsMs: number; forwardMs: number; backwardMs: number; optimizerMs: number; stepMs: number };
 }
 

@@ -125,6 +125,7 @@ core::TrainOptions trainOptionsFromJs(const Napi::Object& object) {
   read.integer("consistencyWarmupSteps", options.consistencyWarmupSteps);
   read.string("consistencyFeatures", options.consistencyFeatures);
   read.boolean("recompute", options.recompute);
+  read.boolean("phaseTimings", options.phaseTimings);
   read.integer("seed", options.seed);
 
   const Reader views = read.child("views");

@@ -40,6 +40,9 @@ struct TrainOptions {
   // Recompute the backbone's activations in backward instead of keeping them: much less
   // memory for one more backbone forward pass per step (see UNetImpl::setRecompute).
   bool recompute = false;
+  // On a GPU, wait for the device after each phase to time it (views, forward, backward,
+  // optimiser); otherwise the step waits once, for its metrics, and phase times are NaN.
+  bool phaseTimings = false;
   uint64_t seed = 0;  // view generation
 };
 

@@ -184,6 +184,9 @@ TEST_CASE("cuda: a training step on the GPU matches a CPU step on the same batch
                   1e-3 * std::abs(cpu.consistencyLoss) + 1e-6);
       EXPECT_NEAR(gpu.gradNorm, cpu.gradNorm, 2e-3 * std::abs(cpu.gradNorm));
     }
+    // Phase timings: always on the CPU; on the GPU only when asked (no waits otherwise).
+    EXPECT(std::isfinite(metrics[0][0].forwardMs) && std::isfinite(metrics[1][0].stepMs));
+    EXPECT(std::isnan(metrics[1][0].forwardMs) && std::isnan(metrics[1][0].optimizerMs));
     // Adam moves each weight by up to lr per step whatever the gradient's size, so a weight
     // whose gradient is near zero may move differently; none may differ by more than the
     // three steps could move it.

@@ -220,4 +220,17 @@ TEST_CASE("trainer: clipGradNorm equals LibTorch's clip_grad_norm_ bit for bit")
          0);
 }
 
+TEST_CASE("trainer: on the CPU every phase is timed, with or without phaseTimings") {
+  for (bool phaseTimings : {false, true}) {
+    CoverModel model(smallModel(2));
+    TrainOptions options;
+    options.views.cropSize = {32, 32};
+    options.phaseTimings = phaseTimings;
+    Trainer trainer(model, options);
+    const auto m = trainer.step(blobs(2, {48, 48}, 3), 1e-3);
+    for (double ms : {m.viewMs, m.forwardMs, m.backwardMs, m.optimizerMs}) EXPECT(ms >= 0);
+    EXPECT(m.stepMs >= m.forwardMs + m.backwardMs);
+  }
+}
+
 }  // namespace
