@@ -41,7 +41,15 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
   const exclude = (args.value('--exclude-class') ?? '').split(',').filter(Boolean).map(Number);
   const window = args.tileSide('--window');
   const predictOptions = window === undefined ? {} : { window };
-  const segmenter = await Segmenter.load(args.positional[0]!);
+  const report = args.value('--report');
+  const run = args.value('--run');
+  if (run && !report) throw new Error('--run only adds to the report: pass --report FILE.html with it');
+  // The run's network is loaded first: a wrong --run fails before the images are segmented.
+  const pretrained = run ? await CoverModel.load(run) : undefined;
+  const segmenter = await Segmenter.load(args.positional[0]!).catch(async (error: unknown) => {
+    await pretrained?.dispose();
+    throw error;
+  });
   try {
     const classes = segmenter.options.classes;
     if (exclude.some((c) => !Number.isInteger(c) || c < 0 || c >= classes))
@@ -76,29 +84,23 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
     const scores = cases.map(({ whole, scores }) => ({ source: whole.source, scores }));
     if (json)
       await writeFileAtomic(json, [Buffer.from(`${JSON.stringify({ classes, exclude, cases: scores }, null, 2)}\n`)]);
-    const report = args.value('--report');
     if (report) {
-      const run = args.value('--run');
-      const pretrained = run ? await CoverModel.load(run) : undefined;
-      try {
-        const html = await evaluationReport({
-          segmenterFile: args.positional[0]!,
-          encoder: segmenter.encoder,
-          cases,
-          classes,
-          exclude,
-          axis: sliceAxisOf(preprocessing),
-          ...(run ? { runFolder: run, pretrained } : {}),
-        });
-        await writeFileAtomic(report, [Buffer.from(html)]);
-      } finally {
-        await pretrained?.dispose();
-      }
+      const html = await evaluationReport({
+        segmenterFile: args.positional[0]!,
+        encoder: segmenter.encoder,
+        cases,
+        classes,
+        exclude,
+        axis: sliceAxisOf(preprocessing),
+        ...(run ? { runFolder: run, pretrained } : {}),
+      });
+      await writeFileAtomic(report, [Buffer.from(html)]);
       out(`wrote ${report}\n`);
     }
     return 0;
   } finally {
     await segmenter.dispose();
+    await pretrained?.dispose();
   }
 }
 

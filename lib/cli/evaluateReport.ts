@@ -50,13 +50,14 @@ export async function evaluationReport(options: EvaluationReportOptions): Promis
   const { cases, classes, encoder } = options;
   const sections: ReportSection[] = [scoreSection(options)];
   const planes = cases.slice(0, PICTURED_CASES).map((c) => busiestPlane(c, options.axis));
+  const grays = planes.map((plane) => grayPicture(plane.image, plane.rows, plane.columns));
   sections.push({
     title: 'Segmentations',
     paragraphs: [
       `Per image, the plane with the most labelled voxels: the image, the true labels and the predicted labels (classes 1-${classes - 1} coloured, 0 left clear).`,
     ],
-    pictureRows: planes.map((plane) => {
-      const gray = grayPicture(plane.image, plane.rows, plane.columns);
+    pictureRows: planes.map((plane, i) => {
+      const gray = grays[i]!;
       return [
         { uri: pngDataUri(gray), caption: plane.where },
         { uri: pngDataUri(overlayLabels(gray, plane.truth)), caption: 'true labels' },
@@ -65,10 +66,10 @@ export async function evaluationReport(options: EvaluationReportOptions): Promis
     }),
   });
   const featureRows: ReportPicture[][] = [];
-  for (const plane of planes) {
+  for (const [i, plane] of planes.entries()) {
     const { features, channels } = await finestFeatures(encoder, plane);
     featureRows.push([
-      { uri: pngDataUri(grayPicture(plane.image, plane.rows, plane.columns)), caption: plane.where },
+      { uri: pngDataUri(grays[i]!), caption: plane.where },
       {
         uri: pngDataUri(pcaPicture(features, channels, plane.rows, plane.columns)),
         caption: `F1 (${channels} channels): first three principal components as red, green, blue`,

@@ -4,6 +4,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <functional>
+
 #include "tests/harness.h"
 
 namespace {
@@ -174,15 +176,20 @@ TEST_CASE("trainer: a non-finite loss skips the step; weights and optimiser stay
   EXPECT(!next.skipped && std::isfinite(next.totalLoss));
 }
 
+// One step of a small 2D model on 32 x 32 crops of blobs, with `configure` applied to the options.
+StepMetrics smallStep(const std::function<void(TrainOptions&)>& configure, uint64_t dataSeed) {
+  CoverModel model(smallModel(2));
+  TrainOptions options;
+  options.views.cropSize = {32, 32};
+  configure(options);
+  Trainer trainer(model, options);
+  return trainer.step(blobs(2, {48, 48}, dataSeed), 1e-3);
+}
+
 TEST_CASE("trainer: every consistency variant gives a finite loss and gradient") {
   for (const std::string kind : {"backbone", "centered", "projection"}) {
     torch::manual_seed(5);
-    CoverModel model(smallModel(2));
-    TrainOptions options;
-    options.views.cropSize = {32, 32};
-    options.consistencyFeatures = kind;
-    Trainer trainer(model, options);
-    const auto m = trainer.step(blobs(2, {48, 48}, 6), 1e-3);
+    const auto m = smallStep([&](TrainOptions& o) { o.consistencyFeatures = kind; }, 6);
     EXPECT(!m.skipped && m.consistencyLoss > 0 && m.consistencyLoss < 2);
   }
   CoverModel model(smallModel(2));
@@ -222,12 +229,7 @@ TEST_CASE("trainer: clipGradNorm equals LibTorch's clip_grad_norm_ bit for bit")
 
 TEST_CASE("trainer: on the CPU every phase is timed, with or without phaseTimings") {
   for (bool phaseTimings : {false, true}) {
-    CoverModel model(smallModel(2));
-    TrainOptions options;
-    options.views.cropSize = {32, 32};
-    options.phaseTimings = phaseTimings;
-    Trainer trainer(model, options);
-    const auto m = trainer.step(blobs(2, {48, 48}, 3), 1e-3);
+    const auto m = smallStep([&](TrainOptions& o) { o.phaseTimings = phaseTimings; }, 3);
     for (double ms : {m.viewMs, m.forwardMs, m.backwardMs, m.optimizerMs}) EXPECT(ms >= 0);
     EXPECT(m.stepMs >= m.forwardMs + m.backwardMs);
   }

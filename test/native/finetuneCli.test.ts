@@ -128,6 +128,8 @@ describe('cover-torch finetune and evaluate', () => {
       await run('finetune', '--weights', 'w', '--images', 'i', '--labels', 'l', '--classes', '1', '--out', 'o'),
     ).toBe(2);
     expect(err.pop()).toContain('Expected an integer between 2 and 1024 for --classes but received "1"');
+    expect(await run('evaluate', 'seg', '--images', 'i', '--labels', 'l', '--run', 'r')).toBe(2);
+    expect(err.pop()).toContain('--run only adds to the report: pass --report FILE.html with it');
     expect(await run('evaluate', '--images', 'i', '--labels', 'l')).toBe(2);
     expect(err.pop()).toContain('cover-torch evaluate: expected SEGMENTER, --images, --labels');
   });
