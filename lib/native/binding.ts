@@ -187,6 +187,10 @@ export interface RawModel {
   segment(images: RawTensor): Promise<RawTensor>;
   segmentationHeadState(): Promise<Record<string, RawTensor>>;
   loadSegmentationHeadState(tensors: Record<string, RawTensor>): Promise<void>;
+  /** The fine-tuning optimiser's state by parameter name (after configureSegmentation). */
+  segmentationTrainingState(): Promise<Record<string, RawTensor>>;
+  /** Replaces all of that state, or nothing when an entry is missing or misshapen. */
+  loadSegmentationTrainingState(tensors: Record<string, RawTensor>): Promise<void>;
 }
 
 export interface Binding {

@@ -73,6 +73,9 @@ Napi::Function ModelWrap::DefineClass(Napi::Env env) {
           InstanceMethod<&ModelWrap::Segment>("segment"),
           InstanceMethod<&ModelWrap::SegmentationHeadState>("segmentationHeadState"),
           InstanceMethod<&ModelWrap::LoadSegmentationHeadState>("loadSegmentationHeadState"),
+          InstanceMethod<&ModelWrap::SegmentationTrainingState>("segmentationTrainingState"),
+          InstanceMethod<&ModelWrap::LoadSegmentationTrainingState>(
+              "loadSegmentationTrainingState"),
       });
 }
 

@@ -50,6 +50,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Segment(const Napi::CallbackInfo& info);
   Napi::Value SegmentationHeadState(const Napi::CallbackInfo& info);
   Napi::Value LoadSegmentationHeadState(const Napi::CallbackInfo& info);
+  Napi::Value SegmentationTrainingState(const Napi::CallbackInfo& info);
+  Napi::Value LoadSegmentationTrainingState(const Napi::CallbackInfo& info);
 
   // The executor, after checking that the model was not disposed (else a JS Error).
   ModelExecutor& live(Napi::Env env) const;

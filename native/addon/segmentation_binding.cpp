@@ -149,4 +149,37 @@ Napi::Value ModelWrap::LoadSegmentationHeadState(const Napi::CallbackInfo& info)
   });
 }
 
+// segmentationTrainingState(): the fine-tuning optimiser's state by parameter name, for
+// checkpoints (the step count and the crops' position are the caller's to record).
+Napi::Value ModelWrap::SegmentationTrainingState(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  return live(env).Submit<NamedTensors>(
+      env,
+      [](ModelState& state) {
+        NamedTensors tensors;
+        for (auto& [name, tensor] : configuredSegmentation(state).optimizerState()) {
+          tensors.emplace_back(name, tensor.detach().to(torch::kCPU).clone());
+        }
+        return tensors;
+      },
+      [](Napi::Env env, NamedTensors& tensors) -> Napi::Value {
+        return namedTensorsToJs(env, tensors);
+      });
+}
+
+Napi::Value ModelWrap::LoadSegmentationTrainingState(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  auto& executor = live(env);
+  return guarded(env, [&]() -> Napi::Value {
+    auto tensors = namedTensorsFromJs(info[0], "optimizer state");
+    return executor.Submit<bool>(
+        env,
+        [tensors](ModelState& state) {
+          configuredSegmentation(state).loadOptimizerState(tensors);
+          return true;
+        },
+        undefinedResult);
+  });
+}
+
 }  // namespace cover::addon

@@ -117,11 +117,16 @@ SegmentationTrainer::SegmentationTrainer(CoverModel model, SegmentationHead head
   validate(options_);
   TORCH_CHECK(head_->classes() == options_.classes, "the head has ", head_->classes(),
               " classes but the options ask for ", options_.classes);
-  for (const auto& p : head_->parameters()) parameters_.push_back(p);
+  for (const auto& item : head_->named_parameters()) {
+    parameters_.push_back(item.value());
+    parameterNames_.push_back("segmentation_head." + item.key());
+  }
   if (!options_.freezeEncoder) {
     // The projections only serve the vector pyramid: fine-tuning leaves them as they are.
     for (const auto& item : model_->named_parameters()) {
-      if (item.key().rfind("backbone.", 0) == 0) parameters_.push_back(item.value());
+      if (item.key().rfind("backbone.", 0) != 0) continue;
+      parameters_.push_back(item.value());
+      parameterNames_.push_back(item.key());
     }
   }
   optimizer_ = makeOptimizer(parameters_, options_.optimizer);
@@ -172,6 +177,14 @@ SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
   metrics.stepMs =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return metrics;
+}
+
+NamedTensorList SegmentationTrainer::optimizerState() const {
+  return namedOptimizerState(*optimizer_, parameterNames_);
+}
+
+void SegmentationTrainer::loadOptimizerState(const NamedTensorList& state) {
+  loadNamedOptimizerState(*optimizer_, parameterNames_, options_.optimizer.kind, state);
 }
 
 }  // namespace cover::core

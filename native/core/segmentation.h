@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/model.h"
@@ -74,11 +75,17 @@ class SegmentationTrainer {
 
   const SegmentationOptions& options() const { return options_; }
 
+  // The optimiser's state by parameter name ("segmentation_head.weight.exp_avg",
+  // "backbone.<...>.step", ...), for checkpoints; loading replaces all of it or nothing.
+  NamedTensorList optimizerState() const;
+  void loadOptimizerState(const NamedTensorList& state);
+
  private:
   CoverModel model_;
   SegmentationHead head_;
   SegmentationOptions options_;
   std::vector<torch::Tensor> parameters_;  // the ones that learn
+  std::vector<std::string> parameterNames_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 

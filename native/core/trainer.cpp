@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "core/loss.h"
 
@@ -179,14 +180,17 @@ double Trainer::currentConsistencyWeight() const {
   return options_.consistencyWeight * static_cast<double>(steps_) / static_cast<double>(warmup);
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> Trainer::optimizerState() const {
-  std::vector<std::pair<std::string, torch::Tensor>> state;
-  const auto& params = optimizer_->param_groups().front().params();
-  const auto& perParameter = optimizer_->state();
+NamedTensorList namedOptimizerState(torch::optim::Optimizer& optimizer,
+                                    const std::vector<std::string>& names) {
+  NamedTensorList state;
+  const auto& params = optimizer.param_groups().front().params();
+  TORCH_CHECK(names.size() == params.size(), "optimizer state: ", names.size(),
+              " names for ", params.size(), " parameters");
+  const auto& perParameter = optimizer.state();
   for (size_t i = 0; i < params.size(); ++i) {
     const auto found = perParameter.find(params[i].unsafeGetTensorImpl());
     if (found == perParameter.end()) continue;
-    const std::string& name = parameterNames_[i];
+    const std::string& name = names[i];
     if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(found->second.get())) {
       state.emplace_back(name + ".step", torch::tensor(adam->step(), torch::kInt64));
       state.emplace_back(name + ".exp_avg", adam->exp_avg());
@@ -212,9 +216,13 @@ void checkShape(const torch::Tensor& value, const torch::Tensor& param, const st
 
 }  // namespace
 
-void Trainer::loadOptimizerState(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
+void loadNamedOptimizerState(torch::optim::Optimizer& optimizer,
+                             const std::vector<std::string>& names, const std::string& kind,
+                             const NamedTensorList& state) {
   std::map<std::string, torch::Tensor> byName(state.begin(), state.end());
-  const auto& params = optimizer_->param_groups().front().params();
+  const auto& params = optimizer.param_groups().front().params();
+  TORCH_CHECK(names.size() == params.size(), "optimizer state: ", names.size(),
+              " names for ", params.size(), " parameters");
   const auto take = [&](const std::string& key) {
     const auto found = byName.find(key);
     TORCH_CHECK(found != byName.end(), "optimizer state is missing \"", key, "\"");
@@ -223,17 +231,17 @@ void Trainer::loadOptimizerState(const std::vector<std::pair<std::string, torch:
   // Every entry is built and checked first; the optimiser's state is replaced only after.
   std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>> entries;
   for (size_t i = 0; i < params.size(); ++i) {
-    const std::string& name = parameterNames_[i];
+    const std::string& name = names[i];
     const auto device = params[i].device();
     std::unique_ptr<torch::optim::OptimizerParamState> entry;
-    if (options_.optimizer.kind == "adam" || options_.optimizer.kind == "adamw") {
+    if (kind == "adam" || kind == "adamw") {
       if (!byName.count(name + ".step")) continue;  // parameter not stepped yet
       const auto step = take(name + ".step").item<int64_t>();
       const auto expAvg = take(name + ".exp_avg").to(device).clone();
       const auto expAvgSq = take(name + ".exp_avg_sq").to(device).clone();
       checkShape(expAvg, params[i], name + ".exp_avg");
       checkShape(expAvgSq, params[i], name + ".exp_avg_sq");
-      if (options_.optimizer.kind == "adam") {
+      if (kind == "adam") {
         auto adam = std::make_unique<torch::optim::AdamParamState>();
         adam->step(step).exp_avg(expAvg).exp_avg_sq(expAvgSq);
         entry = std::move(adam);
@@ -252,12 +260,20 @@ void Trainer::loadOptimizerState(const std::vector<std::pair<std::string, torch:
     }
     entries.emplace_back(params[i].unsafeGetTensorImpl(), std::move(entry));
   }
-  auto& perParameter = optimizer_->state();
+  auto& perParameter = optimizer.state();
   perParameter.clear();
   for (auto& [key, entry] : entries) perParameter[key] = std::move(entry);
 }
 
-void Trainer::loadTrainingState(const std::vector<std::pair<std::string, torch::Tensor>>& optimizer,
+NamedTensorList Trainer::optimizerState() const {
+  return namedOptimizerState(*optimizer_, parameterNames_);
+}
+
+void Trainer::loadOptimizerState(const NamedTensorList& state) {
+  loadNamedOptimizerState(*optimizer_, parameterNames_, options_.optimizer.kind, state);
+}
+
+void Trainer::loadTrainingState(const NamedTensorList& optimizer,
                                 const torch::Tensor& generator, int64_t steps) {
   TORCH_CHECK(steps >= 0, "steps must be non-negative, got ", steps);
   // The generator checks its state as it takes it; put the old one back if the optimiser's

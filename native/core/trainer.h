@@ -46,6 +46,9 @@ struct TrainOptions {
   uint64_t seed = 0;  // view generation
 };
 
+// Tensors by name, in a stable order (optimiser state, state dicts).
+using NamedTensorList = std::vector<std::pair<std::string, torch::Tensor>>;
+
 struct StepMetrics {
   double vectorLoss = 0;       // L_vec
   double consistencyLoss = 0;  // L_con
@@ -74,8 +77,8 @@ class Trainer {
 
   // Optimiser state as named tensors ("<param>.exp_avg", "<param>.step", ...) and back.
   // Loading replaces the whole state or, when any entry is missing or misshapen, nothing.
-  std::vector<std::pair<std::string, torch::Tensor>> optimizerState() const;
-  void loadOptimizerState(const std::vector<std::pair<std::string, torch::Tensor>>& state);
+  NamedTensorList optimizerState() const;
+  void loadOptimizerState(const NamedTensorList& state);
 
   // The view generator's state, for exact resume.
   torch::Tensor generatorState() const { return generator_.get_state(); }
@@ -83,7 +86,7 @@ class Trainer {
 
   // Everything a resume needs (optimiser, view generator, step count), all or nothing: a
   // state that fails any check leaves the trainer as it was.
-  void loadTrainingState(const std::vector<std::pair<std::string, torch::Tensor>>& optimizer,
+  void loadTrainingState(const NamedTensorList& optimizer,
                          const torch::Tensor& generator, int64_t steps);
 
  private:
@@ -104,6 +107,17 @@ class Trainer {
 // on `device` when no parameter has a gradient.
 torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
                            const torch::Device& device);
+
+// An optimiser's per-parameter state as named tensors ("<name>.exp_avg", "<name>.step", ...),
+// names[i] naming the i-th parameter of its first group; parameters never stepped have none.
+NamedTensorList namedOptimizerState(torch::optim::Optimizer& optimizer,
+                                    const std::vector<std::string>& names);
+
+// Replaces the optimiser's state with what namedOptimizerState wrote or, when any entry is
+// missing or misshapen, changes nothing. `kind` is OptimizerOptions::kind.
+void loadNamedOptimizerState(torch::optim::Optimizer& optimizer,
+                             const std::vector<std::string>& names, const std::string& kind,
+                             const NamedTensorList& state);
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const std::vector<torch::Tensor>& parameters,
                                                        const OptimizerOptions& options);

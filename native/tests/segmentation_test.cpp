@@ -185,4 +185,59 @@ TEST_CASE("segmentation: fine-tuning learns a threshold task to Dice > 0.9 on ne
   EXPECT(dice > 0.9);
 }
 
+TEST_CASE("segmentation: a trainer restored from weights and optimizer state steps as the original") {
+  for (const bool freeze : {true, false}) {
+    CoverModel model(tinyModel(), seeded(7));
+    SegmentationHead head(model->options(), 3, seeded(8));
+    SegmentationOptions o;
+    o.classes = 3;
+    o.freezeEncoder = freeze;
+    SegmentationTrainer trainer(model, head, o);
+    torch::manual_seed(9);
+    const auto images = torch::rand({2, 1, 16, 16});
+    const auto labels = torch::randint(0, 3, {2, 16, 16}, torch::kLong);
+    trainer.step(images, labels, 1e-2);
+    const auto state = trainer.optimizerState();
+    // One Adam entry triple per learning parameter: the head's two, and the backbone's.
+    EXPECT(state.size() % 3 == 0 && (freeze ? state.size() == 6 : state.size() > 6));
+    EXPECT(state.front().first.rfind("segmentation_head.conv.", 0) == 0);
+
+    // A copy of the weights with a fresh optimiser, then the saved state.
+    CoverModel copyModel(tinyModel(), seeded(10));
+    SegmentationHead copyHead(model->options(), 3, seeded(11));
+    {
+      torch::NoGradGuard noGrad;
+      const auto copyFrom = [](torch::nn::Module& to, torch::nn::Module& from) {
+        auto source = from.named_parameters();
+        for (auto& item : to.named_parameters()) item.value().copy_(source[item.key()]);
+      };
+      copyFrom(*copyModel, *model);
+      copyFrom(*copyHead, *head);
+    }
+    SegmentationTrainer restored(copyModel, copyHead, o);
+    // Incomplete state is refused and changes nothing.
+    auto missing = state;
+    missing.pop_back();
+    bool threw = false;
+    try {
+      restored.loadOptimizerState(missing);
+    } catch (const c10::Error& error) {
+      threw = std::string(error.what()).find("is missing") != std::string::npos;
+    }
+    EXPECT(threw);
+    EXPECT(restored.optimizerState().empty());
+    restored.loadOptimizerState(state);
+
+    const auto a = trainer.step(images, labels, 1e-2);
+    const auto b = restored.step(images, labels, 1e-2);
+    EXPECT(a.loss == b.loss);
+    auto restoredHead = copyHead->named_parameters();
+    for (const auto& item : head->named_parameters())
+      EXPECT(torch::equal(item.value(), restoredHead[item.key()]));
+    auto restoredModel = copyModel->named_parameters();
+    for (const auto& item : model->named_parameters())
+      EXPECT(torch::equal(item.value(), restoredModel[item.key()]));
+  }
+}
+
 }  // namespace
