@@ -20,7 +20,19 @@ export { toFloat16, fromFloat16 } from './float16';
 export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
 export { Encoder, type EncoderOptions, type EncodedImage } from './encoder/Encoder';
 export { PREPROCESSING_METADATA, type Preprocessing } from './encoder/preprocessing';
-export { Segmenter, type SegmentationStepMetrics, type PredictOptions } from './segment/Segmenter';
+export {
+  Segmenter,
+  SEGMENTATION_SCORE,
+  type SegmentationStepMetrics,
+  type PredictOptions,
+  type LabelledBatch,
+} from './segment/Segmenter';
+export {
+  labelledCropBatches,
+  randomLabelledCrops,
+  type LabelledVolume,
+  type LabelledCropOptions,
+} from './segment/labelledCrops';
 export type { SegmenterOptions } from './segment/segmenterOptions';
 export {
   scoreSegmentation,
@@ -42,6 +54,8 @@ export {
   type CheckpointOptions,
   type BatchSource,
 } from './train/Trainer';
+export type { Trainable, TrainableMetrics, TrainingScore } from './train/trainable';
+export { PRETRAINING_SCORE } from './model/pretrainingScore';
 export { warmupCosine, type WarmupCosineOptions } from './train/warmupCosine';
 export { phantom, phantomBatch, phantomBatches } from './data/phantom';
 export { prefetch } from './data/prefetch';

@@ -11,8 +11,8 @@ import { shorten } from './shorten';
 
 export const EVALUATE_USAGE = `Usage: cover-torch evaluate SEGMENTER --images SRC --labels SRC [options]
 
-Segments labelled images with a fine-tuned segmenter (cover-torch finetune,
-Segmenter.save) and scores each against its labels: per-class Dice and 95th-percentile
+Segments labelled images with a fine-tuned segmenter (a file of cover-torch finetune or
+Segmenter.save, or a fine-tuning --run folder or checkpoint) and scores each against its labels: per-class Dice and 95th-percentile
 Hausdorff distance (mm, from the image's spacing), then their means over the images.
 Images are prepared as the encoder's run prepared its images; a 2D segmenter segments
 volumes slice by slice along the run's slice axis and is scored on the whole volume.

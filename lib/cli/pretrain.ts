@@ -15,6 +15,7 @@ import { CoverModel } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
 import { bestCheckpoint, latestCheckpoint } from '../train/checkpoints';
 import { Trainer } from '../train/Trainer';
+import { refuseToOverwriteRun } from '../train/runFolder';
 import { parsePretrainArgs } from './pretrainArgs';
 
 /** Where the pretrain command writes: log lines, and a progress line that a TTY redraws. */
@@ -61,7 +62,7 @@ async function train(
   output: PretrainOutput,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  if (!config.resume) await refuseToOverwrite(config.out);
+  if (!config.resume) await refuseToOverwriteRun(config.out, 'pass --resume to continue it, or choose another --out');
   const batches = await batchSource(config, logger);
   // The run folder records what produced it, in the config file format (re-runnable with --config).
   await writeFileAtomic(path.join(config.out, 'config.yaml'), [
@@ -181,19 +182,6 @@ async function batchSource(
         startStep,
       }),
   };
-}
-
-/** A fresh run into the folder of another would mix their checkpoints and metrics. */
-async function refuseToOverwrite(out: string): Promise<void> {
-  let latest = await latestCheckpoint(path.join(out, 'checkpoints')).catch(() => 'unreadable');
-  // A run stopped before its first checkpoint still left metrics that a new run would extend.
-  if (latest === undefined && (await pathExists(path.join(out, 'metrics.jsonl'))))
-    latest = 'none yet, but metrics.jsonl';
-  if (latest !== undefined) {
-    throw new Error(
-      `${out} already holds a run (latest checkpoint: ${latest}); pass --resume to continue it, or choose another --out`,
-    );
-  }
 }
 
 /** The weights a finished run leaves in its folder. */

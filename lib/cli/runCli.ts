@@ -30,15 +30,22 @@ const SIMPLE_COMMANDS: Record<
   string,
   {
     usage: string;
-    /** `progress` takes status lines for stderr. */
-    run: (argv: string[], out: (text: string) => void, progress: (text: string) => void) => Promise<number>;
+    /** `progress` takes status lines for stderr; `signal` aborts on Ctrl-C (interruptible commands only). */
+    run: (
+      argv: string[],
+      out: (text: string) => void,
+      progress: (text: string) => void,
+      signal?: AbortSignal,
+    ) => Promise<number>;
+    /** Ctrl-C asks the command to stop (it saves what it can) instead of killing the process. */
+    interruptible?: boolean;
   }
 > = {
   probe: { usage: PROBE_USAGE, run: probe },
   plot: { usage: PLOT_USAGE, run: plot },
   features: { usage: FEATURES_USAGE, run: features },
   register: { usage: REGISTER_USAGE, run: register },
-  finetune: { usage: FINETUNE_USAGE, run: finetune },
+  finetune: { usage: FINETUNE_USAGE, run: finetune, interruptible: true },
   evaluate: { usage: EVALUATE_USAGE, run: evaluate },
 };
 
@@ -105,11 +112,16 @@ export async function runCli(
       out(`${simple.usage}\n`);
       return 0;
     }
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    if (simple.interruptible) process.once('SIGINT', stop);
     try {
-      return await simple.run(rest, out, (line) => err(`${line}\n`));
+      return await simple.run(rest, out, (line) => err(`${line}\n`), controller.signal);
     } catch (error) {
       err(`cover-torch ${command}: ${(error as Error).message}\n`);
       return 2;
+    } finally {
+      process.off('SIGINT', stop);
     }
   }
   const guess = closest(command, COMMANDS);

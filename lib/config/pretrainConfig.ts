@@ -4,7 +4,7 @@ import { modelOptionsSchema, type ModelOptions } from '../model/modelOptions';
 import { DEFAULT_LEARNING_RATE, trainingFields, type SpatialSize, type TrainingFields } from '../model/trainingOptions';
 import { dataOptionsSchema, type DataOptions, type ResolvedDataOptions } from './dataOptions';
 import { boolean, choice, integer, list, multipleOf, number, positive, section, text } from './fields';
-import { MONITORED_METRICS, type EarlyStoppingOptions } from '../train/Trainer';
+import { MONITORED_METRICS, type EarlyStoppingOptions, type MonitoredMetric } from '../train/Trainer';
 import { ConfigError, parseOptions } from './parseOptions';
 
 const { seed: _trainingSeed, ...trainingFieldsWithoutSeed } = trainingFields;
@@ -101,7 +101,7 @@ export interface PretrainConfig {
   /** Steps with a non-finite loss or gradient (skipped) a run may take before it stops. Default 10. */
   maxNonFiniteSteps?: number;
   /** Stop when a monitored metric stops improving; see the Trainer's EarlyStoppingOptions. Default: off. */
-  earlyStopping?: EarlyStoppingOptions;
+  earlyStopping?: EarlyStoppingOptions<MonitoredMetric>;
   /** Seed of weights, data sampling and views. Default 0. */
   seed?: number;
   /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */

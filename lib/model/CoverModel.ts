@@ -10,6 +10,8 @@ import { weightsFileOf } from '../train/checkpoints';
 import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
 import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
+import { PRETRAINING_SCORE } from './pretrainingScore';
+import type { Trainable } from '../train/trainable';
 
 let liveNativeModel: (model: CoverModel) => RawModel;
 
@@ -55,7 +57,10 @@ export const MODEL_OPTIONS_METADATA = 'cover-torch.model-options';
  * A COVER network (U-Net backbone, projections, vector pyramid) in native memory.
  * Create with {@link CoverModel.create} or {@link CoverModel.load}; free with `dispose()`.
  */
-export class CoverModel<D extends 2 | 3 = 2 | 3> {
+export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, StepMetrics> {
+  /** How a Trainer ranks checkpoints: L_vec over the no-motion baseline. */
+  readonly trainingScore = PRETRAINING_SCORE;
+
   readonly options: ResolvedModelOptions & { dims: D };
   /** The device the model lives on, as LibTorch names it ('cpu', 'cuda:0', ...). */
   readonly device: string;

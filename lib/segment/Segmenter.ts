@@ -8,9 +8,27 @@ import { checkNumber } from '../validate';
 import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { resolveSegmenterOptions, type ResolvedSegmenterOptions, type SegmenterOptions } from './segmenterOptions';
 import { scoreSegmentation, type SegmentationScores } from './segmentationMetrics';
+import { weightsFileOf } from '../train/checkpoints';
+import type { Trainable, TrainingScore } from '../train/trainable';
 
 /** What one fine-tuning step reports. */
 export type SegmentationStepMetrics = RawSegmentationMetrics;
+
+/** Images (B, C_in, *S) and their label maps (B, *S): one fine-tuning batch. */
+export interface LabelledBatch {
+  images: Tensor;
+  labels: Tensor;
+}
+
+/** Fine-tuning checkpoints rank by the mean loss; early stopping may also watch its two terms. */
+export const SEGMENTATION_SCORE: TrainingScore<SegmentationStepMetrics> = {
+  name: 'loss',
+  terms: (metrics) => [metrics.loss, 1],
+  monitorable: ['crossEntropy', 'diceLoss'],
+};
+
+/** How a segmenter's training state file says what it is. */
+const TRAINING_STATE_METADATA = 'cover-torch.segmentation-training-state';
 
 /** Sliding-window prediction: a `window` turns it on (see {@link SlidingWindowOptions}). */
 export type PredictOptions = Partial<Omit<SlidingWindowOptions, 'fullResolution'>>;
@@ -23,10 +41,14 @@ const HEAD_PREFIX = 'segmentation_head.';
  * A pretrained COVER encoder fine-tuned for segmentation: a 1x1 convolution head on the
  * decoder's finest features F1, trained with cross-entropy plus soft Dice, either alone
  * (`freezeEncoder`: a linear probe of the pretrained features) or with the whole backbone.
- * Every call runs on the encoder's native thread, in order, off the JS thread.
+ * Every call runs on the encoder's native thread, in order, off the JS thread. A
+ * {@link Trainer} trains it like a CoverModel (checkpoints, metrics files, early stopping,
+ * resume) on a stream of {@link LabelledBatch}es.
  */
-export class Segmenter {
+export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetrics> {
   readonly options: ResolvedSegmenterOptions;
+  /** How a Trainer ranks checkpoints: the mean loss. */
+  readonly trainingScore = SEGMENTATION_SCORE;
   #encoder: CoverModel;
 
   private constructor(encoder: CoverModel, options: ResolvedSegmenterOptions) {
@@ -59,8 +81,13 @@ export class Segmenter {
     return new Segmenter(model, resolved);
   }
 
-  /** Loads what {@link Segmenter.save} wrote (encoder, head and options), ready to train on or predict. */
-  static async load(file: string, modelOptions?: Partial<ModelOptions>): Promise<Segmenter> {
+  /**
+   * Loads what {@link Segmenter.save} wrote (encoder, head and options), ready to train on or
+   * predict: the file, or a fine-tuning run's folder (its final.safetensors, else its latest
+   * checkpoint) or checkpoint folder.
+   */
+  static async load(target: string, modelOptions?: Partial<ModelOptions>): Promise<Segmenter> {
+    const file = await weightsFileOf(target);
     const { metadata, tensors } = await loadSafetensors(file);
     const saved = metadata[SEGMENTER_METADATA];
     if (!saved) throw new Error(`${file} is not a saved Segmenter (no "${SEGMENTER_METADATA}" metadata)`);
@@ -70,12 +97,7 @@ export class Segmenter {
     } catch {
       throw new Error(`${file}: its metadata "${SEGMENTER_METADATA}" is not JSON`);
     }
-    const encoderTensors: Record<string, Tensor> = {};
-    const headTensors: Record<string, Tensor> = {};
-    for (const [name, t] of Object.entries(tensors)) {
-      if (name.startsWith(HEAD_PREFIX)) headTensors[name.slice(HEAD_PREFIX.length)] = t;
-      else encoderTensors[name] = t;
-    }
+    const { encoderTensors, headTensors } = splitHead(tensors);
     const model = await modelFromTensors(file, encoderTensors, metadata, modelOptions);
     let segmenter: Segmenter;
     try {
@@ -101,8 +123,21 @@ export class Segmenter {
   /**
    * One step on images (B, C_in, *S) of any size and their labels (B, *S) (uint8, int32 or
    * int64; 0..K-1 or the ignore label): forward, loss, backward, clipping, optimiser step.
+   * Also takes the two as one {@link LabelledBatch} (the form a Trainer passes).
    */
-  async trainStep(images: Tensor, labels: Tensor, learningRate: number): Promise<SegmentationStepMetrics> {
+  async trainStep(images: Tensor, labels: Tensor, learningRate: number): Promise<SegmentationStepMetrics>;
+  // Last, so that a Trainer infers its batch type from this form.
+  async trainStep(batch: LabelledBatch, learningRate: number): Promise<SegmentationStepMetrics>;
+  async trainStep(
+    first: Tensor | LabelledBatch,
+    second: Tensor | number,
+    third?: number,
+  ): Promise<SegmentationStepMetrics> {
+    const isBatch = typeof second === 'number';
+    if (isBatch && (typeof first !== 'object' || first === null || !('labels' in first)))
+      throw new TypeError('Expected a batch { images, labels } (or images, labels, learningRate)');
+    const { images, labels } = isBatch ? (first as LabelledBatch) : { images: first as Tensor, labels: second };
+    const learningRate = isBatch ? second : third!;
     this.#checkImages(images);
     this.#checkLabels(labels, images);
     checkNumber(learningRate, 'learningRate', 0);
@@ -173,10 +208,7 @@ export class Segmenter {
    * encoder's tensors keep their PyTorch names; the head's are `segmentation_head.*`.
    */
   async save(file: string): Promise<void> {
-    const native = nativeModelOf(this.#encoder);
-    const head = await callNative(() => native.segmentationHeadState());
-    const tensors = await this.#encoder.stateDict();
-    for (const [name, t] of Object.entries(head)) tensors[HEAD_PREFIX + name] = adoptTensor(t);
+    const tensors = await this.stateDict();
     const { seed: _seed, device: _device, ...modelOptions } = this.#encoder.options;
     void _seed;
     void _device;
@@ -187,6 +219,51 @@ export class Segmenter {
       [MODEL_OPTIONS_METADATA]: JSON.stringify(modelOptions),
       [SEGMENTER_METADATA]: JSON.stringify(this.options),
     });
+  }
+
+  /** Encoder and head weights by name (the head's as `segmentation_head.*`), copied to JS memory. */
+  async stateDict(): Promise<Record<string, Tensor>> {
+    const native = nativeModelOf(this.#encoder);
+    const head = await callNative(() => native.segmentationHeadState());
+    const tensors = await this.#encoder.stateDict();
+    for (const [name, t] of Object.entries(head)) tensors[HEAD_PREFIX + name] = adoptTensor(t);
+    return tensors;
+  }
+
+  /**
+   * Replaces the encoder's and the head's weights with what {@link Segmenter.stateDict} gave.
+   * The head's names and shapes are checked before anything changes.
+   */
+  async loadStateDict(tensors: Record<string, Tensor>): Promise<void> {
+    const { encoderTensors, headTensors } = splitHead(tensors);
+    const native = nativeModelOf(this.#encoder);
+    const current = await callNative(() => native.segmentationHeadState());
+    for (const [name, t] of Object.entries(current)) {
+      const given = headTensors[name];
+      if (!given || given.shape.join() !== t.shape.join())
+        throw new RangeError(
+          `Expected "${HEAD_PREFIX}${name}" of shape [${t.shape.join(', ')}] (a head of ${this.options.classes} classes) but ${given ? `received [${given.shape.join(', ')}]` : 'it is missing'}`,
+        );
+    }
+    await this.#encoder.loadStateDict(encoderTensors);
+    await callNative(() => native.loadSegmentationHeadState(headTensors));
+  }
+
+  /** The fine-tuning optimiser's moments, for an exact resume (see the Trainer's checkpoints). */
+  async saveTrainingState(file: string): Promise<void> {
+    const native = nativeModelOf(this.#encoder);
+    const state = await callNative(() => native.segmentationTrainingState());
+    const tensors = Object.fromEntries(Object.entries(state).map(([name, t]) => [name, adoptTensor(t)]));
+    await saveSafetensors(file, tensors, { [TRAINING_STATE_METADATA]: JSON.stringify(this.options) });
+  }
+
+  /** Restores what {@link Segmenter.saveTrainingState} wrote; all of it, or nothing on a mismatch. */
+  async loadTrainingState(file: string): Promise<void> {
+    const { tensors, metadata } = await loadSafetensors(file);
+    if (!metadata[TRAINING_STATE_METADATA])
+      throw new Error(`${file} is not a segmenter's training state (no "${TRAINING_STATE_METADATA}" metadata)`);
+    const native = nativeModelOf(this.#encoder);
+    await callNative(() => native.loadSegmentationTrainingState(tensors));
   }
 
   /** Frees the encoder and the head (see `CoverModel.dispose`). */
@@ -213,6 +290,20 @@ export class Segmenter {
         `Expected labels of shape [${expected.join(', ')}] (B, *S) but received [${labels.shape.join(', ')}]`,
       );
   }
+}
+
+/** A segmenter's tensors split into the encoder's and the head's (without their prefix). */
+function splitHead(tensors: Record<string, Tensor>): {
+  encoderTensors: Record<string, Tensor>;
+  headTensors: Record<string, Tensor>;
+} {
+  const encoderTensors: Record<string, Tensor> = {};
+  const headTensors: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name.startsWith(HEAD_PREFIX)) headTensors[name.slice(HEAD_PREFIX.length)] = t;
+    else encoderTensors[name] = t;
+  }
+  return { encoderTensors, headTensors };
 }
 
 function labelValues(labels: Tensor): ArrayLike<number> {

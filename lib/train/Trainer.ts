@@ -5,14 +5,18 @@ import { prefetch } from '../data/prefetch';
 import { lockFolder } from '../io/folderLock';
 import { silentLogger, type Logger } from '../log/logger';
 import { takeNativeWarnings } from '../runtime';
-import type { CoverModel, StepMetrics } from '../model/CoverModel';
+import type { StepMetrics } from '../model/CoverModel';
+import { MONITORED_METRICS, type MonitoredMetric } from '../model/pretrainingScore';
 import { DEFAULT_LEARNING_RATE } from '../model/trainingOptions';
 import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
 import { MetricsCsvFile } from './metricsCsv';
 import { truncateMetricsFile } from './metricsFile';
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, updateBestCheckpoint } from './checkpoints';
+import type { Trainable, TrainableMetrics, TrainingScore } from './trainable';
 import { warmupCosine } from './warmupCosine';
+
+export { MONITORED_METRICS, type MonitoredMetric };
 
 export interface CheckpointOptions {
   /** Folder of the checkpoints. */
@@ -29,7 +33,8 @@ export interface CheckpointOptions {
   weightsOnly?: boolean;
   /**
    * Also keep the best checkpoint (best-step-N, named by best.json): the one with the lowest
-   * mean L_vec / no-motion baseline over the steps since the previous checkpoint. Default true.
+   * score over the steps since the previous checkpoint (pretraining: mean L_vec / no-motion
+   * baseline; fine-tuning: mean loss). Default true.
    */
   saveBest?: boolean;
 }
@@ -67,29 +72,20 @@ export interface FitOptions {
   earlyStopping?: EarlyStoppingOptions;
 }
 
-/** Numeric step metrics that early stopping can monitor (`vectorRatio`: L_vec / no-motion). */
-export const MONITORED_METRICS = [
-  'vectorRatio',
-  'vectorLoss',
-  'consistencyLoss',
-  'totalLoss',
-  'featureVariation',
-  'reachableFraction',
-] as const;
-export type MonitoredMetric = (typeof MONITORED_METRICS)[number];
-
 /**
  * Early stopping in Lightning's manner, on step metrics: every `every` steps the mean of
  * `monitor` over those steps is compared with the best mean so far; after `patience` checks
  * in a row without an improvement of more than `minDelta`, training stops (the final
  * checkpoint is written and the result's `reason` is 'early-stopping').
  */
-export interface EarlyStoppingOptions {
+export interface EarlyStoppingOptions<Monitor extends string = MonitoredMetric | (string & {})> {
   /**
-   * The metric: `vectorRatio` (mean L_vec / mean no-motion L_vec, the best-checkpoint score)
-   * or a step metric. Default `vectorRatio`.
+   * The metric: the score that ranks checkpoints (the default; pretraining: `vectorRatio`,
+   * mean L_vec / mean no-motion L_vec, see MONITORED_METRICS; fine-tuning: `loss`) or a step
+   * metric of what is trained (pretraining: `featureVariation`...; fine-tuning: `crossEntropy`,
+   * `diceLoss`).
    */
-  monitor?: MonitoredMetric;
+  monitor?: Monitor;
   /** Whether lower (`min`) or higher (`max`) is better. Default `min`. */
   mode?: 'min' | 'max';
   /** Checks without improvement before stopping. */
@@ -112,24 +108,24 @@ export class NonFiniteTrainingError extends Error {
 }
 
 /** Batches to train on, or a function giving them from a step on (for exact resumes). */
-export type BatchSource =
-  AsyncIterable<Tensor> | Iterable<Tensor> | ((startStep: number) => AsyncIterable<Tensor> | Iterable<Tensor>);
+export type BatchSource<Batch = Tensor> =
+  AsyncIterable<Batch> | Iterable<Batch> | ((startStep: number) => AsyncIterable<Batch> | Iterable<Batch>);
 
 /** One step's metrics with its index and the wall time so far. */
-export interface StepRecord extends StepMetrics {
+export type StepRecord<Metrics = StepMetrics> = Metrics & {
   /** Steps done in all after this one (1 for the first step of a fresh run). */
   step: number;
   /** The step this call started from: 0, or the resumed checkpoint's step. */
   startStep: number;
   /** Wall time since this call started (not since the run's first step when resumed). */
   elapsedMs: number;
-}
+};
 
 /** Why a training call ended. */
 export type StopReason = 'max-steps' | 'aborted' | 'early-stopping' | 'batches-exhausted' | 'left-early' | 'error';
 
 /** How a training call ended. */
-export interface FitResult {
+export interface FitResult<Metrics = StepMetrics> {
   /** Steps done in all. */
   step: number;
   /** True when it ended before maxSteps: an abort, early stopping, a `break` in the loop, an error. */
@@ -142,35 +138,38 @@ export interface FitResult {
   /** The last checkpoint written (this call's or, if none was, the resumed one's), if any. */
   checkpoint: string | undefined;
   /** The last step's record, if a step ran. */
-  last: StepRecord | undefined;
+  last: StepRecord<Metrics> | undefined;
 }
 
 /** The Trainer's events and their arguments. */
-export interface TrainerEvents {
+export interface TrainerEvents<Metrics = StepMetrics> {
   /** After each step. */
-  trainBatchEnd: [record: StepRecord];
+  trainBatchEnd: [record: StepRecord<Metrics>];
   /** After a checkpoint is written, with its folder. */
   checkpoint: [folder: string];
   /** When a training call ends, however it ends. */
-  end: [result: FitResult];
+  end: [result: FitResult<Metrics>];
 }
 
 /**
- * Drives CoverModel.trainStep over a stream of batches: schedule, prefetching, checkpoints,
- * metrics file, abort. `await fit(batches)` trains to the end; `for await (const record of
- * steps(batches))` does the same one step at a time. Events (typed): `trainBatchEnd`
- * (record), `checkpoint` (folder) and `end` (result).
+ * Drives the steps of a CoverModel (pretraining on image batches) or of a Segmenter
+ * (fine-tuning on labelled batches) over a stream of batches: schedule, prefetching,
+ * checkpoints, metrics files, early stopping, abort. `await fit(batches)` trains to the end;
+ * `for await (const record of steps(batches))` does the same one step at a time. Events
+ * (typed): `trainBatchEnd` (record), `checkpoint` (folder) and `end` (result).
  */
-export class Trainer extends EventEmitter<TrainerEvents> {
-  readonly #model: CoverModel;
+export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetrics> extends EventEmitter<
+  TrainerEvents<Metrics>
+> {
+  readonly #model: Trainable<Batch, Metrics>;
   readonly #options: FitOptions;
 
-  constructor(model: CoverModel, options: FitOptions) {
+  constructor(model: Trainable<Batch, Metrics>, options: FitOptions) {
     super();
     checkInteger(options.maxSteps, 'maxSteps', 1);
     if (options.maxNonFiniteSteps !== undefined) checkInteger(options.maxNonFiniteSteps, 'maxNonFiniteSteps', 0);
     if (typeof options.learningRate === 'number') checkNumber(options.learningRate, 'learningRate', 0);
-    if (options.earlyStopping) checkEarlyStopping(options.earlyStopping);
+    if (options.earlyStopping) checkEarlyStopping(options.earlyStopping, model.trainingScore);
     this.#model = model;
     this.#options = options;
   }
@@ -181,7 +180,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    * function giving the stream from a step on, which lets a resumed run see the batches the
    * interrupted one would have seen (patchBatches and phantomBatches take a start step).
    */
-  async fit(batches: BatchSource): Promise<FitResult> {
+  async fit(batches: BatchSource<Batch>): Promise<FitResult<Metrics>> {
     const run = this.steps(batches);
     for (;;) {
       const next = await run.next();
@@ -194,7 +193,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    * (`break`, `return`, a throw) ends training there: the final checkpoint is written and
    * `end` is emitted with `stopped: true`, as when aborted.
    */
-  async *steps(batches: BatchSource): AsyncGenerator<StepRecord, FitResult, undefined> {
+  async *steps(batches: BatchSource<Batch>): AsyncGenerator<StepRecord<Metrics>, FitResult<Metrics>, undefined> {
     // Two runs writing one checkpoint folder would interleave their checkpoints.
     const release = this.#options.checkpoint ? await lockFolder(this.#options.checkpoint.dirpath) : undefined;
     try {
@@ -204,7 +203,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
   }
 
-  async *#run(batches: BatchSource): AsyncGenerator<StepRecord, FitResult, undefined> {
+  async *#run(batches: BatchSource<Batch>): AsyncGenerator<StepRecord<Metrics>, FitResult<Metrics>, undefined> {
     const options = this.#options;
     const schedule =
       typeof options.learningRate === 'function'
@@ -251,28 +250,29 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
     const started = Date.now();
     const startStep = step;
-    let last: StepRecord | undefined;
+    let last: StepRecord<Metrics> | undefined;
     let savedAt = step;
-    // Running sums for the best-checkpoint score since the last checkpoint.
-    let vectorSum = 0;
-    let baselineSum = 0;
+    // Running sums of the score's terms since the last checkpoint.
+    const score = this.#model.trainingScore;
+    let scoreSum = 0;
+    let scoreWeight = 0;
     const save = async () => {
       if (!checkpoint || savedAt === step) return;
-      const score = baselineSum > 0 ? vectorSum / baselineSum : NaN;
+      const meanScore = scoreWeight > 0 ? scoreSum / scoreWeight : NaN;
       const folder = await saveCheckpoint(
         checkpoint.dirpath,
         this.#model,
-        { step, metrics: last ? { ...last } : {}, score },
+        { step, metrics: last ? { ...last } : {}, score: meanScore },
         keep,
         checkpoint.weightsOnly ?? false,
       );
       savedAt = step;
       lastCheckpoint = folder;
-      vectorSum = 0;
-      baselineSum = 0;
+      scoreSum = 0;
+      scoreWeight = 0;
       logger.info('checkpoint written', { checkpoint: folder, step });
-      if (checkpoint.saveBest !== false && (await updateBestCheckpoint(checkpoint.dirpath, folder, step, score))) {
-        logger.debug('best checkpoint so far', { step, score });
+      if (checkpoint.saveBest !== false && (await updateBestCheckpoint(checkpoint.dirpath, folder, step, meanScore))) {
+        logger.debug('best checkpoint so far', { step, [score.name]: meanScore });
       }
       this.emit('checkpoint', folder);
     };
@@ -280,10 +280,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     // an abort, an error here) counts as stopped.
     let stopped = true;
     let failure: { error: unknown } | undefined;
-    let result: FitResult | undefined;
+    let result: FitResult<Metrics> | undefined;
     let reason: StopReason = 'left-early';
     const nonFinite: number[] = [];
-    const plateau = options.earlyStopping ? new Plateau(options.earlyStopping, every || 100) : undefined;
+    const plateau = options.earlyStopping ? new Plateau(options.earlyStopping, score, every || 100) : undefined;
     const stream = typeof batches === 'function' ? batches(step) : batches;
     try {
       for await (const batch of prefetch(stream, options.prefetch ?? 2)) {
@@ -295,13 +295,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
           nonFinite.push(step);
           logger.warn('skipped a step: the loss or gradient was not finite; the weights were not changed', {
             step,
-            loss: metrics.totalLoss,
+            loss: score.terms(metrics)[0],
             gradNorm: metrics.gradNorm,
           });
         } else {
           // A skipped step's NaN would poison the best-checkpoint score.
-          vectorSum += metrics.vectorLoss;
-          baselineSum += metrics.zeroBaseline;
+          const [value, weight] = score.terms(metrics);
+          scoreSum += value;
+          scoreWeight += weight;
         }
         last = { ...metrics, step, startStep, elapsedMs: Date.now() - started };
         if (options.metricsFile) await fs.appendFile(options.metricsFile, `${JSON.stringify(last)}\n`);
@@ -349,21 +350,26 @@ function logNativeWarnings(logger: Logger, step: number): void {
   if (dropped > 0) logger.debug('LibTorch warnings dropped', { step, dropped });
 }
 
-function checkEarlyStopping(options: EarlyStoppingOptions): void {
+function checkEarlyStopping(
+  options: EarlyStoppingOptions,
+  score: Pick<TrainingScore<unknown>, 'name' | 'monitorable'>,
+): void {
   checkInteger(options.patience, 'earlyStopping.patience', 1);
   if (options.minDelta !== undefined) checkNumber(options.minDelta, 'earlyStopping.minDelta', 0);
   if (options.every !== undefined) checkInteger(options.every, 'earlyStopping.every', 1);
-  if (options.monitor !== undefined && !MONITORED_METRICS.includes(options.monitor))
+  const monitorable = [score.name, ...score.monitorable];
+  if (options.monitor !== undefined && !monitorable.includes(options.monitor))
     throw new RangeError(
-      `Expected earlyStopping.monitor to be one of ${MONITORED_METRICS.join(', ')} but received ${String(options.monitor)}`,
+      `Expected earlyStopping.monitor to be one of ${monitorable.join(', ')} but received ${String(options.monitor)}`,
     );
   if (options.mode !== undefined && options.mode !== 'min' && options.mode !== 'max')
     throw new RangeError(`Expected earlyStopping.mode 'min' or 'max' but received ${String(options.mode)}`);
 }
 
 /** Means of the monitored metric over windows of steps, and how long since the best one. */
-class Plateau {
+class Plateau<Metrics> {
   readonly #options: EarlyStoppingOptions;
+  readonly #score: TrainingScore<Metrics>;
   readonly #every: number;
   #sum = 0;
   #baseline = 0;
@@ -373,21 +379,27 @@ class Plateau {
   #worseChecks = 0;
   #lastMean = NaN;
 
-  constructor(options: EarlyStoppingOptions, checkpointEvery: number) {
+  constructor(options: EarlyStoppingOptions, score: TrainingScore<Metrics>, checkpointEvery: number) {
     this.#options = options;
+    this.#score = score;
     this.#every = options.every ?? checkpointEvery;
   }
 
   /** Adds a step; true when training should stop. Skipped (non-finite) steps do not count. */
-  add(metrics: StepMetrics, step: number): boolean {
-    const monitor = this.#options.monitor ?? 'vectorRatio';
+  add(metrics: Metrics & TrainableMetrics, step: number): boolean {
+    const monitor = this.#monitor();
     if (!metrics.skipped) {
-      this.#sum += monitor === 'vectorRatio' ? metrics.vectorLoss : metrics[monitor];
-      this.#baseline += metrics.zeroBaseline;
+      // The score is a ratio of sums; another metric a plain mean (weight 1 per step).
+      const [value, weight] =
+        monitor === this.#score.name
+          ? this.#score.terms(metrics)
+          : [(metrics as unknown as Record<string, number>)[monitor]!, 1];
+      this.#sum += value;
+      this.#baseline += weight;
       this.#count += 1;
     }
     if (step % this.#every !== 0 || this.#count === 0) return false;
-    const mean = monitor === 'vectorRatio' ? this.#sum / this.#baseline : this.#sum / this.#count;
+    const mean = this.#sum / this.#baseline;
     this.#sum = this.#baseline = this.#count = 0;
     this.#lastMean = mean;
     const sign = (this.#options.mode ?? 'min') === 'min' ? 1 : -1;
@@ -401,10 +413,14 @@ class Plateau {
     return this.#worseChecks >= this.#options.patience;
   }
 
+  #monitor(): string {
+    return this.#options.monitor ?? this.#score.name;
+  }
+
   describe(step: number): Record<string, number | string> {
     return {
       step,
-      monitor: this.#options.monitor ?? 'vectorRatio',
+      monitor: this.#monitor(),
       best: this.#best,
       bestStep: this.#bestStep,
       last: this.#lastMean,

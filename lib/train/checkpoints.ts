@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CoverModel } from '../model/CoverModel';
+import type { Trainable } from './trainable';
 import { loadSafetensors } from '../io/safetensors';
 import { pathExists } from '../io/pathExists';
 import { writeFileAtomic } from '../io/writeFileAtomic';
@@ -16,15 +16,21 @@ import { firstNonFinite } from '../validate';
 
 export interface CheckpointMeta {
   step: number;
-  metrics?: Record<string, unknown>;
-  /** Mean L_vec / no-motion baseline since the previous checkpoint (lower is better). */
+  metrics?: object;
+  /** The trained model's score since the previous checkpoint (lower is better; see TrainingScore). */
   score?: number;
 }
+
+/** What a checkpoint holds the files of: a CoverModel or a Segmenter. */
+type Checkpointable = Pick<
+  Trainable<never, never>,
+  'save' | 'saveTrainingState' | 'loadTrainingState' | 'stateDict' | 'loadStateDict'
+>;
 
 const stepName = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
 /** A checkpoint must never hold a dead model: NaN or Inf in any weight refuses the write. */
-async function refuseNonFiniteWeights(model: CoverModel, step: number): Promise<void> {
+async function refuseNonFiniteWeights(model: Checkpointable, step: number): Promise<void> {
   for (const [name, tensor] of Object.entries(await model.stateDict())) {
     if (tensor.dtype !== 'float32' && tensor.dtype !== 'float64') continue;
     const values = tensor.data as Float32Array | Float64Array;
@@ -39,7 +45,7 @@ async function refuseNonFiniteWeights(model: CoverModel, step: number): Promise<
 /** Writes a checkpoint for `step`, points latest.json at it and keeps the newest `keepLast`. */
 export async function saveCheckpoint(
   dirpath: string,
-  model: CoverModel,
+  model: Checkpointable,
   meta: CheckpointMeta,
   keepLast: number,
   weightsOnly = false,
@@ -131,7 +137,7 @@ export async function bestCheckpoint(dirpath: string): Promise<string | undefine
 /** Loads weights and training state of a checkpoint folder into a model configured for training. */
 export async function restoreCheckpoint(
   folder: string,
-  model: CoverModel,
+  model: Checkpointable,
 ): Promise<CheckpointMeta & { weightsOnly: boolean }> {
   // Checked first: the step decides which metrics lines are kept, and nothing of the model
   // should change for a checkpoint that cannot be resumed.

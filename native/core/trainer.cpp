@@ -184,8 +184,8 @@ NamedTensorList namedOptimizerState(torch::optim::Optimizer& optimizer,
                                     const std::vector<std::string>& names) {
   NamedTensorList state;
   const auto& params = optimizer.param_groups().front().params();
-  TORCH_CHECK(names.size() == params.size(), "optimizer state: ", names.size(),
-              " names for ", params.size(), " parameters");
+  TORCH_CHECK(names.size() == params.size(), "optimizer state: ", names.size(), " names for ",
+              params.size(), " parameters");
   const auto& perParameter = optimizer.state();
   for (size_t i = 0; i < params.size(); ++i) {
     const auto found = perParameter.find(params[i].unsafeGetTensorImpl());
@@ -221,8 +221,8 @@ void loadNamedOptimizerState(torch::optim::Optimizer& optimizer,
                              const NamedTensorList& state) {
   std::map<std::string, torch::Tensor> byName(state.begin(), state.end());
   const auto& params = optimizer.param_groups().front().params();
-  TORCH_CHECK(names.size() == params.size(), "optimizer state: ", names.size(),
-              " names for ", params.size(), " parameters");
+  TORCH_CHECK(names.size() == params.size(), "optimizer state: ", names.size(), " names for ",
+              params.size(), " parameters");
   const auto take = [&](const std::string& key) {
     const auto found = byName.find(key);
     TORCH_CHECK(found != byName.end(), "optimizer state is missing \"", key, "\"");
@@ -273,8 +273,8 @@ void Trainer::loadOptimizerState(const NamedTensorList& state) {
   loadNamedOptimizerState(*optimizer_, parameterNames_, options_.optimizer.kind, state);
 }
 
-void Trainer::loadTrainingState(const NamedTensorList& optimizer,
-                                const torch::Tensor& generator, int64_t steps) {
+void Trainer::loadTrainingState(const NamedTensorList& optimizer, const torch::Tensor& generator,
+                                int64_t steps) {
   TORCH_CHECK(steps >= 0, "steps must be non-negative, got ", steps);
   // The generator checks its state as it takes it; put the old one back if the optimiser's
   // state then fails its checks, so a failure changes nothing.

@@ -86,8 +86,8 @@ class Trainer {
 
   // Everything a resume needs (optimiser, view generator, step count), all or nothing: a
   // state that fails any check leaves the trainer as it was.
-  void loadTrainingState(const NamedTensorList& optimizer,
-                         const torch::Tensor& generator, int64_t steps);
+  void loadTrainingState(const NamedTensorList& optimizer, const torch::Tensor& generator,
+                         int64_t steps);
 
  private:
   double currentConsistencyWeight() const;

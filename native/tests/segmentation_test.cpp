@@ -185,7 +185,8 @@ TEST_CASE("segmentation: fine-tuning learns a threshold task to Dice > 0.9 on ne
   EXPECT(dice > 0.9);
 }
 
-TEST_CASE("segmentation: a trainer restored from weights and optimizer state steps as the original") {
+TEST_CASE(
+    "segmentation: a trainer restored from weights and optimizer state steps as the original") {
   for (const bool freeze : {true, false}) {
     CoverModel model(tinyModel(), seeded(7));
     SegmentationHead head(model->options(), 3, seeded(8));

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CoverModel, Segmenter, normalizeIntensity, readNifti, scoreSegmentation, tensor } from '../../lib';
 import { runCli } from '../../lib/cli/runCli';
+import { finetune } from '../../lib/cli/finetune';
 import { PNG } from 'pngjs';
 import { useTempDir } from '../tempDir';
 import { niftiBytes } from '../unit/niftiBytes';
@@ -114,6 +115,64 @@ describe('cover-torch finetune and evaluate', () => {
     expect(html).toContain('<svg');
   });
 
+  it('keeps a run folder with --run: checkpoints, metrics, a stop on Ctrl-C, resume', async () => {
+    const model = await CoverModel.create({ dims: 2, channels: [8, 16, 16, 16, 16], seed: 12 });
+    const weights = path.join(tempDir(), 'pretrained.safetensors');
+    await model.save(weights);
+    await model.dispose();
+    writeCase(tempDir(), 'c', 0.4);
+    const run = path.join(tempDir(), 'finetune-run');
+    const progress: string[] = [];
+    const argv = (...extra: string[]) =>
+      ['--weights', weights, '--images', path.join(tempDir(), 'images'), '--labels']
+        .concat([path.join(tempDir(), 'labels'), '--classes', '2', '--run', run, '--steps', '5'])
+        .concat(['--crop', '16', '--checkpoint-every', '2', ...extra]);
+    // Interrupted (as by Ctrl-C) once the first checkpoint is written: exit 130, and a hint.
+    const interrupt = new AbortController();
+    const interrupted = await finetune(
+      argv(),
+      () => undefined,
+      (line) => {
+        progress.push(line);
+        if (line.includes('checkpoint written')) interrupt.abort();
+      },
+      interrupt.signal,
+    );
+    expect(interrupted).toBe(130);
+    expect(progress.at(-1)).toMatch(
+      /^interrupted; latest checkpoint .*step-000002: rerun the same command with --resume/,
+    );
+    expect(fs.existsSync(path.join(run, 'final.safetensors'))).toBe(false);
+    // A fresh run into the same folder is refused; --resume continues it.
+    const err: string[] = [];
+    expect(
+      await runCli(
+        ['finetune', ...argv()],
+        () => undefined,
+        (text) => err.push(text),
+      ),
+    ).toBe(2);
+    expect(err.pop()).toContain(`${run} already holds a run (latest checkpoint: `);
+    expect(
+      await finetune(
+        argv('--resume'),
+        () => undefined,
+        (line) => progress.push(line),
+      ),
+    ).toBe(0);
+    expect(progress.join('\n')).toMatch(/resumed .*step=2/);
+    const steps = fs
+      .readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).step);
+    expect(steps).toEqual([1, 2, 3, 4, 5]);
+    // The run folder is what evaluate and Segmenter.load take: its final.safetensors.
+    expect(fs.existsSync(path.join(run, 'final.safetensors'))).toBe(true);
+    await using segmenter = await Segmenter.load(run);
+    expect(segmenter.options.classes).toBe(2);
+  });
+
   it('says what is wrong with its arguments', async () => {
     const err: string[] = [];
     const run = (...argv: string[]) =>
@@ -123,7 +182,26 @@ describe('cover-torch finetune and evaluate', () => {
         (text) => err.push(text),
       );
     expect(await run('finetune', '--weights', 'w')).toBe(2);
-    expect(err.pop()).toContain('cover-torch finetune: expected --weights, --images, --labels, --classes, --out');
+    expect(err.pop()).toContain('cover-torch finetune: expected --weights, --images, --labels, --classes');
+    expect(await run('finetune', '--weights', 'w', '--images', 'i', '--labels', 'l', '--classes', '2')).toBe(2);
+    expect(err.pop()).toContain('expected --out FILE or --run DIR');
+    expect(
+      await run(
+        'finetune',
+        '--weights',
+        'w',
+        '--images',
+        'i',
+        '--labels',
+        'l',
+        '--classes',
+        '2',
+        '--out',
+        'o',
+        '--resume',
+      ),
+    ).toBe(2);
+    expect(err.pop()).toContain('--resume continues the run in --run DIR: pass --run');
     expect(
       await run('finetune', '--weights', 'w', '--images', 'i', '--labels', 'l', '--classes', '1', '--out', 'o'),
     ).toBe(2);
