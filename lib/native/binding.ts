@@ -183,8 +183,8 @@ export interface RawModel {
   createSegmentationHead(classes: number, seed?: number): Promise<void>;
   configureSegmentation(options: RawSegmentationOptions): Promise<void>;
   segmentationStep(images: RawTensor, labels: RawTensor, learningRate: number): Promise<RawSegmentationMetrics>;
-  /** Class probabilities (B, K, *S), float32. */
-  segment(images: RawTensor): Promise<RawTensor>;
+  /** Class probabilities (B, K, *S), float32; with `labels`, the most probable class (B, *S) (uint8, or int32 above 256 classes). */
+  segment(images: RawTensor, labels?: boolean): Promise<RawTensor>;
   segmentationHeadState(): Promise<Record<string, RawTensor>>;
   loadSegmentationHeadState(tensors: Record<string, RawTensor>): Promise<void>;
   /** The fine-tuning optimiser's state by parameter name (after configureSegmentation). */

@@ -165,6 +165,13 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
 
   /** The most probable class of every voxel: labels (B, *S), uint8 (int32 above 256 classes). */
   async predict(images: Tensor, options: PredictOptions = {}): Promise<Tensor<'uint8'> | Tensor<'int32'>> {
+    if (options.window === undefined) {
+      // Chosen natively: only the labels cross to JS, not K probabilities per voxel.
+      this.#checkImages(images);
+      const native = nativeModelOf(this.#encoder);
+      return adoptTensor(await callNative(() => native.segment(images, true))) as Tensor<'uint8'> | Tensor<'int32'>;
+    }
+    // Tiles blend probabilities; the class is chosen from the blend.
     const probabilities = await this.predictProbabilities(images, options);
     const [batch, classes, ...size] = probabilities.shape as number[];
     const voxels = size.reduce((a, b) => a * b, 1);

@@ -102,21 +102,29 @@ Napi::Value ModelWrap::SegmentationStep(const Napi::CallbackInfo& info) {
   });
 }
 
-// segment(images): class probabilities (B, K, *S) as float32 on the CPU.
+// segment(images, labels?): class probabilities (B, K, *S) as float32 on the CPU or, with
+// labels true, the most probable class (B, *S): uint8 up to 256 classes, int32 above. The
+// labels are chosen on the model's device, so only they cross to JS (K x 4 times fewer bytes).
 Napi::Value ModelWrap::Segment(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   auto& executor = live(env);
   return guarded(env, [&]() -> Napi::Value {
     auto images = tensorFromJs(info[0], "images");
+    const bool labels = info.Length() > 1 && info[1].ToBoolean().Value();
     return executor.Submit<torch::Tensor>(
         env,
-        [images](ModelState& state) {
+        [images, labels](ModelState& state) {
           auto& model = builtModel(state);
           auto& head = builtHead(state);
           torch::NoGradGuard noGrad;
           model->eval();
           head->eval();
           const auto logits = core::segmentationLogits(model, head, images.to(modelDevice(model)));
+          if (labels) {
+            // The largest logit is the largest probability (ties: the lower class).
+            const auto type = head->classes() <= 256 ? torch::kUInt8 : torch::kInt32;
+            return logits.argmax(1).to(type).to(torch::kCPU).contiguous();
+          }
           return torch::softmax(logits, 1).to(torch::kCPU).contiguous();
         },
         [](Napi::Env env, torch::Tensor& probabilities) -> Napi::Value {

@@ -26,6 +26,24 @@ function task(
   return { images: tensor(images, [batch, 1, height, width]), labels: tensor(labels, [batch, height, width]) };
 }
 
+/** The class of the largest probability per voxel of (B, K, *S), by hand. */
+function argmaxOverClasses(probabilities: Tensor<'float32'>): number[] {
+  const [batch, classes] = probabilities.shape as [number, number];
+  const voxels = probabilities.data.length / batch / classes;
+  const labels: number[] = [];
+  for (let b = 0; b < batch; b++)
+    for (let v = 0; v < voxels; v++) {
+      let best = 0;
+      for (let c = 1; c < classes; c++)
+        if (
+          probabilities.data[(b * classes + c) * voxels + v]! > probabilities.data[(b * classes + best) * voxels + v]!
+        )
+          best = c;
+      labels.push(best);
+    }
+  return labels;
+}
+
 describe('Segmenter', () => {
   const temp = useTempDir('cover-segmenter');
 
@@ -46,6 +64,8 @@ describe('Segmenter', () => {
       const predicted = await segmenter.predict(images);
       expect(predicted.dtype).toBe('uint8');
       expect(predicted.shape).toEqual([2, 37, 45]);
+      // Chosen natively: the most probable class of the probabilities.
+      expect(Array.from(predicted.data)).toEqual(argmaxOverClasses(probabilities));
       // In overlapping 32 x 32 tiles: probabilities still sum to 1 and nearly every voxel
       // gets the class the whole image gets.
       const tiles: number[] = [];
@@ -66,6 +86,18 @@ describe('Segmenter', () => {
     } finally {
       await segmenter.dispose();
     }
+  });
+
+  it('labels above 256 classes are int32, still the most probable class', async () => {
+    await using segmenter = await Segmenter.create(await CoverModel.create({ ...small, seed: 5 }), {
+      classes: 300,
+      seed: 6,
+    });
+    const { images } = task(1, 16, 20, 3);
+    const predicted = await segmenter.predict(images);
+    expect(predicted.dtype).toBe('int32');
+    expect(Array.from(predicted.data)).toEqual(argmaxOverClasses(await segmenter.predictProbabilities(images)));
+    expect(new Set(predicted.data).size).toBeGreaterThan(1);
   });
 
   it('with a frozen encoder trains the head only', async () => {
