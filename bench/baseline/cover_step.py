@@ -10,6 +10,7 @@ compute the same forward.
     python cover_step.py time --dims 2 --size 128 --batch 4 --steps 6 --threads 2
     python cover_step.py time --dims 3 --size 128 --batch 2 --device cuda [--bf16]
     python cover_step.py check WEIGHTS.safetensors CASE.safetensors
+    python cover_step.py export WEIGHTS.safetensors CASE.safetensors --dims 3 --channels 8,16,16,16,16
 
 Each command prints one JSON line. Needs torch only (the one cover-torch was built against:
 PYTHONPATH=<its folder>).
@@ -97,17 +98,27 @@ class Projection(nn.Module):
         return self.norm(self.proj(x))
 
 
-def mov(q, k, heads, radius):
+class Window(nn.Module):
+    """The MoV window's offsets, -r..r per array axis, as the buffer `grid` of shape
+    (2r+1, ..., 2r+1, n): state_dicts of the method's module carry it as `mov.grid`."""
+
+    def __init__(self, dims, radius):
+        super().__init__()
+        axes = [torch.arange(-radius, radius + 1, dtype=torch.float32)] * dims
+        self.register_buffer('grid', torch.stack(torch.meshgrid(*axes, indexing='ij'), -1))
+
+
+def mov(q, k, heads, window):
     """Softmax over the (2r+1)^n window of scaled per-head products; expected offset."""
     dims = q.dim() - 2
+    radius = (window.shape[0] - 1) // 2
     b, c = q.shape[:2]
     spatial = q.shape[2:]
     padded = F.pad(k, [radius] * (2 * dims))
     inside = F.pad(torch.ones_like(k[:, :1]), [radius] * (2 * dims))
     qh = q.reshape(b, c // heads, heads, *spatial)
     offsets, logits = [], []
-    ranges = [range(-radius, radius + 1)] * dims
-    for offset in torch.cartesian_prod(*[torch.tensor(list(r)) for r in ranges]).reshape(-1, dims).tolist():
+    for offset in window.reshape(-1, dims).round().long().tolist():
         index = tuple(slice(radius + o, radius + o + s) for o, s in zip(offset, spatial))
         shifted = padded[(slice(None), slice(None)) + index].reshape(b, c // heads, heads, *spatial)
         logit = (qh * shifted).sum(1) / math.sqrt(c // heads)
@@ -140,9 +151,10 @@ def up2(field):
 class Cover(nn.Module):
     def __init__(self, dims, heads=(4, 4, 4, 1, 1), head_dim=8, radius=2, c=(32, 64, 128, 256, 512)):
         super().__init__()
-        self.heads, self.radius = heads, radius
+        self.heads = heads
         self.backbone = UNet(dims, 1, c)
         self.proj = nn.ModuleList(Projection(dims, c[4 - l], head_dim * heads[l]) for l in range(5))
+        self.mov = Window(dims, radius)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Conv3d)):
                 nn.init.kaiming_normal_(m.weight)
@@ -152,14 +164,14 @@ class Cover(nn.Module):
         pyramid = self.backbone(torch.cat([moving, fixed]))
         m = [x[:b] for x in pyramid]
         f = [x[b:] for x in pyramid]
-        w = 2 * mov(self.proj[0](f[4]), self.proj[0](m[4]), self.heads[0], self.radius)
+        w = 2 * mov(self.proj[0](f[4]), self.proj[0](m[4]), self.heads[0], self.mov.grid)
         psi = up2(w)
         for level in (1, 2, 3):
             scale = 4 - level
             warped = warp(m[scale], psi)
-            w = up2(2 * mov(self.proj[level](f[scale]), self.proj[level](warped), self.heads[level], self.radius))
+            w = up2(2 * mov(self.proj[level](f[scale]), self.proj[level](warped), self.heads[level], self.mov.grid))
             psi = warp(up2(2 * psi), w) + w
-        w = mov(self.proj[4](f[0]), self.proj[4](warp(m[0], psi)), self.heads[4], self.radius)
+        w = mov(self.proj[4](f[0]), self.proj[4](warp(m[0], psi)), self.heads[4], self.mov.grid)
         return warp(psi, w) + w, m[0], f[0]
 
 
@@ -240,11 +252,12 @@ def time_steps(args):
 
 
 def read_safetensors(path):
+    """The tensors of a safetensors file, and its metadata."""
     with open(path, 'rb') as f:
         data = f.read()
     (length,) = struct.unpack('<Q', data[:8])
     header = json.loads(data[8:8 + length])
-    header.pop('__metadata__', None)
+    metadata = header.pop('__metadata__', {})
     body = memoryview(data)[8 + length:]
     kinds = {'F32': torch.float32, 'F64': torch.float64, 'I64': torch.int64}
     tensors = {}
@@ -252,15 +265,44 @@ def read_safetensors(path):
         start, end = entry['data_offsets']
         flat = torch.frombuffer(bytearray(body[start:end]), dtype=kinds[entry['dtype']])
         tensors[name] = flat.reshape(entry['shape'])
-    return tensors
+    return tensors, metadata
+
+
+def write_safetensors(path, tensors, metadata):
+    """float32 tensors in the safetensors layout (little-endian, offsets in name order)."""
+    header, chunks, offset = {'__metadata__': metadata}, [], 0
+    for name in sorted(tensors):
+        values = tensors[name].detach().to(torch.float32).reshape(-1).tolist()
+        data = struct.pack(f'<{len(values)}f', *values)
+        header[name] = {'dtype': 'F32', 'shape': list(tensors[name].shape), 'data_offsets': [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    encoded = json.dumps(header).encode()
+    encoded += b' ' * (-len(encoded) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(encoded)) + encoded + b''.join(chunks))
+
+
+def model_of(options):
+    """The module for cover-torch's model options (its weights file's metadata)."""
+    return Cover(
+        options['dims'],
+        heads=tuple(options.get('heads', (4, 4, 4, 1, 1))),
+        head_dim=options.get('headDim', 8),
+        radius=options.get('radius', 2),
+        c=tuple(options.get('channels', (32, 64, 128, 256, 512))),
+    )
 
 
 def check_forward(args):
-    weights = read_safetensors(args.weights)
-    case = read_safetensors(args.case)
+    """Loads cover-torch's weights strictly and reports how far its forward is from the case's."""
+    weights, metadata = read_safetensors(args.weights)
+    case, _ = read_safetensors(args.case)
     dims = case['moving'].dim() - 2
-    model = Cover(dims)
-    model.load_state_dict(weights)
+    options = json.loads(metadata.get('cover-torch.model-options', '{}'))
+    options.setdefault('dims', dims)
+    model = model_of(options)
+    model.load_state_dict(weights, strict=True)
     model.eval()
     with torch.no_grad():
         psi, m1, f1 = model(case['moving'], case['fixed'])
@@ -269,8 +311,32 @@ def check_forward(args):
         'movingFeatures': float((m1 - case['movingFeatures']).abs().max()),
         'fixedFeatures': float((f1 - case['fixedFeatures']).abs().max()),
         'displacementScale': float(psi.abs().max()),
+        'featureScale': float(f1.abs().max()),
     }
     print(json.dumps(diff))
+
+
+def export_model(args):
+    """A freshly initialised module's state_dict (with mov.grid) and its forward on a random
+    pair: what cover-torch must load and reproduce."""
+    torch.manual_seed(args.seed)
+    options = {'dims': args.dims, 'channels': [int(c) for c in args.channels.split(',')]}
+    model = model_of(options)
+    with torch.no_grad():
+        # Non-trivial normalisation parameters, so that a mix-up of weight and bias shows.
+        for name, tensor in model.state_dict().items():
+            if name.endswith(('1.weight', '1.bias', '4.weight', '4.bias')) and tensor.dim() == 1:
+                tensor.add_(0.1 * torch.randn_like(tensor))
+    model.eval()
+    shape = (1, 1) + (args.size,) * args.dims
+    moving = torch.rand(shape)
+    fixed = torch.roll(moving, shifts=1, dims=2) + 0.05 * torch.rand(shape)
+    with torch.no_grad():
+        psi, m1, f1 = model(moving, fixed)
+    write_safetensors(args.weights, model.state_dict(), {'format': 'pt'})
+    write_safetensors(args.case, {'moving': moving, 'fixed': fixed, 'displacement': psi,
+                                  'movingFeatures': m1, 'fixedFeatures': f1}, {})
+    print(json.dumps({'tensors': len(model.state_dict())}))
 
 
 def main():
@@ -287,8 +353,15 @@ def main():
     check = commands.add_parser('check')
     check.add_argument('weights')
     check.add_argument('case')
+    export = commands.add_parser('export')
+    export.add_argument('weights')
+    export.add_argument('case')
+    export.add_argument('--dims', type=int, default=2)
+    export.add_argument('--channels', default='32,64,128,256,512')
+    export.add_argument('--size', type=int, default=32)
+    export.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
-    (time_steps if args.command == 'time' else check_forward)(args)
+    {'time': time_steps, 'check': check_forward, 'export': export_model}[args.command](args)
 
 
 if __name__ == '__main__':

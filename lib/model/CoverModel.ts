@@ -11,6 +11,7 @@ import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
 import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions';
 import { PRETRAINING_SCORE } from './pretrainingScore';
+import { windowGrid, withoutWindowGrid, WINDOW_GRID } from './windowGrid';
 import type { Trainable } from '../train/trainable';
 
 let liveNativeModel: (model: CoverModel) => RawModel;
@@ -228,15 +229,24 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
     return callNative(() => native.trainStep(images, learningRate));
   }
 
-  /** Parameters and buffers by PyTorch state_dict name, copied to JS memory. */
+  /**
+   * Parameters and buffers by PyTorch state_dict name, copied to JS memory, with the MoV
+   * window's offsets as `mov.grid` (as PyTorch's module of the method has them), so that a
+   * strict `load_state_dict` in PyTorch takes the saved file.
+   */
   async stateDict(): Promise<Record<string, Tensor>> {
     const native = this.#live();
     const raw = await callNative(() => native.stateDict());
-    return Object.fromEntries(Object.entries(raw).map(([name, tensor]) => [name, adoptTensor(tensor)]));
+    const tensors = Object.fromEntries(Object.entries(raw).map(([name, tensor]) => [name, adoptTensor(tensor)]));
+    return { ...tensors, [WINDOW_GRID]: windowGrid(this.options.dims, this.options.radius) };
   }
 
-  /** Replaces every parameter; names and shapes must match exactly, values be finite float32. */
+  /**
+   * Replaces every parameter; names and shapes must match exactly, values be finite float32.
+   * `mov.grid` may be there or not; when it is, it must be this model's window.
+   */
   async loadStateDict(tensors: Record<string, Tensor>): Promise<void> {
+    tensors = withoutWindowGrid(tensors, this.options.dims, this.options.radius);
     for (const [name, tensor] of Object.entries(tensors)) {
       assertTensor(tensor, `stateDict["${name}"]`);
       // A cast would hide a file of another precision; NaN or Inf would make a dead model.
