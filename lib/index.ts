@@ -18,6 +18,7 @@ export { saveSafetensors, loadSafetensors } from './io/safetensors';
 export { writeNifti, type NiftiMaps } from './io/writeNifti';
 export { toFloat16, fromFloat16 } from './float16';
 export { warp, type WarpMode, type WarpOptions } from './encoder/warp';
+export { knownField, endpointErrors, type EndpointErrors } from './encoder/knownMotion';
 export { Encoder, type EncoderOptions, type EncodedImage } from './encoder/Encoder';
 export { PREPROCESSING_METADATA, type Preprocessing } from './encoder/preprocessing';
 export {

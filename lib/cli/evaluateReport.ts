@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { warp } from '../encoder/warp';
+import { endpointErrors, knownField } from '../encoder/knownMotion';
 import type { CoverModel } from '../model/CoverModel';
 import { renderReport, type ReportPicture, type ReportSection } from '../report/htmlReport';
 import { flowPicture, grayPicture, overlayLabels, pcaPicture, pngDataUri } from '../report/pictures';
@@ -217,34 +218,8 @@ async function correspondenceSection(encoder: CoverModel, plane: Plane, fineTune
   const truth = knownField(size);
   const fixed = warp(input, tensor(truth, [1, dims, ...size]));
   const predicted = (await encoder.correspond(input, fixed)).data;
-  // Endpoint error where the true target lies inside the grid, and there on the foreground
-  // (intensity above 0.05 of the normalised range): the background holds nothing to match.
-  const errors = new Float32Array(voxels);
-  const all = { error: 0, length: 0, count: 0 };
-  const foreground = { error: 0, count: 0 };
-  for (let v = 0; v < voxels; v++) {
-    let inside = true;
-    let squared = 0;
-    let trueSquared = 0;
-    let rest = v;
-    for (let a = dims - 1; a >= 0; a--) {
-      const position = (rest % size[a]!) + truth[a * voxels + v]!;
-      rest = Math.floor(rest / size[a]!);
-      if (position < 0 || position > size[a]! - 1) inside = false;
-      squared += (predicted[a * voxels + v]! - truth[a * voxels + v]!) ** 2;
-      trueSquared += truth[a * voxels + v]! ** 2;
-    }
-    errors[v] = Math.sqrt(squared);
-    if (!inside) continue;
-    all.error += errors[v]!;
-    all.length += Math.sqrt(trueSquared);
-    all.count++;
-    if (input.data[v]! > 0.05) {
-      foreground.error += errors[v]!;
-      foreground.count++;
-    }
-  }
-  const mean = (sum: number, count: number) => (sum / Math.max(1, count)).toFixed(2);
+  const { errors, ...scores } = endpointErrors(predicted, truth, size, input.data);
+  const mean = (value: number) => value.toFixed(2);
   // The shown plane's in-plane components (rows, columns).
   const pixels = plane.rows * plane.columns;
   const inPlane = (field: ArrayLike<number>) => {
@@ -264,8 +239,8 @@ async function correspondenceSection(encoder: CoverModel, plane: Plane, fineTune
         (fineTuned
           ? 'matched by the fine-tuned encoder (fine-tuning moved its backbone under the pretrained MoV projections; pass --run for the pretrained network). '
           : 'matched by the pretrained network of the run. ') +
-        `Mean endpoint error ${mean(all.error, all.count)} voxels for a mean true displacement of ${mean(all.length, all.count)} voxels, over the ${all.count} voxels whose true target lies inside the image; ` +
-        `${mean(foreground.error, foreground.count)} voxels over the ${foreground.count} of them on the foreground (intensity above 0.05). ` +
+        `Mean endpoint error ${mean(scores.mean)} voxels for a mean true displacement of ${mean(scores.meanTrue)} voxels, over the ${scores.count} voxels whose true target lies inside the image; ` +
+        `${mean(scores.meanForeground)} voxels over the ${scores.foregroundCount} of them on the foreground (intensity above 0.05). ` +
         `Colours: direction as hue, length as brightness (full at ${maxLength.toFixed(1)} voxels).`,
     ],
     pictureRows: [
@@ -285,24 +260,6 @@ async function correspondenceSection(encoder: CoverModel, plane: Plane, fineTune
       ],
     ],
   };
-}
-
-/** psi(x) = R(x - c) + c + t - x in the last two axes (rows, columns), 0 along a third. */
-function knownField(size: number[]): Float32Array {
-  const dims = size.length;
-  const voxels = size.reduce((a, b) => a * b, 1);
-  const [rows, columns] = size.slice(-2) as [number, number];
-  const angle = (4 * Math.PI) / 180;
-  const [cos, sin] = [Math.cos(angle), Math.sin(angle)];
-  const [cy, cx] = [(rows - 1) / 2, (columns - 1) / 2];
-  const field = new Float32Array(dims * voxels);
-  for (let v = 0; v < voxels; v++) {
-    const x = (v % columns) - cx;
-    const y = (Math.floor(v / columns) % rows) - cy;
-    field[(dims - 2) * voxels + v] = sin * x + cos * y - y + 1.5;
-    field[(dims - 1) * voxels + v] = cos * x - sin * y - x - 1;
-  }
-  return field;
 }
 
 /** The 95th percentile of the in-plane lengths of a (2, P) field. */
