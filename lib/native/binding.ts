@@ -83,6 +83,7 @@ export interface RawTrainOptions {
   consistencyWarmupSteps?: number;
   consistencyFeatures?: string;
   recompute?: boolean;
+  mixedPrecision?: string;
   phaseTimings?: boolean;
   seed?: number;
   views?: Record<string, number | boolean | number[]>;

@@ -126,6 +126,7 @@ core::TrainOptions trainOptionsFromJs(const Napi::Object& object) {
   read.string("consistencyFeatures", options.consistencyFeatures);
   read.boolean("recompute", options.recompute);
   read.boolean("phaseTimings", options.phaseTimings);
+  read.string("mixedPrecision", options.mixedPrecision);
   read.integer("seed", options.seed);
 
   const Reader views = read.child("views");

@@ -1,5 +1,7 @@
 #include "core/model.h"
 
+#include <ATen/autocast_mode.h>
+
 #include "core/mov.h"
 #include "core/warp.h"
 
@@ -43,6 +45,46 @@ torch::Tensor CoverModelImpl::inBackboneLayout(const torch::Tensor& images) cons
   return options_.dims == 3 ? images.contiguous(kMemoryFormat3d) : images;
 }
 
+namespace {
+
+// bf16 autocast on one device type for a scope, restoring what was set before.
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(c10::DeviceType type) : type_(type) {
+    wasEnabled_ = at::autocast::is_autocast_enabled(type_);
+    previousDtype_ = at::autocast::get_autocast_dtype(type_);
+    at::autocast::set_autocast_enabled(type_, true);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~Bf16Autocast() {
+    // The weights' bf16 copies are cached for the scope; drop them when the outermost ends.
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(type_, wasEnabled_);
+    at::autocast::set_autocast_dtype(type_, previousDtype_);
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  c10::DeviceType type_;
+  bool wasEnabled_ = false;
+  at::ScalarType previousDtype_ = at::kFloat;
+};
+
+}  // namespace
+
+std::vector<torch::Tensor> CoverModelImpl::pyramidOf(const torch::Tensor& images) {
+  if (!backboneBf16_) return backbone_->forward(inBackboneLayout(images));
+  std::vector<torch::Tensor> pyramid;
+  {
+    Bf16Autocast autocast(images.device().type());
+    pyramid = backbone_->forward(inBackboneLayout(images));
+  }
+  for (auto& level : pyramid) level = level.to(torch::kFloat32);
+  return pyramid;
+}
+
 torch::Tensor CoverModelImpl::mov(const torch::Tensor& q, const torch::Tensor& k,
                                   int64_t heads) const {
   if (q.device().is_cpu()) return movFused(q, k, heads, options_.radius);
@@ -66,7 +108,7 @@ CoverOutput CoverModelImpl::forward(const torch::Tensor& moving, const torch::Te
   }
   const int64_t batch = moving.size(0);
   // One backbone pass over both views.
-  const auto pyramid = backbone_->forward(inBackboneLayout(torch::cat({moving, fixed}, 0)));
+  const auto pyramid = pyramidOf(torch::cat({moving, fixed}, 0));
   std::vector<torch::Tensor> m, f;  // index 0 = F1 (fine) .. 4 = F5 (coarse)
   for (const auto& level : pyramid) {
     m.push_back(level.narrow(0, 0, batch));
@@ -107,7 +149,7 @@ std::vector<torch::Tensor> CoverModelImpl::encode(const torch::Tensor& images,
   namespace F = torch::nn::functional;
   const auto padded = F::pad(images, F::PadFuncOptions(padding));
   std::vector<int64_t> paddedSize(padded.sizes().begin() + 2, padded.sizes().end());
-  auto pyramid = backbone_->forward(inBackboneLayout(padded));
+  auto pyramid = pyramidOf(padded);
   for (size_t level = 0; level < pyramid.size(); ++level) {
     auto x = pyramid[level];
     if (fullResolution && level > 0) {

@@ -54,13 +54,23 @@ class CoverModelImpl : public torch::nn::Module {
   // Activation recomputation in the backbone while training (see UNetImpl::setRecompute).
   void setRecompute(bool recompute) { backbone_->setRecompute(recompute); }
 
+  // Run the backbone (the U-Net) under bf16 autocast on the model's device: its
+  // convolutions in bfloat16, its pyramid handed on as float32, so the projections, MoV
+  // and every loss stay in float32. Off by default; the trainer turns it on for its steps
+  // when asked (TrainOptions::mixedPrecision).
+  void setBackboneBf16(bool bf16) { backboneBf16_ = bf16; }
+  bool backboneBf16() const { return backboneBf16_; }
+
  private:
   static constexpr auto kMemoryFormat3d = torch::MemoryFormat::ChannelsLast3d;
   // Images in the memory layout the backbone's weights use.
   torch::Tensor inBackboneLayout(const torch::Tensor& images) const;
   torch::Tensor mov(const torch::Tensor& q, const torch::Tensor& k, int64_t heads) const;
+  // The backbone's pyramid of `images` (in its layout), float32 whatever its precision.
+  std::vector<torch::Tensor> pyramidOf(const torch::Tensor& images);
 
   ModelOptions options_;
+  bool backboneBf16_ = false;
   UNet backbone_{nullptr};
   torch::nn::ModuleList proj_{nullptr};  // index 0 = coarsest level (1/16)
 };

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <c10/util/ScopeExit.h>
 
 #include <chrono>
 #include <cmath>
@@ -59,6 +60,11 @@ Trainer::Trainer(CoverModel model, TrainOptions options)
   const auto& kind = options_.consistencyFeatures;
   TORCH_CHECK(kind == "backbone" || kind == "centered" || kind == "projection",
               "consistencyFeatures must be backbone, centered or projection, got \"", kind, "\"");
+  TORCH_CHECK(options_.mixedPrecision == "none" || options_.mixedPrecision == "bf16",
+              "mixedPrecision must be none or bf16, got \"", options_.mixedPrecision, "\"");
+  TORCH_CHECK(!(options_.recompute && options_.mixedPrecision == "bf16"),
+              "recompute and mixedPrecision bf16 cannot be combined (the recomputed backward "
+              "would run in float32); choose one");
   model_->setRecompute(options_.recompute);
   std::vector<torch::Tensor> parameters;
   for (const auto& item : model_->named_parameters()) {
@@ -93,6 +99,12 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   metrics.learningRate = learningRate;
   metrics.threads = at::get_num_threads();
   model_->train();
+  // The backbone's precision is the trainer's choice for its own steps only: forward and
+  // encode calls between steps keep the model's setting.
+  const bool previousBf16 = model_->backboneBf16();
+  model_->setBackboneBf16(options_.mixedPrecision == "bf16");
+  const auto restorePrecision =
+      c10::make_scope_exit([&] { model_->setBackboneBf16(previousBf16); });
 
   // Phases are timed where waiting costs nothing (CPU) or where it was asked for.
   const bool timePhases = !device.is_cuda() || options_.phaseTimings;

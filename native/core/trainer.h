@@ -40,6 +40,10 @@ struct TrainOptions {
   // Recompute the backbone's activations in backward instead of keeping them: much less
   // memory for one more backbone forward pass per step (see UNetImpl::setRecompute).
   bool recompute = false;
+  // "bf16": the backbone (U-Net) runs under bf16 autocast in the trainer's steps, while the
+  // projections, MoV and losses stay float32 (CoverModelImpl::setBackboneBf16); "none":
+  // float32 throughout. Not with recompute (its backward would recompute in float32).
+  std::string mixedPrecision = "none";
   // On a GPU, wait for the device after each phase to time it (views, forward, backward,
   // optimiser); otherwise the step waits once, for its metrics, and phase times are NaN.
   bool phaseTimings = false;

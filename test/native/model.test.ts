@@ -90,6 +90,12 @@ describe('CoverModel', () => {
     expect(() => model.configureTraining({ cropSize: [32, 32], optimizer: { kind: 'lbfgs' as never } })).toThrow(
       /Expected one of "adam", "adamw", "sgd" for optimizer.kind but received "lbfgs"/,
     );
+    expect(() => model.configureTraining({ cropSize: [32, 32], mixedPrecision: 'fp16' as never })).toThrow(
+      /Expected one of "none", "bf16" for mixedPrecision but received "fp16"/,
+    );
+    expect(() => model.configureTraining({ cropSize: [32, 32], mixedPrecision: 'bf16', recompute: true })).toThrow(
+      'recompute and mixedPrecision "bf16" cannot be combined',
+    );
     model.configureTraining({ cropSize: [32, 32] });
     await expect(model.trainStep(images([1, 1, 24, 48], 1), 1e-3)).rejects.toThrow(
       /cropSize\[0\] = 32 is larger than the image \(24\)/,
