@@ -116,8 +116,6 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   auto phase = Clock::now();
   const double reach = 31.0 * static_cast<double>(model_->options().radius);
   const Views views = generateViews(images.to(device), options_.views, reach, generator_);
-  metrics.reachableFraction = views.reachableFraction;
-  metrics.validFraction = views.validFraction;
   metrics.viewMs = phaseDone(phase);
 
   phase = Clock::now();
@@ -140,10 +138,13 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   const auto zeroBaseline = vectorLoss(torch::zeros_like(views.target), views.target, views.mask);
   const auto variation = featureVariation(output.fixedFeatures);
   // Every metric in one read back: one wait for the device per step, not one per number.
+  // float64 throughout (float32 values convert exactly), the views' fractions included.
+  const auto asDouble = [](const torch::Tensor& x) { return x.detach().to(torch::kFloat64); };
   const auto values =
-      torch::stack({total.detach(), lossVector.detach(), lossConsistency.detach(),
-                    zeroBaseline.detach(), variation.detach(), gradNorm.to(total.scalar_type())})
-          .to(torch::kCPU, torch::kFloat64);
+      torch::stack({asDouble(total), asDouble(lossVector), asDouble(lossConsistency),
+                    asDouble(zeroBaseline), asDouble(variation), asDouble(gradNorm),
+                    views.reachableFraction, views.validFraction})
+          .to(torch::kCPU);
   const auto read = values.accessor<double, 1>();
   metrics.totalLoss = read[0];
   metrics.vectorLoss = read[1];
@@ -151,6 +152,8 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   metrics.zeroBaseline = read[3];
   metrics.featureVariation = read[4];
   metrics.gradNorm = read[5];
+  metrics.reachableFraction = read[6];
+  metrics.validFraction = read[7];
   // A non-finite loss or gradient (a corrupt batch, an overflow) must never reach the
   // weights or the optimiser's moments: the step is dropped and reported.
   metrics.skipped = !std::isfinite(metrics.gradNorm) || !std::isfinite(metrics.totalLoss);

@@ -198,9 +198,10 @@ Views viewsFromDisplacement(const torch::Tensor& images, const torch::Tensor& di
     reachable = reachable & (views.target.select(1, i).abs() <= reach);
   }
   views.mask = inside.unsqueeze(1).to(images.scalar_type());
-  const double valid = inside.sum().item<double>();
+  const auto valid = inside.sum().to(torch::kFloat64);
   views.validFraction = valid / static_cast<double>(inside.numel());
-  views.reachableFraction = valid > 0 ? (inside & reachable).sum().item<double>() / valid : 0.0;
+  // 0 when no voxel is valid (clamp_min keeps 0 / 0 out).
+  views.reachableFraction = (inside & reachable).sum().to(torch::kFloat64) / valid.clamp_min(1.0);
   return views;
 }
 

@@ -32,12 +32,14 @@ struct ViewOptions {
 };
 
 struct Views {
-  torch::Tensor moving;          // x_a (B, 1, *P): appearance(crop(I))
-  torch::Tensor fixed;           // x_b (B, 1, *P): crop(warp(I, psi))
-  torch::Tensor target;          // psi (B, n, *P) in voxels: x_b(x) ~ x_a(x + psi(x))
-  torch::Tensor mask;            // eps (B, 1, *P): 1 where x + psi(x) lies inside the crop
-  double reachableFraction = 0;  // share of valid voxels with every |psi_i| <= reach
-  double validFraction = 0;      // share of voxels with eps = 1
+  torch::Tensor moving;  // x_a (B, 1, *P): appearance(crop(I))
+  torch::Tensor fixed;   // x_b (B, 1, *P): crop(warp(I, psi))
+  torch::Tensor target;  // psi (B, n, *P) in voxels: x_b(x) ~ x_a(x + psi(x))
+  torch::Tensor mask;    // eps (B, 1, *P): 1 where x + psi(x) lies inside the crop
+  // 0-d float64 tensors on the images' device, so that reading them waits for nothing
+  // until the trainer reads every metric of its step at once.
+  torch::Tensor reachableFraction;  // share of valid voxels with every |psi_i| <= reach
+  torch::Tensor validFraction;      // share of voxels with eps = 1
 };
 
 // The appearance change of one moving view: x -> (x + noise - mean) * contrast + mean +

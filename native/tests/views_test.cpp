@@ -59,7 +59,7 @@ TEST_CASE("views: the mask is exactly the set of x with x + psi(x) inside the cr
   }
   // And the fixed view is the source moved by exactly that shift.
   EXPECT(torch::equal(views.fixed[0][0][0][2], images[0][0][13][12]));
-  EXPECT_NEAR(views.validFraction, 13.0 * 14.0 / 256.0, 1e-9);
+  EXPECT_NEAR(views.validFraction.item<double>(), 13.0 * 14.0 / 256.0, 1e-9);
 }
 
 TEST_CASE("views: the same seed gives the same views, another seed other views") {
@@ -84,12 +84,13 @@ TEST_CASE("views: default strength keeps >= 80% of valid voxels within 31 r (2D 
   auto generator = seeded(5);
   double reachable = 0;
   for (int round = 0; round < 4; ++round)
-    reachable += generateViews(images, options, 62.0, generator).reachableFraction;
+    reachable += generateViews(images, options, 62.0, generator).reachableFraction.item<double>();
   reachable /= 4;
   std::cout << "  reachable fraction at g = 0.5, r = 2: " << reachable << "\n";
   EXPECT(reachable >= 0.8);
   options.degree = 1.5;  // the reference's strength reaches far less
-  const double strong = generateViews(images, options, 62.0, generator).reachableFraction;
+  const double strong =
+      generateViews(images, options, 62.0, generator).reachableFraction.item<double>();
   std::cout << "  reachable fraction at g = 1.5, r = 2: " << strong << "\n";
   EXPECT(strong < 0.5);
 }
