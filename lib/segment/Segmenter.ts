@@ -4,7 +4,7 @@ import type { RawSegmentationMetrics } from '../native/binding';
 import { checkImages, CoverModel, MODEL_OPTIONS_METADATA, modelFromTensors, nativeModelOf } from '../model/CoverModel';
 import type { ModelOptions } from '../model/modelOptions';
 import { assertTensor, tensor, type Tensor } from '../tensor';
-import { checkNumber } from '../validate';
+import { checkNumber, firstNonFinite } from '../validate';
 import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { resolveSegmenterOptions, type ResolvedSegmenterOptions, type SegmenterOptions } from './segmenterOptions';
 import { scoreSegmentation, type SegmentationScores } from './segmentationMetrics';
@@ -251,6 +251,10 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
         throw new RangeError(
           `Expected "${HEAD_PREFIX}${name}" of shape [${t.shape.join(', ')}] (a head of ${this.options.classes} classes) but ${given ? `received [${given.shape.join(', ')}]` : 'it is missing'}`,
         );
+      if (given.dtype !== 'float32')
+        throw new TypeError(`Expected float32 data for "${HEAD_PREFIX}${name}" but received ${given.dtype}`);
+      if (firstNonFinite(given.data as Float32Array) >= 0)
+        throw new RangeError(`"${HEAD_PREFIX}${name}" holds NaN or Inf; weights must be finite`);
     }
     await this.#encoder.loadStateDict(encoderTensors);
     await callNative(() => native.loadSegmentationHeadState(headTensors));

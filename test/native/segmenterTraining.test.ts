@@ -5,6 +5,7 @@ import {
   labelledCropBatches,
   Segmenter,
   Trainer,
+  tensor,
   type LabelledBatch,
   type LabelledVolume,
   type StepRecord,
@@ -131,6 +132,13 @@ describe('fine-tuning through the Trainer', () => {
     const before = await segmenter.stateDict();
     await expect(segmenter.loadStateDict(await other.stateDict())).rejects.toThrow(
       /Expected "segmentation_head.conv.weight" of shape \[3, 8, 1, 1\] \(a head of 3 classes\) but received \[2, 8, 1, 1\]/,
+    );
+    const poisoned = { ...before };
+    const bias = new Float32Array(before['segmentation_head.conv.bias']!.data as Float32Array);
+    bias[1] = NaN;
+    poisoned['segmentation_head.conv.bias'] = tensor(bias, [3]);
+    await expect(segmenter.loadStateDict(poisoned)).rejects.toThrow(
+      '"segmentation_head.conv.bias" holds NaN or Inf; weights must be finite',
     );
     const after = await segmenter.stateDict();
     for (const name of Object.keys(before)) expect(after[name]!.data).toEqual(before[name]!.data);
