@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+'use strict';
+// Peak RSS after each of the first training steps through the public API: how the peak
+// grows while the allocator settles. Run it with and without a fixed glibc mmap threshold:
+//   node bench/stepMemory.js --dims 3 --size 64 --steps 3 [--recompute 1]
+//   MALLOC_MMAP_THRESHOLD_=131072 node bench/stepMemory.js --dims 3 --size 64 --steps 3
+// Prints one JSON line: per step its time, RSS and the peak so far (VmHWM), in MB.
+const fs = require('node:fs');
+const { CoverModel, setNumThreads, tensor } = require('../dist/lib');
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+const dims = option('dims', 3);
+const size = option('size', 64);
+const batch = option('batch', 1);
+const steps = option('steps', 3);
+const recompute = option('recompute', 0) === 1;
+setNumThreads(option('threads', 2));
+
+const peakMb = () => Number(fs.readFileSync('/proc/self/status', 'utf8').match(/VmHWM:\s+(\d+)/)[1]) / 1024;
+const rssMb = () => process.memoryUsage().rss / 1048576;
+
+(async () => {
+  const model = await CoverModel.create({ dims, seed: 0 });
+  model.configureTraining({ cropSize: Array(dims).fill(size), recompute });
+  const shape = [batch, 1, ...Array(dims).fill(Math.floor((size * 3) / 2))];
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => Math.random());
+  const images = tensor(data, shape);
+  const records = [];
+  for (let step = 1; step <= steps; step++) {
+    const started = Date.now();
+    await model.trainStep(images, 1e-4);
+    records.push({
+      step,
+      seconds: (Date.now() - started) / 1000,
+      rssMb: Math.round(rssMb()),
+      peakMb: Math.round(peakMb()),
+    });
+  }
+  await model.dispose();
+  const threshold = process.env.MALLOC_MMAP_THRESHOLD_ ?? 'default';
+  console.log(JSON.stringify({ dims, size, batch, recompute, mmapThreshold: threshold, records }));
+})();
