@@ -106,7 +106,10 @@ DoubleConvImpl::DoubleConvImpl(int dims, int64_t in, int64_t out) {
   for (int i = 0; i < 2; ++i) {
     layers_->push_back(makeConv(dims, i == 0 ? in : out, out, 3));
     layers_->push_back(makeGroupNorm(out / 8, out));
-    layers_->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+    // In place: the normalised map is needed by nothing else, and LeakyReLU's backward
+    // (slope > 0) reads the sign from its output, so one activation per layer is not kept.
+    layers_->push_back(
+        torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)));
   }
   register_module("double_conv", layers_);
 }
