@@ -22,5 +22,6 @@ export type MonitoredMetric = (typeof MONITORED_METRICS)[number];
 export const PRETRAINING_SCORE: TrainingScore<RawStepMetrics> = {
   name: 'vectorRatio',
   terms: (metrics) => [metrics.vectorLoss, metrics.zeroBaseline],
+  loss: (metrics) => metrics.totalLoss,
   monitorable: MONITORED_METRICS.slice(1),
 };

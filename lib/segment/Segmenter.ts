@@ -24,6 +24,7 @@ export interface LabelledBatch {
 export const SEGMENTATION_SCORE: TrainingScore<SegmentationStepMetrics> = {
   name: 'loss',
   terms: (metrics) => [metrics.loss, 1],
+  loss: (metrics) => metrics.loss,
   monitorable: ['crossEntropy', 'diceLoss'],
 };
 

@@ -295,7 +295,7 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
           nonFinite.push(step);
           logger.warn('skipped a step: the loss or gradient was not finite; the weights were not changed', {
             step,
-            loss: score.terms(metrics)[0],
+            loss: score.loss(metrics),
             gradNorm: metrics.gradNorm,
           });
         } else {

@@ -20,6 +20,8 @@ export interface TrainingScore<Metrics> {
   /** The score's name as early stopping's `monitor` (its default). */
   readonly name: string;
   terms(metrics: Metrics): readonly [number, number];
+  /** The loss the step minimised (what a skipped step's warning shows). */
+  loss(metrics: Metrics): number;
   /** The step metrics early stopping may monitor besides the score (their plain mean). */
   readonly monitorable: readonly string[];
 }
