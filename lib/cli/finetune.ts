@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Segmenter } from '../segment/Segmenter';
 import { labelledCropBatches } from '../segment/labelledCrops';
-import { createLogger, formatText } from '../log/logger';
+import { createLogger, formatCommandLine } from '../log/logger';
 import { latestCheckpoint } from '../train/checkpoints';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { Trainer } from '../train/Trainer';
@@ -89,7 +89,7 @@ export async function finetune(
     progress(
       `fine-tuning on ${pairs.length} labelled ${dims === 2 ? 'images' : 'volumes'}, crops [${crop.join(', ')}]`,
     );
-    const logger = createLogger({ sink: (record) => progress(formatText(record)) });
+    const logger = createLogger({ sink: (record) => progress(formatCommandLine(record)) });
     const trainer = new Trainer(segmenter, {
       maxSteps: steps,
       learningRate: () => learningRate,

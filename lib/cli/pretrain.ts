@@ -10,7 +10,7 @@ import { ImageDataset } from '../data/dataset/ImageDataset';
 import { patchBatches, patchSizeFor } from '../data/dataset/patchBatches';
 import { phantomBatches } from '../data/phantom';
 import { formatProgress } from '../log/formatProgress';
-import { createLogger, formatFields, type Logger, type LogRecord } from '../log/logger';
+import { createLogger, formatCommandLine, type Logger } from '../log/logger';
 import { CoverModel } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
 import { bestCheckpoint, latestCheckpoint } from '../train/checkpoints';
@@ -30,7 +30,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
   const config = await parsePretrainArgs(argv);
   const logger = createLogger({
     level: config.logLevel,
-    sink: (record) => output.write(`${output.isTTY ? '\r\x1b[K' : ''}${formatLine(record)}\n`),
+    sink: (record) => output.write(`${output.isTTY ? '\r\x1b[K' : ''}${formatCommandLine(record)}\n`),
   });
   if (config.printConfig) {
     process.stdout.write(YAML.stringify(withoutCliSwitches(config)));
@@ -226,9 +226,4 @@ function summarise(ratios: number[]): Record<string, number> {
 
 function round(value: number): number {
   return Math.round(value * 1000) / 1000;
-}
-
-function formatLine(record: LogRecord): string {
-  const fields = formatFields(record.fields);
-  return `cover-torch ${record.level === 'info' ? '' : `${record.level}: `}${record.message}${fields ? `  ${fields}` : ''}`;
 }

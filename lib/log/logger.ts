@@ -64,3 +64,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** A logger that drops everything. */
 export const silentLogger: Logger = createLogger({ level: 'silent' });
+
+/** A record as the CLI's commands print it: `cover-torch [level: ]message  key=value ...`. */
+export function formatCommandLine(record: LogRecord): string {
+  const fields = formatFields(record.fields);
+  return `cover-torch ${record.level === 'info' ? '' : `${record.level}: `}${record.message}${fields ? `  ${fields}` : ''}`;
+}
