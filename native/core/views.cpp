@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/warp.h"
 
@@ -79,18 +80,127 @@ torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma) {
   return y;
 }
 
-// Noise, contrast about the mean, brightness, then in-painting boxes of U(0, 1) noise.
-void applyAppearance(torch::Tensor& image, const Appearance& a, at::Generator& generator) {
-  const auto cpu = torch::TensorOptions().dtype(image.scalar_type());
-  image = image + torch::randn(image.sizes(), generator, cpu).to(image.device()) * a.noiseStd;
+// Noise, contrast about the mean, brightness, then in-painting boxes of U(0, 1) noise; the
+// noise values come from `voxelNoise`, a generator on the image's device.
+void applyAppearance(torch::Tensor& image, const Appearance& a, at::Generator& voxelNoise) {
+  image = image + torch::randn(image.sizes(), voxelNoise, image.options()) * a.noiseStd;
   const auto mean = image.mean();
   image = (image - mean) * a.contrast + mean + a.brightness;
   for (const auto& box : a.boxes) {
     auto region = image;
     for (size_t axis = 0; axis < box.size(); ++axis)
       region = region.narrow(static_cast<int64_t>(axis) + 1, box[axis].first, box[axis].second);
-    region.copy_(torch::rand(region.sizes(), generator, cpu).to(image.device()));
+    region.copy_(torch::rand(region.sizes(), voxelNoise, image.options()));
   }
+}
+
+// The affine part of one image's transform: T(x) = A (x - c) + c + t.
+struct AffineDraw {
+  torch::Tensor linear;       // A, (n, n) float64 on the CPU
+  torch::Tensor translation;  // t, (n, 1) float64 on the CPU, voxels
+};
+
+std::vector<AffineDraw> drawAffines(int64_t batch, const std::vector<int64_t>& sourceSize, double g,
+                                    at::Generator& generator) {
+  const int64_t n = static_cast<int64_t>(sourceSize.size());
+  std::vector<AffineDraw> draws;
+  for (int64_t b = 0; b < batch; ++b) {
+    AffineDraw draw{randomLinearPart(n, g, generator), torch::empty({n, 1}, torch::kFloat64)};
+    for (int64_t i = 0; i < n; ++i) {
+      const double limit = 0.2 * g * sourceSize[i];
+      draw.translation[i][0] = uniform(generator, -limit, limit);
+    }
+    draws.push_back(std::move(draw));
+  }
+  return draws;
+}
+
+// psi(x) = T(x) - x on the source grid for each draw, plus the elastic part (noise from
+// `voxelNoise`), computed on `device`: (B, n, *S) float32.
+torch::Tensor displacementField(const std::vector<AffineDraw>& affines,
+                                const std::vector<int64_t>& sourceSize, const ViewOptions& options,
+                                at::Generator& voxelNoise, const torch::Device& device) {
+  const int64_t n = static_cast<int64_t>(sourceSize.size());
+  const auto float64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  // Voxel coordinates of the grid relative to its centre: (n, *S).
+  std::vector<torch::Tensor> axes;
+  for (int64_t i = 0; i < n; ++i) {
+    axes.push_back(torch::arange(sourceSize[i], float64) - (sourceSize[i] - 1) / 2.0);
+  }
+  const auto grid = torch::stack(torch::meshgrid(axes, "ij"), 0).reshape({n, -1});
+  std::vector<torch::Tensor> fields;
+  for (const auto& affine : affines) {
+    // psi(x) = A (x - c) + c + t - x, with grid = x - c.
+    fields.push_back(torch::matmul(affine.linear.to(device), grid) + affine.translation.to(device) -
+                     grid);
+  }
+  std::vector<int64_t> shape{static_cast<int64_t>(affines.size()), n};
+  shape.insert(shape.end(), sourceSize.begin(), sourceSize.end());
+  auto psi = torch::stack(fields, 0).reshape(shape);
+  if (options.elasticAmplitude > 0) {
+    auto noise = torch::rand(shape, voxelNoise, float64) * 2 - 1;
+    // Scaled so that each component has standard deviation elasticAmplitude voxels (away
+    // from the borders, where the zero padding of the smoothing lowers it).
+    const double scale = options.elasticAmplitude / elasticNoiseStd(n, options.elasticSigma);
+    psi = psi + gaussianSmooth(noise, options.elasticSigma) * scale;
+  }
+  return psi.to(torch::kFloat32);
+}
+
+// The views of `images` given everything random about them: the displacement, the crop
+// corners, the moving views' appearance changes (empty: none) and the per-voxel noise.
+Views renderViews(const torch::Tensor& images, const torch::Tensor& displacement,
+                  const std::vector<std::vector<int64_t>>& cropCorners,
+                  const std::vector<Appearance>& appearances, const ViewOptions& options,
+                  double reach, at::Generator& voxelNoise) {
+  torch::NoGradGuard noGrad;
+  const int64_t batch = images.size(0);
+  const int64_t n = images.dim() - 2;
+  const auto& crop = options.cropSize;
+  const auto fixedFull = warp(images, displacement.to(images.scalar_type()));
+  std::vector<torch::Tensor> moving, fixed, target;
+  for (int64_t b = 0; b < batch; ++b) {
+    auto cut = [&](const torch::Tensor& x) {
+      auto region = x[b];
+      for (int64_t i = 0; i < n; ++i) region = region.narrow(i + 1, cropCorners[b][i], crop[i]);
+      return region;
+    };
+    auto source = cut(images).clone();
+    if (!appearances.empty()) applyAppearance(source, appearances[b], voxelNoise);
+    moving.push_back(source);
+    fixed.push_back(cut(fixedFull));
+    target.push_back(cut(displacement));
+  }
+  Views views;
+  views.moving = torch::stack(moving, 0).contiguous();
+  views.fixed = torch::stack(fixed, 0).contiguous();
+  views.target = torch::stack(target, 0).to(images.scalar_type()).contiguous();
+  // eps: x + psi(x) inside [0, P_i - 1] on every axis.
+  auto inside = torch::ones_like(views.target.select(1, 0), torch::kBool);
+  auto reachable = inside.clone();
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<int64_t> shape(n + 1, 1);
+    shape[i + 1] = crop[i];
+    const auto position =
+        views.target.select(1, i) + torch::arange(crop[i], views.target.options()).reshape(shape);
+    inside = inside & (position >= 0) & (position <= crop[i] - 1);
+    reachable = reachable & (views.target.select(1, i).abs() <= reach);
+  }
+  views.mask = inside.unsqueeze(1).to(images.scalar_type());
+  const auto valid = inside.sum().to(torch::kFloat64);
+  views.validFraction = valid / static_cast<double>(inside.numel());
+  // 0 when no voxel is valid (clamp_min keeps 0 / 0 out).
+  views.reachableFraction = (inside & reachable).sum().to(torch::kFloat64) / valid.clamp_min(1.0);
+  return views;
+}
+
+std::vector<Appearance> drawAppearances(int64_t batch, const ViewOptions& options,
+                                        at::Generator& generator) {
+  std::vector<Appearance> appearances;
+  if (!options.appearance) return appearances;
+  for (int64_t b = 0; b < batch; ++b)
+    appearances.push_back(drawAppearance(options.cropSize, options, generator));
+  return appearances;
 }
 
 }  // namespace
@@ -123,86 +233,35 @@ double elasticNoiseStd(int64_t dims, double sigma) {
   return std::sqrt(std::pow(perAxis, static_cast<double>(dims)) / 3.0);
 }
 
+at::Generator voxelNoiseGenerator(const torch::Device& device, at::Generator& generator) {
+  const auto seed = static_cast<uint64_t>(
+      torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, generator, torch::kLong)
+          .item<int64_t>());
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  // A generator of the device's own kind (Philox on CUDA), owned by the caller, not the
+  // process-wide default one.
+  auto onDevice = at::globalContext()
+                      .getAcceleratorHooksInterface(device.type())
+                      .getNewGenerator(device.index());
+  onDevice.set_current_seed(seed);
+  return onDevice;
+}
+
 torch::Tensor randomDisplacement(int64_t batch, const std::vector<int64_t>& sourceSize,
-                                 const std::vector<int64_t>& cropSize, const ViewOptions& options,
-                                 at::Generator& generator, const torch::Device& device) {
-  const int64_t n = static_cast<int64_t>(sourceSize.size());
-  const double g = options.degree;
-  // Voxel coordinates of the grid relative to its centre: (n, *S).
-  std::vector<torch::Tensor> axes;
-  for (int64_t i = 0; i < n; ++i) {
-    axes.push_back(torch::arange(sourceSize[i], torch::kFloat64) - (sourceSize[i] - 1) / 2.0);
-  }
-  const auto grid = torch::stack(torch::meshgrid(axes, "ij"), 0).reshape({n, -1});
-  std::vector<torch::Tensor> fields;
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto linear = randomLinearPart(n, g, generator);
-    auto translation = torch::empty({n, 1}, torch::kFloat64);
-    for (int64_t i = 0; i < n; ++i) {
-      const double limit = 0.2 * g * sourceSize[i];
-      translation[i][0] = uniform(generator, -limit, limit);
-    }
-    // psi(x) = A (x - c) + c + t - x, with grid = x - c.
-    fields.push_back(torch::matmul(linear, grid) + translation - grid);
-  }
-  std::vector<int64_t> shape{batch, n};
-  shape.insert(shape.end(), sourceSize.begin(), sourceSize.end());
-  auto psi = torch::stack(fields, 0).reshape(shape);
-  if (options.elasticAmplitude > 0) {
-    auto noise = torch::rand(shape, generator, torch::kFloat64) * 2 - 1;
-    // Scaled so that each component has standard deviation elasticAmplitude voxels (away
-    // from the borders, where the zero padding of the smoothing lowers it).
-    const double scale = options.elasticAmplitude / elasticNoiseStd(n, options.elasticSigma);
-    psi = psi + gaussianSmooth(noise, options.elasticSigma) * scale;
-  }
-  return psi.to(device, torch::kFloat32);
+                                 const ViewOptions& options, at::Generator& generator,
+                                 const torch::Device& device) {
+  const auto affines = drawAffines(batch, sourceSize, options.degree, generator);
+  auto voxelNoise = voxelNoiseGenerator(device, generator);
+  return displacementField(affines, sourceSize, options, voxelNoise, device);
 }
 
 Views viewsFromDisplacement(const torch::Tensor& images, const torch::Tensor& displacement,
                             const std::vector<std::vector<int64_t>>& cropCorners,
                             const ViewOptions& options, double reach, at::Generator& generator) {
-  torch::NoGradGuard noGrad;
-  const int64_t batch = images.size(0);
-  const int64_t n = images.dim() - 2;
-  const auto& crop = options.cropSize;
-  const auto fixedFull = warp(images, displacement.to(images.scalar_type()));
-  std::vector<torch::Tensor> moving, fixed, target;
-  for (int64_t b = 0; b < batch; ++b) {
-    auto cut = [&](const torch::Tensor& x) {
-      auto region = x[b];
-      for (int64_t i = 0; i < n; ++i) region = region.narrow(i + 1, cropCorners[b][i], crop[i]);
-      return region;
-    };
-    auto source = cut(images).clone();
-    if (options.appearance) {
-      std::vector<int64_t> size(source.sizes().begin() + 1, source.sizes().end());
-      applyAppearance(source, drawAppearance(size, options, generator), generator);
-    }
-    moving.push_back(source);
-    fixed.push_back(cut(fixedFull));
-    target.push_back(cut(displacement));
-  }
-  Views views;
-  views.moving = torch::stack(moving, 0).contiguous();
-  views.fixed = torch::stack(fixed, 0).contiguous();
-  views.target = torch::stack(target, 0).to(images.scalar_type()).contiguous();
-  // eps: x + psi(x) inside [0, P_i - 1] on every axis.
-  auto inside = torch::ones_like(views.target.select(1, 0), torch::kBool);
-  auto reachable = inside.clone();
-  for (int64_t i = 0; i < n; ++i) {
-    std::vector<int64_t> shape(n + 1, 1);
-    shape[i + 1] = crop[i];
-    const auto position =
-        views.target.select(1, i) + torch::arange(crop[i], views.target.options()).reshape(shape);
-    inside = inside & (position >= 0) & (position <= crop[i] - 1);
-    reachable = reachable & (views.target.select(1, i).abs() <= reach);
-  }
-  views.mask = inside.unsqueeze(1).to(images.scalar_type());
-  const auto valid = inside.sum().to(torch::kFloat64);
-  views.validFraction = valid / static_cast<double>(inside.numel());
-  // 0 when no voxel is valid (clamp_min keeps 0 / 0 out).
-  views.reachableFraction = (inside & reachable).sum().to(torch::kFloat64) / valid.clamp_min(1.0);
-  return views;
+  const auto appearances = drawAppearances(images.size(0), options, generator);
+  auto voxelNoise = voxelNoiseGenerator(images.device(), generator);
+  return renderViews(images, displacement.to(images.device()), cropCorners, appearances, options,
+                     reach, voxelNoise);
 }
 
 Views generateViews(const torch::Tensor& images, const ViewOptions& options, double reach,
@@ -220,16 +279,21 @@ Views generateViews(const torch::Tensor& images, const ViewOptions& options, dou
                 " is larger than the image (", source[i],
                 "); images should be about 1.5x the crop");
   }
-  const auto psi = randomDisplacement(images.size(0), source, options.cropSize, options, generator,
-                                      images.device());
+  // Every choice that is not per voxel first, from the CPU generator (the same on every
+  // device), then the per-voxel noise on the images' device.
+  const int64_t batch = images.size(0);
+  const auto affines = drawAffines(batch, source, options.degree, generator);
   std::vector<std::vector<int64_t>> corners;
-  for (int64_t b = 0; b < images.size(0); ++b) {
+  for (int64_t b = 0; b < batch; ++b) {
     std::vector<int64_t> corner;
     for (int64_t i = 0; i < n; ++i)
       corner.push_back(randomInt(generator, 0, source[i] - options.cropSize[i]));
     corners.push_back(corner);
   }
-  return viewsFromDisplacement(images, psi, corners, options, reach, generator);
+  const auto appearances = drawAppearances(batch, options, generator);
+  auto voxelNoise = voxelNoiseGenerator(images.device(), generator);
+  const auto psi = displacementField(affines, source, options, voxelNoise, images.device());
+  return renderViews(images, psi, corners, appearances, options, reach, voxelNoise);
 }
 
 }  // namespace cover::core

@@ -1,6 +1,9 @@
 // The self-supervised task (COVER-SPEC section 1): two views of each image with a known
-// displacement between them. Runs on the images' device; random draws come from one
-// seeded CPU generator, so the same seed gives the same views on any device.
+// displacement between them, made on the images' device. Every choice that is not per
+// voxel (transforms, crops, appearance parameters, in-painting boxes) is drawn from one
+// seeded CPU generator, so it is the same on every device; per-voxel noise (the elastic
+// field, image noise, in-painting values) is drawn on the device, from a generator seeded
+// by one draw of the CPU one: the same seed gives the same views on a given device.
 #pragma once
 
 #include <ATen/core/Generator.h>
@@ -62,11 +65,16 @@ Appearance drawAppearance(const std::vector<int64_t>& size, const ViewOptions& o
 // each of `dims` axes (the elastic field's scale before elasticAmplitude).
 double elasticNoiseStd(int64_t dims, double sigma);
 
+// A generator of `device`'s kind for per-voxel noise, seeded by one draw of `generator`
+// (on the CPU a CPU generator; on CUDA a new Philox generator, not the process-wide one).
+at::Generator voxelNoiseGenerator(const torch::Device& device, at::Generator& generator);
+
 // Draws the random affine (+ elastic) displacement psi(x) = T(x) - x on the source grid,
-// T about the grid centre. sourceSize: spatial sizes; returns (B, n, *S) on `device`.
+// T about the grid centre, computed on `device`. sourceSize: spatial sizes; returns
+// (B, n, *S) float32 on `device`.
 torch::Tensor randomDisplacement(int64_t batch, const std::vector<int64_t>& sourceSize,
-                                 const std::vector<int64_t>& cropSize, const ViewOptions& options,
-                                 at::Generator& generator, const torch::Device& device);
+                                 const ViewOptions& options, at::Generator& generator,
+                                 const torch::Device& device);
 
 // The views for given images (B, 1, *S), displacement on the source grid and crop corners
 // (B x n). `reach` is the largest displacement per axis the network can express.

@@ -116,7 +116,7 @@ TEST_CASE("views: elastic amplitude is the displacement's standard deviation in 
     options.elasticSigma = 4.0;
     const std::vector<int64_t> size(dims, dims == 2 ? 160 : 64);
     auto generator = seeded(11);
-    const auto psi = randomDisplacement(2, size, size, options, generator, torch::kCPU);
+    const auto psi = randomDisplacement(2, size, options, generator, torch::kCPU);
     // Away from the borders, where zero padding of the smoothing lowers the spread.
     auto inner = psi;
     for (int i = 0; i < dims; ++i) inner = inner.narrow(i + 2, 16, size[i] - 32);
@@ -132,9 +132,9 @@ TEST_CASE("views: translation spans +-0.2 g of the source size per axis") {
   ViewOptions options;
   options.degree = 1.0;
   options.elasticAmplitude = 0.0;  // the affine part alone
-  const std::vector<int64_t> source{96, 144}, crop{64, 96};
+  const std::vector<int64_t> source{96, 144};
   auto generator = seeded(12);
-  const auto psi = randomDisplacement(400, source, crop, options, generator, torch::kCPU);
+  const auto psi = randomDisplacement(400, source, options, generator, torch::kCPU);
   // psi at the grid centre is the translation (the linear part acts about the centre); the
   // centre lies between voxels, so average the four around it.
   const auto centre = psi.narrow(2, 47, 2).narrow(3, 71, 2).mean({2, 3});  // (400, 2)
@@ -175,6 +175,69 @@ TEST_CASE("views: appearance parameters are drawn within their ranges") {
   EXPECT_NEAR(boxes, 7.6, 0.3);
   EXPECT_NEAR(brightness, 0.0, 0.01);
   EXPECT_NEAR(std::sqrt(brightnessSq), options.brightnessStd, 0.01);
+}
+
+TEST_CASE("views: per-voxel noise leaves the geometry drawn for a seed as it is") {
+  // Transforms and crops come first from the seed, per-voxel noise from a generator of its
+  // own: turning noise on changes nothing else, which is what keeps the geometry the same
+  // on every device.
+  ViewOptions plain;
+  plain.cropSize = {48, 48};
+  plain.elasticAmplitude = 0.0;
+  plain.appearance = false;
+  ViewOptions withAppearance = plain;
+  withAppearance.appearance = true;
+  ViewOptions withElastic = plain;
+  withElastic.elasticAmplitude = 3.0;
+  withElastic.elasticSigma = 4.0;
+  const auto images = texture({3, 1, 96, 96}, 5);
+  auto first = seeded(21), second = seeded(21), third = seeded(21);
+  const auto a = generateViews(images, plain, 62.0, first);
+  const auto b = generateViews(images, withAppearance, 62.0, second);
+  const auto c = generateViews(images, withElastic, 62.0, third);
+  EXPECT(torch::equal(a.fixed, b.fixed) && torch::equal(a.target, b.target));
+  EXPECT(!torch::allclose(a.moving, b.moving));
+  // The elastic run's displacement is the plain one plus a smooth field of about 3 voxels.
+  const double elastic = (c.target - a.target).std().item<double>();
+  std::cout << "  elastic part on the crops: std " << elastic << " voxels for amplitude 3\n";
+  EXPECT(elastic > 3.0 * 0.6 && elastic < 3.0 * 1.3);
+  EXPECT(torch::equal(a.moving, c.moving));  // same crops of the same images
+}
+
+TEST_CASE("cuda: views on the GPU have the CPU's geometry and their own reproducible noise") {
+  cover::tests::requireCuda();
+  ViewOptions options;
+  options.cropSize = {32, 48, 32};
+  options.elasticAmplitude = 0.0;
+  options.appearance = false;
+  const auto images = texture({2, 1, 48, 64, 48}, 6);
+  auto cpuGenerator = seeded(31), gpuGenerator = seeded(31);
+  const auto cpu = generateViews(images, options, 62.0, cpuGenerator);
+  const auto gpu = generateViews(images.to(torch::kCUDA), options, 62.0, gpuGenerator);
+  EXPECT(gpu.fixed.is_cuda() && gpu.target.is_cuda() && gpu.reachableFraction.is_cuda());
+  EXPECT(cover::tests::maxAbsDiff(gpu.target, cpu.target) < 1e-4);
+  EXPECT(cover::tests::maxAbsDiff(gpu.moving, cpu.moving) == 0.0);
+  // A voxel exactly on the crop's border may fall either side by rounding.
+  EXPECT((gpu.mask.cpu() != cpu.mask).to(torch::kFloat64).mean().item<double>() < 1e-3);
+  EXPECT(cover::tests::maxAbsDiff(gpu.fixed * cpu.mask.to(torch::kCUDA), cpu.fixed * cpu.mask) <
+         1e-4);
+  // With every kind of noise on, the same seed on the GPU gives the same views again.
+  options.elasticAmplitude = 3.0;
+  options.appearance = true;
+  auto again = seeded(32), andAgain = seeded(32);
+  const auto x = generateViews(images.to(torch::kCUDA), options, 62.0, again);
+  const auto y = generateViews(images.to(torch::kCUDA), options, 62.0, andAgain);
+  EXPECT(torch::equal(x.moving, y.moving) && torch::equal(x.fixed, y.fixed) &&
+         torch::equal(x.target, y.target));
+  // And the elastic field drawn there has the asked spread.
+  options.degree = 0.0;
+  options.elasticSigma = 4.0;
+  auto elastic = seeded(33);
+  auto psi = randomDisplacement(2, {64, 64, 64}, options, elastic, torch::kCUDA);
+  for (int i = 0; i < 3; ++i) psi = psi.narrow(i + 2, 16, 32);
+  const double std = psi.std().item<double>();
+  std::cout << "  3D elastic std on the GPU " << std << " voxels for amplitude 3\n";
+  EXPECT(std > 3.0 * 0.85 && std < 3.0 * 1.15);
 }
 
 }  // namespace
