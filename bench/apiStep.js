@@ -12,11 +12,7 @@
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 const path = require('node:path');
 const { CoverModel, saveSafetensors, setNumThreads, tensor } = require('../dist/lib');
-
-function option(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
+const { numberOption: option, randomImages: randomSourceImages } = require('./stepInputs');
 
 const mode = process.argv[2];
 const dims = option('dims', 2);
@@ -27,12 +23,7 @@ const steps = option('steps', 6);
 const recompute = option('recompute', 0) === 1;
 setNumThreads(option('threads', 2));
 
-function randomImages() {
-  const shape = [batch, 1, ...Array(dims).fill(Math.floor((size * 3) / 2))];
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = Math.random();
-  return tensor(data, shape);
-}
+const randomImages = () => randomSourceImages({ dims, size, batch });
 
 /** p99 of the event loop's delay, in ms, while `work` runs. */
 async function loopDelayDuring(work) {

@@ -6,12 +6,8 @@
 //   MALLOC_MMAP_THRESHOLD_=131072 node bench/stepMemory.js --dims 3 --size 64 --steps 3
 // Prints one JSON line: per step its time, RSS and the peak so far (VmHWM), in MB.
 const fs = require('node:fs');
-const { CoverModel, setNumThreads, tensor } = require('../dist/lib');
-
-function option(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
+const { CoverModel, setNumThreads } = require('../dist/lib');
+const { numberOption: option, randomImages } = require('./stepInputs');
 
 const dims = option('dims', 3);
 const size = option('size', 64);
@@ -26,9 +22,7 @@ const rssMb = () => process.memoryUsage().rss / 1048576;
 (async () => {
   const model = await CoverModel.create({ dims, seed: 0 });
   model.configureTraining({ cropSize: Array(dims).fill(size), recompute });
-  const shape = [batch, 1, ...Array(dims).fill(Math.floor((size * 3) / 2))];
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => Math.random());
-  const images = tensor(data, shape);
+  const images = randomImages({ dims, size, batch });
   const records = [];
   for (let step = 1; step <= steps; step++) {
     const started = Date.now();
