@@ -5,6 +5,7 @@ import { createLogger, formatCommandLine } from '../log/logger';
 import { latestCheckpoint } from '../train/checkpoints';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { Trainer } from '../train/Trainer';
+import { warmupCosine } from '../train/warmupCosine';
 import { readLabelledImages, type LabelledImage } from './labelledImages';
 import { recordedPreprocessing } from '../encoder/preprocessing';
 import { parseCommandArgs } from './commandArgs';
@@ -30,7 +31,9 @@ Options:
   --steps N             training steps in all (default 500)
   --crop N              crop side per axis (default 96), at most the smallest image's side
   --batch-size N        crops per step (default 4 for 2D models, 1 for 3D)
-  --lr X                Adam learning rate, constant (default 3e-4)
+  --lr X                Adam learning rate (default 3e-4)
+  --schedule S          constant (default), or cosine: linear warmup over the first 5% of
+                        the steps to --lr, then cosine decay to 0 (pretrain's schedule)
   --freeze-encoder      train the head only: a linear probe of the frozen features
   --class-weights LIST  one weight per class, e.g. 0.5,1,2
   --ignore-label N      voxels with this label count for nothing
@@ -48,6 +51,7 @@ export async function finetune(
     values: ['--weights', '--out', '--run', '--checkpoint-every', '--classes', '--steps', '--crop'].concat([
       '--batch-size',
       '--lr',
+      '--schedule',
       '--class-weights',
       '--ignore-label',
       '--seed',
@@ -64,7 +68,7 @@ export async function finetune(
   const classes = args.integer('--classes', 2, 1024);
   const steps = args.integer('--steps', 1, Number.MAX_SAFE_INTEGER, 500);
   const seed = args.integer('--seed', 0, Number.MAX_SAFE_INTEGER, 0);
-  const learningRate = args.number('--lr', 3e-4);
+  const learningRate = fineTuningSchedule(args.value('--schedule') ?? 'constant', args.number('--lr', 3e-4), steps);
   const checkpointEvery = args.integer('--checkpoint-every', 1, Number.MAX_SAFE_INTEGER, 100);
   const classWeights = args.value('--class-weights')?.split(',').map(Number);
   const ignore = args.value('--ignore-label');
@@ -92,7 +96,7 @@ export async function finetune(
     const logger = createLogger({ sink: (record) => progress(formatCommandLine(record)) });
     const trainer = new Trainer(segmenter, {
       maxSteps: steps,
-      learningRate: () => learningRate,
+      learningRate,
       logger,
       ...(signal ? { signal } : {}),
       ...(run
@@ -127,6 +131,13 @@ export async function finetune(
   } finally {
     await segmenter.dispose();
   }
+}
+
+/** The learning rate of each step for `--schedule NAME`. */
+function fineTuningSchedule(name: string, baseLr: number, steps: number): (step: number) => number {
+  if (name === 'constant') return () => baseLr;
+  if (name === 'cosine') return warmupCosine({ baseLr, maxSteps: steps, warmupSteps: Math.floor(steps * 0.05) });
+  throw new Error(`--schedule must be constant or cosine, got ${JSON.stringify(name)}`);
 }
 
 /** The crop per axis: `side`, at most the smallest image's extent along that axis. */

@@ -126,7 +126,7 @@ describe('cover-torch finetune and evaluate', () => {
     const argv = (...extra: string[]) =>
       ['--weights', weights, '--images', path.join(tempDir(), 'images'), '--labels']
         .concat([path.join(tempDir(), 'labels'), '--classes', '2', '--run', run, '--steps', '5'])
-        .concat(['--crop', '16', '--checkpoint-every', '2', ...extra]);
+        .concat(['--crop', '16', '--checkpoint-every', '2', '--schedule', 'cosine', ...extra]);
     // Interrupted (as by Ctrl-C) once the first checkpoint is written: exit 130, and a hint.
     const interrupt = new AbortController();
     const interrupted = await finetune(
@@ -161,12 +161,16 @@ describe('cover-torch finetune and evaluate', () => {
       ),
     ).toBe(0);
     expect(progress.join('\n')).toMatch(/resumed .*step=2/);
-    const steps = fs
+    const records = fs
       .readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line).step);
-    expect(steps).toEqual([1, 2, 3, 4, 5]);
+      .map((line) => JSON.parse(line));
+    expect(records.map((record) => record.step)).toEqual([1, 2, 3, 4, 5]);
+    // --schedule cosine over 5 steps (no warmup step at 5%), continued across the resume:
+    // 3e-4 * (1 + cos(pi * s / 5)) / 2 for steps s = 0..4.
+    const cosine = [0, 1, 2, 3, 4].map((s) => (3e-4 * (1 + Math.cos((Math.PI * s) / 5))) / 2);
+    records.forEach((record, s) => expect(record.learningRate).toBeCloseTo(cosine[s]!, 12));
     // The run folder is what evaluate and Segmenter.load take: its final.safetensors.
     expect(fs.existsSync(path.join(run, 'final.safetensors'))).toBe(true);
     await using segmenter = await Segmenter.load(run);
@@ -206,6 +210,13 @@ describe('cover-torch finetune and evaluate', () => {
       await run('finetune', '--weights', 'w', '--images', 'i', '--labels', 'l', '--classes', '1', '--out', 'o'),
     ).toBe(2);
     expect(err.pop()).toContain('Expected an integer between 2 and 1024 for --classes but received "1"');
+    expect(
+      await run(
+        ...['finetune', '--weights', 'w', '--images', 'i', '--labels', 'l', '--classes', '2'],
+        ...['--out', 'o', '--schedule', 'linear'],
+      ),
+    ).toBe(2);
+    expect(err.pop()).toContain('--schedule must be constant or cosine, got "linear"');
     expect(await run('evaluate', 'seg', '--images', 'i', '--labels', 'l', '--run', 'r')).toBe(2);
     expect(err.pop()).toContain('--run only adds to the report: pass --report FILE.html with it');
     expect(await run('evaluate', '--images', 'i', '--labels', 'l')).toBe(2);
