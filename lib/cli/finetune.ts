@@ -5,7 +5,6 @@ import { createLogger, formatCommandLine } from '../log/logger';
 import { latestCheckpoint } from '../train/checkpoints';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { Trainer } from '../train/Trainer';
-import { warmupCosine } from '../train/warmupCosine';
 import { readLabelledImages, type LabelledImage } from './labelledImages';
 import { recordedPreprocessing } from '../encoder/preprocessing';
 import { parseCommandArgs } from './commandArgs';
@@ -68,7 +67,7 @@ export async function finetune(
   const classes = args.integer('--classes', 2, 1024);
   const steps = args.integer('--steps', 1, Number.MAX_SAFE_INTEGER, 500);
   const seed = args.integer('--seed', 0, Number.MAX_SAFE_INTEGER, 0);
-  const learningRate = fineTuningSchedule(args.value('--schedule') ?? 'constant', args.number('--lr', 3e-4), steps);
+  const learningRate = fineTuningSchedule(args.value('--schedule') ?? 'constant', args.number('--lr', 3e-4));
   const checkpointEvery = args.integer('--checkpoint-every', 1, Number.MAX_SAFE_INTEGER, 100);
   const classWeights = args.value('--class-weights')?.split(',').map(Number);
   const ignore = args.value('--ignore-label');
@@ -133,10 +132,13 @@ export async function finetune(
   }
 }
 
-/** The learning rate of each step for `--schedule NAME`. */
-function fineTuningSchedule(name: string, baseLr: number, steps: number): (step: number) => number {
+/**
+ * The Trainer's `learningRate` for `--schedule NAME`: a number gets the Trainer's own
+ * warmup and cosine decay (pretrain's schedule), a function is used as it is.
+ */
+function fineTuningSchedule(name: string, baseLr: number): number | ((step: number) => number) {
   if (name === 'constant') return () => baseLr;
-  if (name === 'cosine') return warmupCosine({ baseLr, maxSteps: steps, warmupSteps: Math.floor(steps * 0.05) });
+  if (name === 'cosine') return baseLr;
   throw new Error(`--schedule must be constant or cosine, got ${JSON.stringify(name)}`);
 }
 
