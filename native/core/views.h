@@ -61,6 +61,10 @@ struct Appearance {
 Appearance drawAppearance(const std::vector<int64_t>& size, const ViewOptions& options,
                           at::Generator& generator);
 
+// Gaussian smoothing of (B, C, *S) along every spatial axis, zero padding, the kernel cut at
+// ceil(3 sigma) (at least 1) and normalised to sum 1; in the field's dtype and device.
+torch::Tensor gaussianSmooth(const torch::Tensor& x, double sigma);
+
 // Standard deviation of uniform [-1, 1] noise after Gaussian smoothing with `sigma` along
 // each of `dims` axes (the elastic field's scale before elasticAmplitude).
 double elasticNoiseStd(int64_t dims, double sigma);

@@ -108,6 +108,37 @@ TEST_CASE("views: appearance changes only the moving view, within the documented
   EXPECT(torch::isfinite(views.moving).all().item<bool>());
 }
 
+TEST_CASE("views: Gaussian smoothing equals a zero-padded depthwise convolution per axis") {
+  for (int dims : {2, 3}) {
+    for (const double sigma : {0.2, 1.5, 4.0}) {
+      auto generator = seeded(5);
+      std::vector<int64_t> shape{2, 3, 19, 24};
+      if (dims == 3) shape.push_back(11);  // shorter than the kernel at sigma 4
+      const auto field = torch::rand(shape, generator, torch::kFloat64);
+      // Reference: the kernel written out, one convolution per axis.
+      const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma)));
+      auto kernel = torch::exp(-torch::arange(-radius, radius + 1, torch::kFloat64).pow(2) /
+                               (2 * sigma * sigma));
+      kernel = kernel / kernel.sum();
+      auto expected = field;
+      for (int axis = 0; axis < dims; ++axis) {
+        std::vector<int64_t> kernelShape(dims + 2, 1);
+        kernelShape[0] = 3;
+        kernelShape[axis + 2] = 2 * radius + 1;
+        std::vector<int64_t> padding(dims, 0);
+        padding[axis] = radius;
+        const auto weight = kernel.reshape({-1}).expand({3, 2 * radius + 1}).reshape(kernelShape);
+        expected = dims == 2 ? torch::conv2d(expected, weight, {}, 1, padding, 1, 3)
+                             : torch::conv3d(expected, weight, {}, 1, padding, 1, 3);
+      }
+      const auto smoothed = gaussianSmooth(field, sigma);
+      EXPECT(smoothed.sizes() == field.sizes());
+      EXPECT(smoothed.scalar_type() == torch::kFloat64);
+      EXPECT(cover::tests::maxAbsDiff(smoothed, expected) < 1e-12);
+    }
+  }
+}
+
 TEST_CASE("views: elastic amplitude is the displacement's standard deviation in voxels") {
   for (int dims : {2, 3}) {
     ViewOptions options;
