@@ -6,7 +6,7 @@
 //   MALLOC_MMAP_THRESHOLD_=131072 node bench/stepMemory.js --dims 3 --size 64 --steps 3
 // Prints one JSON line: per step its time, RSS and the peak so far (VmHWM), in MB.
 const fs = require('node:fs');
-const { CoverModel, setNumThreads } = require('../dist/lib');
+const { CoverModel, setNumThreads, cpuTensorMemory } = require('../dist/lib');
 const { numberOption: option, randomImages } = require('./stepInputs');
 
 const dims = option('dims', 3);
@@ -26,15 +26,19 @@ const rssMb = () => process.memoryUsage().rss / 1048576;
   const records = [];
   for (let step = 1; step <= steps; step++) {
     const started = Date.now();
+    cpuTensorMemory({ resetPeak: true });
     await model.trainStep(images, 1e-4);
+    const tensors = cpuTensorMemory();
     records.push({
       step,
       seconds: (Date.now() - started) / 1000,
       rssMb: Math.round(rssMb()),
       peakMb: Math.round(peakMb()),
+      tensorPeakMb: Math.round(tensors.peakBytes / 1048576),
     });
   }
   await model.dispose();
   const threshold = process.env.MALLOC_MMAP_THRESHOLD_ ?? 'default';
-  console.log(JSON.stringify({ dims, size, batch, recompute, mmapThreshold: threshold, records }));
+  const { allocator } = cpuTensorMemory();
+  console.log(JSON.stringify({ dims, size, batch, recompute, allocator, mmapThreshold: threshold, records }));
 })();

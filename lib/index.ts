@@ -2,7 +2,16 @@
  * cover-torch: COVER self-supervised pixel-wise pretraining for 2D and 3D medical images,
  * in C++ on LibTorch, driven from TypeScript.
  */
-export { info, setNumThreads, getNumThreads, takeNativeWarnings, type RuntimeInfo } from './runtime';
+export {
+  info,
+  setNumThreads,
+  getNumThreads,
+  takeNativeWarnings,
+  cpuTensorMemory,
+  releaseCachedCpuMemory,
+  type RuntimeInfo,
+  type CpuTensorMemory,
+} from './runtime';
 export { tensor, numel, dtypeOf, type Tensor, type TensorData, type DType, type TypedArrayByDType } from './tensor';
 export * as ops from './ops';
 export {

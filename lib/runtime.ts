@@ -86,3 +86,44 @@ export function getNumThreads(): number {
 export function takeNativeWarnings(): { messages: string[]; dropped: number } {
   return loadBinding().binding.takeWarnings();
 }
+
+/** What {@link cpuTensorMemory} reports. */
+export interface CpuTensorMemory {
+  /**
+   * `cover-torch`: LibTorch's CPU tensors come from this package's allocator, which maps
+   * each large one on its own and returns it to the system when freed. `libtorch`: its
+   * default allocator (`COVER_TORCH_CPU_ALLOCATOR=libtorch`), and the byte counts stay 0.
+   */
+  allocator: 'cover-torch' | 'libtorch';
+  /** Bytes of CPU tensors alive now, in every model and call of this process. */
+  liveBytes: number;
+  /** The most bytes alive at once since the last reset (or since the module loaded). */
+  peakBytes: number;
+  /**
+   * Freed blocks kept for reuse by the next tensors of the same size (a training step
+   * allocates the same shapes every step). Live and cached bytes together never exceed the
+   * most ever alive at once; disposing a model or {@link releaseCachedCpuMemory} frees them.
+   */
+  cachedBytes: number;
+}
+
+/**
+ * Bytes held by LibTorch's CPU tensors: alive now and at their peak. The peak covers every
+ * native call since the last `{ resetPeak: true }`, which starts a new one from what is alive
+ * after reading it. Unlike the process's RSS this counts tensors only, not the allocator's
+ * or Node's own memory.
+ */
+export function cpuTensorMemory(options: { resetPeak?: boolean } = {}): CpuTensorMemory {
+  if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+  const { resetPeak = false } = options;
+  if (typeof resetPeak !== 'boolean') throw typeError('options.resetPeak', 'a boolean', resetPeak);
+  return loadBinding().binding.cpuTensorMemory(resetPeak);
+}
+
+/**
+ * Returns the CPU allocator's cached blocks to the system, e.g. after training when the
+ * process goes on with smaller work. Disposing a model does this too. Returns the bytes freed.
+ */
+export function releaseCachedCpuMemory(): number {
+  return loadBinding().binding.releaseCachedCpuMemory();
+}

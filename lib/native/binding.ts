@@ -202,6 +202,15 @@ export interface Binding {
   setDefaultNumThreadsOnce(numThreads: number): void;
   /** LibTorch warnings raised in native work since the last call (oldest first), and how many older ones were dropped. */
   takeWarnings(): { messages: string[]; dropped: number };
+  /** Bytes of live CPU tensors and their peak; `resetPeak` starts a new peak from now. */
+  cpuTensorMemory(resetPeak?: boolean): {
+    allocator: 'cover-torch' | 'libtorch';
+    liveBytes: number;
+    peakBytes: number;
+    cachedBytes: number;
+  };
+  /** Unmaps the allocator's cached blocks; returns the bytes released. */
+  releaseCachedCpuMemory(): number;
   probe: {
     fit(
       features: RawTensor,

@@ -5,6 +5,7 @@
 
 #include "addon/bindings.h"
 #include "addon/model_wrap.h"
+#include "core/cpu_allocator.h"
 
 namespace cover::addon {
 
@@ -14,6 +15,7 @@ class CoverTorchAddon : public Napi::Addon<CoverTorchAddon> {
     // NNPACK is never faster here than oneDNN, and where the CPU lacks it LibTorch prints
     // "Could not initialize NNPACK!" on every batch-1 convolution.
     at::globalContext().setUserEnabledNNPACK(false);
+    core::installCpuAllocator();
     registerInfoBindings(env, exports);
     registerOpsBindings(env, exports);
     registerProbeBindings(env, exports);

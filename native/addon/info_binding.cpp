@@ -3,6 +3,7 @@
 
 #include "addon/bindings.h"
 #include "addon/js_errors.h"
+#include "core/cpu_allocator.h"
 #include "core/runtime_info.h"
 #include "core/warning_capture.h"
 
@@ -84,6 +85,24 @@ Napi::Value takeWarnings(const Napi::CallbackInfo& args) {
   return result;
 }
 
+// { allocator, liveBytes, peakBytes, cachedBytes } of CPU tensors; resets the peak when asked to.
+Napi::Value cpuTensorMemory(const Napi::CallbackInfo& args) {
+  const Napi::Env env = args.Env();
+  const bool resetPeak = args.Length() > 0 && args[0].ToBoolean().Value();
+  const auto memory = core::cpuTensorMemory();
+  if (resetPeak) core::resetCpuTensorPeak();
+  auto result = Napi::Object::New(env);
+  result.Set("allocator", memory.installed ? "cover-torch" : "libtorch");
+  result.Set("liveBytes", static_cast<double>(memory.liveBytes));
+  result.Set("peakBytes", static_cast<double>(memory.peakBytes));
+  result.Set("cachedBytes", static_cast<double>(memory.cachedBytes));
+  return result;
+}
+
+Napi::Value releaseCachedCpuMemory(const Napi::CallbackInfo& args) {
+  return Napi::Number::New(args.Env(), static_cast<double>(core::releaseCachedCpuMemory()));
+}
+
 }  // namespace
 
 void registerInfoBindings(Napi::Env env, Napi::Object exports) {
@@ -93,6 +112,9 @@ void registerInfoBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("setDefaultNumThreadsOnce",
               Napi::Function::New(env, setDefaultNumThreadsOnce, "setDefaultNumThreadsOnce"));
   exports.Set("takeWarnings", Napi::Function::New(env, takeWarnings, "takeWarnings"));
+  exports.Set("cpuTensorMemory", Napi::Function::New(env, cpuTensorMemory, "cpuTensorMemory"));
+  exports.Set("releaseCachedCpuMemory",
+              Napi::Function::New(env, releaseCachedCpuMemory, "releaseCachedCpuMemory"));
 }
 
 }  // namespace cover::addon

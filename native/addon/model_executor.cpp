@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "core/cpu_allocator.h"
 #include "core/runtime_info.h"
 #include "core/warning_capture.h"
 
@@ -57,6 +58,8 @@ void ModelExecutor::Loop() {
     if (delivery_.NonBlockingCall(call.get()) == napi_ok) call.release();
   }
   state = ModelState();  // free the model here, not on the JS thread
+  // Its step's cached mappings would otherwise stay held until another model reuses them.
+  core::releaseCachedCpuMemory();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     threadDone_ = true;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "bench/scenarios.h"
+#include "core/cpu_allocator.h"
 
 namespace cover::bench {
 
@@ -60,6 +61,7 @@ Measurement measure(const std::function<void()>& run, int repeats) {
 
 int main(int argc, char** argv) {
   const auto& scenarios = cover::bench::scenarios();
+  cover::core::installCpuAllocator();  // as the addon does
   const std::string name = argc > 1 ? argv[1] : "--list";
   if (name == "--list") {
     for (const auto& [key, _] : scenarios) std::cout << key << "\n";

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iostream>
 
+#include "core/cpu_allocator.h"
+
 namespace cover::tests {
 
 std::vector<TestCase>& registry() {
@@ -41,6 +43,7 @@ void requireCuda() {
 // --skip-cuda runs all but the "cuda: " tests; no arguments runs all.
 int main(int argc, char** argv) {
   using cover::tests::registry;
+  cover::core::installCpuAllocator();  // as the addon does
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "--list") {
     for (const auto& test : registry()) std::cout << test.name << "\n";
