@@ -31,41 +31,63 @@ void initializeConv(torch::Tensor& weight, torch::Tensor& bias, at::Generator& g
   }
 }
 
-// A block run without saving its activations; backward runs it again with autograd on and
-// differentiates that. The parameters are inputs, so their gradients flow (and the output
-// requires grad) even when the block's input does not.
-class RecomputedBlock : public torch::autograd::Function<RecomputedBlock> {
+// A stage of the backbone: a block on one input or, in the decoder, the block on the skip
+// concatenated with the upsampled coarser map, inputs (skip, coarse).
+torch::Tensor runStage(DoubleConvImpl& block, int dims, at::TensorList inputs) {
+  if (inputs.size() == 1) return block.forward(inputs[0]);
+  return block.forward(torch::cat({inputs[0], upsample(dims, inputs[1])}, 1));
+}
+
+// A stage run without saving its activations; backward runs it again with autograd on and
+// differentiates that. Only the stage's inputs are kept: in the decoder the skip and the
+// coarser map, not their concatenation (the widest map of its level). The parameters are
+// inputs, so their gradients flow (and the output requires grad) even when no stage input
+// does.
+class RecomputedStage : public torch::autograd::Function<RecomputedStage> {
  public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
-                               DoubleConvImpl* block, at::TensorList parameters) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, at::TensorList inputs,
+                               DoubleConvImpl* block, int64_t dims, at::TensorList parameters) {
     ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
-    ctx->saved_data["inputRequiresGrad"] = input.requires_grad();
-    ctx->save_for_backward({input});
+    ctx->saved_data["dims"] = dims;
+    c10::List<bool> requiresGrad;
+    for (const auto& input : inputs) requiresGrad.push_back(input.requires_grad());
+    ctx->saved_data["requiresGrad"] = requiresGrad;
+    ctx->save_for_backward(inputs.vec());
     (void)parameters;
-    return block->forward(input);  // autograd is off inside a Function's forward
+    return runStage(*block, static_cast<int>(dims), inputs);  // autograd is off in here
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list gradOutputs) {
     auto* block = reinterpret_cast<DoubleConvImpl*>(ctx->saved_data["block"].toInt());
-    const bool inputRequiresGrad = ctx->saved_data["inputRequiresGrad"].toBool();
-    const auto input = ctx->get_saved_variables()[0].detach().requires_grad_(inputRequiresGrad);
+    const auto dims = static_cast<int>(ctx->saved_data["dims"].toInt());
+    const auto requiresGrad = ctx->saved_data["requiresGrad"].toBoolList();
+    const auto saved = ctx->get_saved_variables();
+    std::vector<torch::Tensor> inputs;
+    torch::autograd::variable_list wrt;
+    for (size_t i = 0; i < saved.size(); ++i) {
+      inputs.push_back(saved[i].detach().requires_grad_(requiresGrad.get(i)));
+      if (requiresGrad.get(i)) wrt.push_back(inputs.back());
+    }
     torch::Tensor output;
     {
       torch::AutoGradMode enabled(true);
-      output = block->forward(input);
+      output = runStage(*block, dims, inputs);
     }
     const auto parameters = block->parameters();
-    torch::autograd::variable_list wrt;
-    if (inputRequiresGrad) wrt.push_back(input);
+    const size_t inputGrads = wrt.size();
     wrt.insert(wrt.end(), parameters.begin(), parameters.end());
     auto grads = torch::autograd::grad({output}, wrt, {gradOutputs[0]}, /*retain_graph=*/false,
                                        /*create_graph=*/false, /*allow_unused=*/true);
-    // One gradient per forward argument, the parameter list flattened.
+    // One gradient per forward argument, the tensor lists flattened.
     torch::autograd::variable_list result;
-    result.push_back(inputRequiresGrad ? grads[0] : torch::Tensor());
+    size_t next = 0;
+    for (size_t i = 0; i < saved.size(); ++i)
+      result.push_back(requiresGrad.get(i) ? grads[next++] : torch::Tensor());
     result.push_back(torch::Tensor());  // block
-    result.insert(result.end(), grads.begin() + (inputRequiresGrad ? 1 : 0), grads.end());
+    result.push_back(torch::Tensor());  // dims
+    result.insert(result.end(), grads.begin() + static_cast<std::ptrdiff_t>(inputGrads),
+                  grads.end());
     return result;
   }
 };
@@ -138,21 +160,22 @@ UNetImpl::UNetImpl(const ModelOptions& options) : dims_(options.dims) {
   }
 }
 
-torch::Tensor UNetImpl::runBlock(DoubleConv& block, const torch::Tensor& x) {
-  if (!recompute_ || !torch::GradMode::is_enabled()) return block->forward(x);
+torch::Tensor UNetImpl::runBlock(DoubleConv& block, at::TensorList inputs) {
+  if (!recompute_ || !torch::GradMode::is_enabled()) return runStage(*block, dims_, inputs);
   const auto parameters = block->parameters();
-  return RecomputedBlock::apply(x, block.get(), at::TensorList(parameters));
+  return RecomputedStage::apply(inputs, block.get(), static_cast<int64_t>(dims_),
+                                at::TensorList(parameters));
 }
 
 std::vector<torch::Tensor> UNetImpl::forward(const torch::Tensor& image) {
-  std::vector<torch::Tensor> skips{runBlock(inc_, image)};
-  for (auto& down : downConv_) skips.push_back(runBlock(down, maxPool(dims_, skips.back())));
+  std::vector<torch::Tensor> skips{runBlock(inc_, {image})};
+  for (auto& down : downConv_) skips.push_back(runBlock(down, {maxPool(dims_, skips.back())}));
   // skips: x1 (full) .. x5 (1/16). Decoder outputs coarse to fine, collected fine to coarse.
   std::vector<torch::Tensor> pyramid(5);
   pyramid[4] = skips[4];
   torch::Tensor x = skips[4];
   for (int i = 0; i < 4; ++i) {
-    x = runBlock(upConv_[i], torch::cat({skips[3 - i], upsample(dims_, x)}, 1));
+    x = runBlock(upConv_[i], {skips[3 - i], x});
     pyramid[3 - i] = x;
   }
   return pyramid;

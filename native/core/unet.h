@@ -29,15 +29,18 @@ class UNetImpl : public torch::nn::Module {
   // (bottleneck, 1/16). Each spatial size of the input must be divisible by 16.
   std::vector<torch::Tensor> forward(const torch::Tensor& image);
 
-  // With autograd on, keep only each block's input and output and run the block again in
+  // With autograd on, keep only each block's inputs and output and run the block again in
   // backward (activation recomputation): the saved activations of the convolutions,
-  // GroupNorms and LeakyReLUs, most of a step's memory, are not kept, for one more forward
-  // pass of the backbone in backward. Results are identical.
+  // GroupNorms and LeakyReLUs, and the decoder's concatenations, most of a step's memory,
+  // are not kept, for one more forward pass of the backbone in backward. Results are
+  // identical.
   void setRecompute(bool recompute) { recompute_ = recompute; }
   bool recompute() const { return recompute_; }
 
  private:
-  torch::Tensor runBlock(DoubleConv& block, const torch::Tensor& x);
+  // The block on its inputs: (x), or (skip, coarse) for a decoder block, which concatenates
+  // the skip with the upsampled coarse map first.
+  torch::Tensor runBlock(DoubleConv& block, at::TensorList inputs);
 
   int dims_;
   bool recompute_ = false;

@@ -45,7 +45,7 @@ Gradients gradientsOf(int dims, bool recompute) {
   for (int i = 0; i < dims; ++i) shape.push_back(16 + 16 * (i == 0));
   const auto input = torch::rand(shape, generator).requires_grad_(true);
   const auto levels = model->encode(input, /*fullResolution=*/false);
-  EXPECT(graphHasNode(levels[0], "RecomputedBlock") == recompute);
+  EXPECT(graphHasNode(levels[0], "RecomputedStage") == recompute);
   auto loss = torch::zeros({});
   for (size_t l = 0; l < levels.size(); ++l) {
     // A weighting that differs per position and level, so every gradient entry matters.
