@@ -66,7 +66,7 @@ class MappingCache {
     for (const auto& [evictedLength, base] : evicted) munmap(base, evictedLength);
     if (reused != nullptr) return reused;
     void* base = map(length);
-    if (base == nullptr && release() > 0) base = map(length);
+    if (base == nullptr && unmapAll() > 0) base = map(length);
     if (base == nullptr) {
       std::lock_guard<std::mutex> lock(mutex_);
       live_ -= length;
@@ -81,8 +81,9 @@ class MappingCache {
     cachedBytes_ += length;
   }
 
-  // Unmaps every cached block and forgets the peak; returns the bytes released.
-  size_t release() {
+  // Unmaps every cached block and restarts the mark from what is live now; returns the bytes
+  // unmapped.
+  size_t unmapAll() {
     std::multimap<size_t, void*> cached;
     size_t bytes = 0;
     {
@@ -113,7 +114,7 @@ class MappingCache {
   std::multimap<size_t, void*> cached_;  // length -> mapping
   size_t cachedBytes_ = 0;
   size_t live_ = 0;      // bytes of mappings in use
-  size_t mostLive_ = 0;  // the most ever in use at once (since the last release)
+  size_t mostLive_ = 0;  // the most ever in use at once (since the last unmapAll)
 };
 
 MappingCache& mappingCache() {
@@ -131,7 +132,7 @@ void count(int64_t delta, void* data) {
   }
 }
 
-void release(void* data) {
+void freeBlock(void* data) {
   if (data == nullptr) return;
   char* base = static_cast<char*>(data) - kHeaderBytes;
   size_t header[2];
@@ -150,7 +151,7 @@ class CpuAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t bytes) override {
     const c10::Device cpu(c10::DeviceType::CPU);
-    if (bytes == 0) return {nullptr, nullptr, &release, cpu};
+    if (bytes == 0) return {nullptr, nullptr, &freeBlock, cpu};
     const bool mapped = bytes >= kMappedBlockBytes;
     void* base = nullptr;
     if (mapped) {
@@ -165,10 +166,10 @@ class CpuAllocator final : public c10::Allocator {
     std::memcpy(base, header, sizeof header);
     void* data = static_cast<char*>(base) + kHeaderBytes;
     count(static_cast<int64_t>(bytes), data);
-    return {data, data, &release, cpu};
+    return {data, data, &freeBlock, cpu};
   }
 
-  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+  c10::DeleterFnPtr raw_deleter() const override { return &freeBlock; }
 
   void copy_data(void* dest, const void* src, size_t count) const override {
     default_copy_data(dest, src, count);
@@ -196,6 +197,6 @@ CpuTensorMemory cpuTensorMemory() {
 
 void resetCpuTensorPeak() { peakBytes.store(liveBytes.load()); }
 
-int64_t releaseCachedCpuMemory() { return static_cast<int64_t>(mappingCache().release()); }
+int64_t releaseCachedCpuMemory() { return static_cast<int64_t>(mappingCache().unmapAll()); }
 
 }  // namespace cover::core
