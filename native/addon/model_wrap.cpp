@@ -186,11 +186,8 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
           const auto device = modelDevice(model);
           auto out = model->forward(moving.to(device), fixed.to(device));
           const auto toHost = [](const torch::Tensor& t) { return t.to(torch::kCPU).contiguous(); };
-          return core::CoverOutput{toHost(out.displacement),
-                                   toHost(out.movingFeatures),
-                                   toHost(out.fixedFeatures),
-                                   {},
-                                   {}};
+          return core::CoverOutput{
+              toHost(out.displacement), toHost(out.movingFeatures), toHost(out.fixedFeatures), {}};
         },
         [](Napi::Env env, core::CoverOutput& out) -> Napi::Value {
           auto result = Napi::Object::New(env);

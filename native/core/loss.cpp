@@ -11,8 +11,14 @@ torch::Tensor maskOf(const torch::Tensor& mask, const torch::Tensor& like) {
   return eps.dim() == like.dim() - 1 ? eps.unsqueeze(1) : eps;
 }
 
-torch::Tensor normalizeChannels(const torch::Tensor& x) {
-  return x / x.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+// Cosine similarity over channels, (B, 1, *S), with each norm clamped at 1e-12 as
+// F.normalize does: (a . b) / (max(|a|, e) max(|b|, e)). Written this way, not as the dot
+// product of two normalised maps, so autograd keeps no normalised copy of either input (two
+// full-resolution feature maps per step).
+torch::Tensor channelCosine(const torch::Tensor& a, const torch::Tensor& b) {
+  const auto norms = a.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12) *
+                     b.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+  return (a * b).sum(1, /*keepdim=*/true) / norms;
 }
 
 }  // namespace
@@ -31,7 +37,7 @@ torch::Tensor consistencyLoss(const torch::Tensor& fixedFeatures,
                               const torch::Tensor& mask) {
   const auto eps = maskOf(mask, fixedFeatures);
   const auto warped = warp(movingFeatures, target);
-  const auto cosine = (normalizeChannels(fixedFeatures) * normalizeChannels(warped)).sum(1, true);
+  const auto cosine = channelCosine(fixedFeatures, warped);
   return 1 - (eps * cosine).sum() / eps.sum().clamp_min(1.0);
 }
 

@@ -128,9 +128,14 @@ CoverOutput CoverModelImpl::forward(const torch::Tensor& moving, const torch::Te
     psi = warp(up2(2 * psi), w) + w;
   }
   const auto warpedFine = warp(m[0], psi);
-  w = mov(project(4, f[0]), project(4, warpedFine), options_.heads[4]);
+  const auto fixedProjected = project(4, f[0]);
+  w = mov(fixedProjected, project(4, warpedFine), options_.heads[4]);
   psi = warp(psi, w) + w;
-  return CoverOutput{psi, m[0], f[0], project(4, m[0]), project(4, f[0])};
+  return CoverOutput{psi, m[0], f[0], fixedProjected};
+}
+
+torch::Tensor CoverModelImpl::projectFinest(const torch::Tensor& features) const {
+  return proj_->ptr(4)->as<ProjectionImpl>()->forward(features);
 }
 
 std::vector<torch::Tensor> CoverModelImpl::encode(const torch::Tensor& images,

@@ -26,11 +26,10 @@ class ProjectionImpl : public torch::nn::Module {
 TORCH_MODULE(Projection);
 
 struct CoverOutput {
-  torch::Tensor displacement;     // psi' (B, n, *S), voxels, array-axis order
-  torch::Tensor movingFeatures;   // M1 (B, C1, *S), not warped
-  torch::Tensor fixedFeatures;    // F1 (B, C1, *S)
-  torch::Tensor movingProjected;  // P1(M1) (B, d1, *S), not warped: the finest MoV's keys
-  torch::Tensor fixedProjected;   // P1(F1) (B, d1, *S): the finest MoV's queries
+  torch::Tensor displacement;    // psi' (B, n, *S), voxels, array-axis order
+  torch::Tensor movingFeatures;  // M1 (B, C1, *S), not warped
+  torch::Tensor fixedFeatures;   // F1 (B, C1, *S)
+  torch::Tensor fixedProjected;  // P1(F1) (B, d1, *S): the finest MoV's queries
 };
 
 class CoverModelImpl : public torch::nn::Module {
@@ -48,6 +47,10 @@ class CoverModelImpl : public torch::nn::Module {
   // and every level is cropped back to ceil(S / 2^l). With `fullResolution`, each level is
   // linearly upsampled to S (align_corners = false), so all levels share the input's grid.
   std::vector<torch::Tensor> encode(const torch::Tensor& images, bool fullResolution);
+
+  // The finest level's projection P1 (B, C1, *S) -> (B, d1, *S), e.g. of M1 for a
+  // consistency loss on projected features (forward computes it for F1 only).
+  torch::Tensor projectFinest(const torch::Tensor& features) const;
 
   const ModelOptions& options() const { return options_; }
 

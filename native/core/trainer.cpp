@@ -175,7 +175,8 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
 torch::Tensor Trainer::consistencyOf(const CoverOutput& output, const Views& views) const {
   const auto& kind = options_.consistencyFeatures;
   if (kind == "projection") {
-    return consistencyLoss(output.fixedProjected, output.movingProjected, views.target, views.mask);
+    return consistencyLoss(output.fixedProjected, model_->projectFinest(output.movingFeatures),
+                           views.target, views.mask);
   }
   if (kind == "centered") {
     const auto centred = [](const torch::Tensor& x) {

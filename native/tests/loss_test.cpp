@@ -1,6 +1,9 @@
 // Losses against values computed by hand.
 #include "core/loss.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/warp.h"
 #include "tests/harness.h"
 
 namespace {
@@ -32,6 +35,49 @@ TEST_CASE("loss: consistency loss is 1 - masked mean cosine after warping by the
   auto firstOnly = torch::tensor({1.0, 0.0}).reshape({1, 1, 1, 2});
   // warp(moving, field)(0) = moving(1) = (1, 0) and fixed(0) = (1, 0): cosine 1, loss 0.
   EXPECT_NEAR(consistencyLoss(fixed, shifted, field, firstOnly).item<double>(), 0.0, 1e-7);
+}
+
+TEST_CASE("loss: consistency loss and its gradients equal the normalise-then-dot form") {
+  // The straightforward form with F.normalize's semantics, x / max(|x|, 1e-12), in float64;
+  // then again with one all-zero feature vector (its cosine is 0, its gradient finite).
+  const auto normalised = [](const torch::Tensor& x) {
+    return x / x.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+  };
+  for (const bool withZero : {false, true}) {
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
+    const auto fixed = torch::randn({2, 5, 6, 7}, generator, torch::kFloat64);
+    if (withZero) fixed.select(0, 1).select(1, 2).select(1, 3).zero_();
+    const auto moving = torch::randn({2, 5, 6, 7}, generator, torch::kFloat64);
+    const auto target = torch::rand({2, 2, 6, 7}, generator, torch::kFloat64) * 2 - 1;
+    const auto mask =
+        (torch::rand({2, 1, 6, 7}, generator, torch::kFloat64) > 0.3).to(torch::kFloat64);
+    std::vector<torch::Tensor> gradients[2];
+    double losses[2];
+    for (int form = 0; form < 2; ++form) {
+      const auto f = fixed.clone().requires_grad_(true);
+      const auto m = moving.clone().requires_grad_(true);
+      torch::Tensor loss;
+      if (form == 0) {
+        loss = consistencyLoss(f, m, target, mask);
+      } else {
+        const auto cosine = (normalised(f) * normalised(cover::core::warp(m, target))).sum(1, true);
+        loss = 1 - (mask * cosine).sum() / mask.sum();
+      }
+      loss.backward();
+      losses[form] = loss.item<double>();
+      gradients[form] = {f.grad(), m.grad()};
+    }
+    EXPECT_NEAR(losses[0], losses[1], 1e-14);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT(torch::isfinite(gradients[0][i]).all().item<bool>());
+      EXPECT(gradients[0][i].abs().sum().item<double>() > 0);
+      // With the zero vector both forms' gradients there are ~1/1e-12 (the clamp's scale).
+      const double difference =
+          withZero ? cover::tests::maxRelativeDiff(gradients[0][i], gradients[1][i])
+                   : cover::tests::maxAbsDiff(gradients[0][i], gradients[1][i]);
+      EXPECT(difference < 1e-12);
+    }
+  }
 }
 
 TEST_CASE("loss: feature variation is 0 for constant features, ~1 for centred random ones") {
