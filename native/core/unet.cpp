@@ -35,12 +35,12 @@ void initializeConv(torch::Tensor& weight, torch::Tensor& bias, at::Generator& g
 // concatenated with the upsampled coarser map, inputs (skip, coarse).
 torch::Tensor runStage(DoubleConvImpl& block, int dims, at::TensorList inputs) {
   if (inputs.size() == 1) return block.forward(inputs[0]);
-  return block.forward(torch::cat({inputs[0], upsample(dims, inputs[1])}, 1));
+  return block.forwardConcatenated(inputs[0], upsample(dims, inputs[1]));
 }
 
 // A stage run without saving its activations; backward runs it again with autograd on and
 // differentiates that. Only the stage's inputs are kept: in the decoder the skip and the
-// coarser map, not their concatenation (the widest map of its level). The parameters are
+// coarser map, not the upsampled map. The parameters are
 // inputs, so their gradients flow (and the output requires grad) even when no stage input
 // does.
 class RecomputedStage : public torch::autograd::Function<RecomputedStage> {
@@ -122,6 +122,29 @@ void initializeWeights(torch::nn::Module& module, at::Generator& generator) {
       norm->bias.zero_();
     }
   }
+}
+
+torch::Tensor DoubleConvImpl::forwardConcatenated(const torch::Tensor& first,
+                                                  const torch::Tensor& second) {
+  auto it = layers_->begin();
+  torch::Tensor weight, bias;
+  if (auto* conv2 = it->ptr()->as<torch::nn::Conv2d>()) {
+    weight = conv2->weight;
+    bias = conv2->bias;
+  } else {
+    auto* conv3 = it->ptr()->as<torch::nn::Conv3d>();
+    weight = conv3->weight;
+    bias = conv3->bias;
+  }
+  const int64_t split = first.size(1);
+  const auto convolve = [&](const torch::Tensor& x, const torch::Tensor& w,
+                            const torch::Tensor& b) {
+    return x.dim() == 4 ? torch::conv2d(x, w, b, 1, 1) : torch::conv3d(x, w, b, 1, 1);
+  };
+  auto x = convolve(first, weight.narrow(1, 0, split), bias) +
+           convolve(second, weight.narrow(1, split, weight.size(1) - split), {});
+  for (++it; it != layers_->end(); ++it) x = it->forward(x);
+  return x;
 }
 
 DoubleConvImpl::DoubleConvImpl(int dims, int64_t in, int64_t out) {

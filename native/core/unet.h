@@ -16,6 +16,12 @@ class DoubleConvImpl : public torch::nn::Module {
   DoubleConvImpl(int dims, int64_t in, int64_t out);
   torch::Tensor forward(const torch::Tensor& x) { return layers_->forward(x); }
 
+  // forward(cat({first, second}, 1)) without building the concatenation: the first
+  // convolution is linear in its input, so it is the sum of the convolutions of each part
+  // with its slice of the weight. Neither the concatenated map nor its gradient (the widest
+  // maps of a decoder level) is ever allocated.
+  torch::Tensor forwardConcatenated(const torch::Tensor& first, const torch::Tensor& second);
+
  private:
   torch::nn::Sequential layers_;
 };

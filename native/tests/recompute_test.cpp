@@ -1,5 +1,6 @@
 // Activation recomputation changes memory, never results: the same outputs and the same
-// gradients (parameters and input) as the plain backbone, 2D and 3D.
+// gradients (parameters and input) as the plain backbone, 2D and 3D; nor does feeding a
+// decoder block its two inputs instead of their concatenation.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <set>
@@ -82,3 +83,51 @@ TEST_CASE("recompute: same outputs and gradients as the plain backbone, 2D") { e
 TEST_CASE("recompute: same outputs and gradients as the plain backbone, 3D") { expectSame(3); }
 
 }  // namespace
+
+namespace {
+
+// A decoder block fed (skip, up) gives what it gives on their concatenation, and the same
+// gradients for its weights and both inputs (the first convolution is split by channels).
+void expectConcatenationFree(int dims) {
+  torch::manual_seed(11);
+  cover::core::DoubleConv block(dims, 24, 16);
+  if (dims == 3) {  // the model keeps 3D weights channels-last
+    torch::NoGradGuard noGrad;
+    for (auto& p : block->parameters())
+      if (p.dim() == 5) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast3d));
+  }
+  std::vector<int64_t> shape{2, 8};
+  for (int i = 0; i < dims; ++i) shape.push_back(12 + 4 * i);
+  auto upShape = shape;
+  upShape[1] = 16;
+  const auto skip = torch::randn(shape);
+  const auto up = torch::randn(upShape);
+  const auto weighting = torch::randn([&] {
+    auto s = shape;
+    s[1] = 16;
+    return s;
+  }());
+  std::vector<torch::Tensor> grads[2];
+  torch::Tensor outputs[2];
+  for (int form = 0; form < 2; ++form) {
+    block->zero_grad();
+    const auto a = skip.clone().requires_grad_(true);
+    const auto b = up.clone().requires_grad_(true);
+    outputs[form] =
+        form == 0 ? block->forward(torch::cat({a, b}, 1)) : block->forwardConcatenated(a, b);
+    (outputs[form] * weighting).sum().backward();
+    grads[form] = {a.grad(), b.grad()};
+    for (const auto& p : block->parameters()) grads[form].push_back(p.grad().clone());
+  }
+  EXPECT(cover::tests::maxRelativeDiff(outputs[1], outputs[0]) < 1e-5);
+  EXPECT(grads[0].size() == grads[1].size());
+  for (size_t i = 0; i < grads[0].size(); ++i)
+    EXPECT(cover::tests::maxRelativeDiff(grads[1][i], grads[0][i]) < 1e-5);
+}
+
+}  // namespace
+
+TEST_CASE("unet: a decoder block on (skip, up) equals it on their concatenation, 2D and 3D") {
+  expectConcatenationFree(2);
+  expectConcatenationFree(3);
+}
