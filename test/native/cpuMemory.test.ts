@@ -16,7 +16,10 @@ describe('CPU tensor memory', () => {
     expect(cpuTensorMemory().allocator).toBe('cover-torch');
     const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
     model.configureTraining({ cropSize: [64, 64] });
-    const images = tensor(new Float32Array(2 * 80 * 80).map((_, i) => Math.sin(i / 7)), [2, 1, 80, 80]);
+    const images = tensor(
+      new Float32Array(2 * 80 * 80).map((_, i) => Math.sin(i / 7)),
+      [2, 1, 80, 80],
+    );
     const before = cpuTensorMemory({ resetPeak: true });
     await model.trainStep(images, 1e-4);
     const after = cpuTensorMemory();
