@@ -40,9 +40,8 @@ torch::Tensor runStage(DoubleConvImpl& block, int dims, at::TensorList inputs) {
 
 // A stage run without saving its activations; backward runs it again with autograd on and
 // differentiates that. Only the stage's inputs are kept: in the decoder the skip and the
-// coarser map, not the upsampled map. The parameters are
-// inputs, so their gradients flow (and the output requires grad) even when no stage input
-// does.
+// coarser map, not the upsampled map. The parameters are inputs, so their gradients flow
+// (and the output requires grad) even when no stage input does.
 class RecomputedStage : public torch::autograd::Function<RecomputedStage> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, at::TensorList inputs,
@@ -137,6 +136,7 @@ torch::Tensor DoubleConvImpl::forwardConcatenated(const torch::Tensor& first,
     bias = conv3->bias;
   }
   const int64_t split = first.size(1);
+  // Stride 1, padding 1: the block's 3x3(x3) convolutions as makeConv builds them.
   const auto convolve = [&](const torch::Tensor& x, const torch::Tensor& w,
                             const torch::Tensor& b) {
     return x.dim() == 4 ? torch::conv2d(x, w, b, 1, 1) : torch::conv3d(x, w, b, 1, 1);
