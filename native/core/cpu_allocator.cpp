@@ -21,9 +21,10 @@ namespace {
 constexpr size_t kMappedBlockBytes = 128 * 1024;
 // Mappings this large are offered transparent huge pages: 512x fewer page faults.
 constexpr size_t kHugePageBytes = 2 * 1024 * 1024;
-// Each block starts with its header; the data after it keeps c10's alignment.
+// Each block starts with a header holding its size (which also says whether it is mapped);
+// the data after it keeps c10's alignment.
 constexpr size_t kHeaderBytes = c10::gAlignment;
-static_assert(kHeaderBytes >= 2 * sizeof(size_t), "the header holds the size and the kind");
+static_assert(kHeaderBytes >= sizeof(size_t), "the header holds the size");
 
 std::atomic<int64_t> liveBytes{0};
 std::atomic<int64_t> peakBytes{0};
@@ -135,12 +136,10 @@ void count(int64_t delta, void* data) {
 void freeBlock(void* data) {
   if (data == nullptr) return;
   char* base = static_cast<char*>(data) - kHeaderBytes;
-  size_t header[2];
-  std::memcpy(header, base, sizeof header);
-  const size_t bytes = header[0];
-  const bool mapped = header[1] != 0;
+  size_t bytes = 0;
+  std::memcpy(&bytes, base, sizeof bytes);
   count(-static_cast<int64_t>(bytes), data);
-  if (mapped) {
+  if (bytes >= kMappedBlockBytes) {
     mappingCache().give(base, mappedLength(bytes));
   } else {
     std::free(base);
@@ -162,8 +161,7 @@ class CpuAllocator final : public c10::Allocator {
     TORCH_CHECK_WITH(OutOfMemoryError, base != nullptr, "out of CPU memory: could not allocate ",
                      bytes, " bytes for a tensor (", liveBytes.load(),
                      " bytes of tensors are alive)");
-    const size_t header[2] = {bytes, mapped ? size_t{1} : size_t{0}};
-    std::memcpy(base, header, sizeof header);
+    std::memcpy(base, &bytes, sizeof bytes);
     void* data = static_cast<char*>(base) + kHeaderBytes;
     count(static_cast<int64_t>(bytes), data);
     return {data, data, &freeBlock, cpu};
