@@ -29,13 +29,9 @@ struct Shape {
 
   COVER_HD int64_t channels() const { return heads * headDim; }
   COVER_HD int64_t positions() const { return depth * height * width; }
-  COVER_HD int64_t side() const { return 2 * radius + 1; }
-  COVER_HD int64_t windowSize() const {
-    return dims == 3 ? side() * side() * side() : side() * side();
-  }
 };
 
-// A voxel and a window offset along D, H, W (D parts are 0 in 2D).
+// A voxel along D, H, W (z is 0 in 2D).
 struct Point {
   int64_t z, y, x;
 };
@@ -48,25 +44,41 @@ COVER_HD int64_t indexOf(const Shape& s, Point at) {
   return (at.z * s.height + at.y) * s.width + at.x;
 }
 
-// Offset i of the window in row-major order (last axis fastest), as the CPU code lists them.
-COVER_HD Point offsetOf(const Shape& s, int64_t i) {
-  const int64_t side = s.side(), r = s.radius;
-  if (s.dims == 3) return {i / (side * side) - r, (i / side) % side - r, i % side - r};
-  return {0, i / side - r, i % side - r};
+// The offsets o in [-r, r] along one axis of n voxels for which at + sign * o is inside.
+// Offsets are small, so they are ints: fewer registers than 64-bit values on a GPU.
+struct Range {
+  int lo, hi;
+};
+
+COVER_HD Range rangeAlong(int64_t at, int64_t n, int r, int sign) {
+  const int64_t lo = sign > 0 ? -at : at - (n - 1);
+  const int64_t hi = sign > 0 ? n - 1 - at : at;
+  return {static_cast<int>(lo > -r ? lo : -r), static_cast<int>(hi < r ? hi : r)};
 }
 
-// Component a of an offset in array-axis order: (D, H, W) in 3D, (H, W) in 2D.
-COVER_HD float component(const Shape& s, Point o, int a) {
-  if (s.dims == 2) return static_cast<float>(a == 0 ? o.y : o.x);
-  return static_cast<float>(a == 0 ? o.z : (a == 1 ? o.y : o.x));
-}
+// An offset of the window along D, H, W (oz is 0 in 2D).
+struct Offset {
+  int z, y, x;
+};
 
-COVER_HD bool inside(const Shape& s, Point at) {
-  return at.z >= 0 && at.z < s.depth && at.y >= 0 && at.y < s.height && at.x >= 0 && at.x < s.width;
+// Calls visit(o, partner) for each offset o of the window at `at` whose partner at + sign * o
+// lies inside the grid (offsets that leave it are excluded, as by the reference's -1000
+// logit), partner being that voxel's index, in row-major order (last axis fastest). The
+// clipped ranges are worked out once, so the loop over the window does no division and no
+// bounds test: on a GPU, 64-bit division is a long subroutine, and decoding each offset
+// from its index would cost more than the logit it serves.
+template <typename Visit>
+COVER_HD void forEachOffset(const Shape& s, Point at, int sign, Visit&& visit) {
+  const Range z = rangeAlong(at.z, s.depth, s.dims == 3 ? s.radius : 0, sign);
+  const Range y = rangeAlong(at.y, s.height, s.radius, sign);
+  const Range x = rangeAlong(at.x, s.width, s.radius, sign);
+  for (int oz = z.lo; oz <= z.hi; ++oz) {
+    for (int oy = y.lo; oy <= y.hi; ++oy) {
+      const int64_t row = indexOf(s, {at.z + sign * oz, at.y + sign * oy, at.x});
+      for (int ox = x.lo; ox <= x.hi; ++ox) visit(Offset{oz, oy, ox}, row + sign * ox);
+    }
+  }
 }
-
-COVER_HD Point plus(Point a, Point b) { return {a.z + b.z, a.y + b.y, a.x + b.x}; }
-COVER_HD Point minus(Point a, Point b) { return {a.z - b.z, a.y - b.y, a.x - b.x}; }
 
 COVER_HD float load(const float* data, int64_t i) { return data[i]; }
 
@@ -98,17 +110,23 @@ COVER_HD float logOf(float x) {
 #endif
 }
 
-// The scaled similarity of head j between q at position px and k at position py.
+// Where head j of image b lives in a (B, C, *S) array: channel d * J + j at position p is
+// element first + d * stride + p.
+struct Head {
+  int64_t first, stride;
+};
+
+COVER_HD Head headOf(const Shape& s, int64_t b, int64_t j) {
+  return {(b * s.channels() + j) * s.positions(), s.heads * s.positions()};
+}
+
+// The scaled similarity of head h between q at position px and k at position py.
 template <typename T>
-COVER_HD float logit(const Shape& s, const T* q, const T* k, int64_t b, int64_t j, int64_t px,
-                     int64_t py) {
-  const int64_t P = s.positions();
-  const int64_t first = (b * s.channels() + j) * P;
-  const int64_t stride = s.heads * P;  // from channel d * J + j to (d + 1) * J + j
+COVER_HD float logit(const Shape& s, const T* q, const T* k, Head h, int64_t px, int64_t py) {
+  const T* qAt = q + h.first + px;
+  const T* kAt = k + h.first + py;
   float sum = 0.0f;
-  for (int64_t d = 0; d < s.headDim; ++d) {
-    sum += load(q, first + d * stride + px) * load(k, first + d * stride + py);
-  }
+  for (int64_t d = 0; d < s.headDim; ++d) sum += load(qAt, d * h.stride) * load(kAt, d * h.stride);
   return sum * s.scale;
 }
 
@@ -120,31 +138,34 @@ struct Softmax {
 };
 
 template <typename T>
-COVER_HD Softmax softmaxAt(const Shape& s, const T* q, const T* k, int64_t b, int64_t j, Point at) {
+COVER_HD Softmax softmaxAt(const Shape& s, const T* q, const T* k, Head h, Point at) {
   const int64_t px = indexOf(s, at);
-  float maximum = -INFINITY, sum = 0.0f, weighted[3] = {0.0f, 0.0f, 0.0f};
-  for (int64_t i = 0; i < s.windowSize(); ++i) {
-    const Point o = offsetOf(s, i);
-    const Point target = plus(at, o);
-    if (!inside(s, target)) continue;  // excluded, as by the reference's -1000 logit
-    const float l = logit(s, q, k, b, j, px, indexOf(s, target));
+  // Running maximum, sum and weighted offsets along z, y, x. Scalars and loops of fixed
+  // length throughout: an array indexed by a bound known only at run time would live in a
+  // GPU thread's local memory (off-chip) instead of registers.
+  float maximum = -INFINITY, sum = 0.0f, wz = 0.0f, wy = 0.0f, wx = 0.0f;
+  forEachOffset(s, at, +1, [&](Offset o, int64_t target) {
+    const float l = logit(s, q, k, h, px, target);
     // Online softmax: rescale what was summed so far when a larger logit arrives.
     float weight = 1.0f;
     if (l > maximum) {
       const float rescale = expOf(maximum - l);
       sum *= rescale;
-      for (int a = 0; a < 3; ++a) weighted[a] *= rescale;
+      wz *= rescale;
+      wy *= rescale;
+      wx *= rescale;
       maximum = l;
     } else {
       weight = expOf(l - maximum);
     }
     sum += weight;
-    for (int a = 0; a < s.dims; ++a) weighted[a] += weight * component(s, o, a);
-  }
+    wz += weight * static_cast<float>(o.z);  // o.z is 0 in 2D
+    wy += weight * static_cast<float>(o.y);
+    wx += weight * static_cast<float>(o.x);
+  });
   // The zero offset is always inside, so sum >= 1.
-  Softmax result{maximum + logOf(sum), {0.0f, 0.0f, 0.0f}};
-  for (int a = 0; a < s.dims; ++a) result.expected[a] = weighted[a] / sum;
-  return result;
+  if (s.dims == 3) return {maximum + logOf(sum), {wz / sum, wy / sum, wx / sum}};
+  return {maximum + logOf(sum), {wy / sum, wx / sum, 0.0f}};
 }
 
 // Forward at position p of image b: the expected offset averaged over heads.
@@ -154,11 +175,12 @@ COVER_HD void forwardAt(const Shape& s, const T* q, const T* k, float* out, int6
   const Point at = pointOf(s, p);
   float sum[3] = {0.0f, 0.0f, 0.0f};
   for (int64_t j = 0; j < s.heads; ++j) {
-    const Softmax softmax = softmaxAt(s, q, k, b, j, at);
-    for (int a = 0; a < s.dims; ++a) sum[a] += softmax.expected[a];
+    const Softmax softmax = softmaxAt(s, q, k, headOf(s, b, j), at);
+    for (int a = 0; a < 3; ++a) sum[a] += softmax.expected[a];  // unused components are 0
   }
-  for (int a = 0; a < s.dims; ++a) {
-    out[(b * s.dims + a) * s.positions() + p] = sum[a] / static_cast<float>(s.heads);
+  for (int a = 0; a < 3; ++a) {
+    if (a < s.dims)
+      out[(b * s.dims + a) * s.positions() + p] = sum[a] / static_cast<float>(s.heads);
   }
 }
 
@@ -169,10 +191,10 @@ template <typename T>
 COVER_HD void backwardStatsAt(const Shape& s, const T* q, const T* k, const float* grad,
                               float* logSum, float* gradDotExpected, int64_t b, int64_t j,
                               int64_t p) {
-  const Softmax softmax = softmaxAt(s, q, k, b, j, pointOf(s, p));
+  const Softmax softmax = softmaxAt(s, q, k, headOf(s, b, j), pointOf(s, p));
   float dot = 0.0f;
-  for (int a = 0; a < s.dims; ++a) {
-    dot += grad[(b * s.dims + a) * s.positions() + p] * softmax.expected[a];
+  for (int a = 0; a < 3; ++a) {
+    if (a < s.dims) dot += grad[(b * s.dims + a) * s.positions() + p] * softmax.expected[a];
   }
   const int64_t at = (b * s.heads + j) * s.positions() + p;
   logSum[at] = softmax.logSum;
@@ -183,12 +205,12 @@ COVER_HD void backwardStatsAt(const Shape& s, const T* q, const T* k, const floa
 // out = mean over heads of E: p_o (G . o - G . E) / J * scale.
 COVER_HD float logitGradient(const Shape& s, const float* grad, const float* logSum,
                              const float* gradDotExpected, int64_t b, int64_t j, int64_t px,
-                             Point o, float logitValue) {
-  const int64_t at = (b * s.heads + j) * s.positions() + px;
-  float gradDotOffset = 0.0f;
-  for (int a = 0; a < s.dims; ++a) {
-    gradDotOffset += grad[(b * s.dims + a) * s.positions() + px] * component(s, o, a);
-  }
+                             Offset o, float logitValue) {
+  const int64_t P = s.positions();
+  const int64_t at = (b * s.heads + j) * P + px;
+  const float* g = grad + b * s.dims * P + px;  // G's components in array-axis order
+  const float gradDotOffset =
+      s.dims == 3 ? g[0] * o.z + g[P] * o.y + g[2 * P] * o.x : g[0] * o.y + g[P] * o.x;
   const float probability = expOf(logitValue - logSum[at]);
   return probability * (gradDotOffset - gradDotExpected[at]) * s.scale /
          static_cast<float>(s.heads);
@@ -207,26 +229,25 @@ template <bool forKeys, typename T>
 COVER_HD void gradAt(const Shape& s, const T* q, const T* k, const float* grad, const float* logSum,
                      const float* gradDotExpected, float* out, int64_t b, int64_t j, int64_t p) {
   const Point at = pointOf(s, p);
-  const int64_t P = s.positions();
-  const int64_t first = (b * s.channels() + j) * P;
-  const int64_t stride = s.heads * P;
+  const Head h = headOf(s, b, j);
   const T* partner = forKeys ? q : k;  // what the logit gradient multiplies
   for (int64_t d0 = 0; d0 < s.headDim; d0 += kChannelsPerPass) {
     const int64_t count = s.headDim - d0 < kChannelsPerPass ? s.headDim - d0 : kChannelsPerPass;
+    // Fixed-length loops with a guard, so that sum stays in registers on a GPU.
     float sum[kChannelsPerPass] = {};
-    for (int64_t i = 0; i < s.windowSize(); ++i) {
-      const Point o = offsetOf(s, i);
-      const Point other = forKeys ? minus(at, o) : plus(at, o);
-      if (!inside(s, other)) continue;
-      const int64_t po = indexOf(s, other);
+    forEachOffset(s, at, forKeys ? -1 : +1, [&](Offset o, int64_t other) {
       // The pair is (query position px, key position px + o).
-      const int64_t px = forKeys ? po : p;
-      const float l = logit(s, q, k, b, j, px, forKeys ? p : po);
+      const int64_t px = forKeys ? other : p;
+      const float l = logit(s, q, k, h, px, forKeys ? p : other);
       const float g = logitGradient(s, grad, logSum, gradDotExpected, b, j, px, o, l);
-      for (int64_t d = 0; d < count; ++d)
-        sum[d] += g * load(partner, first + (d0 + d) * stride + po);
+      const T* partnerAt = partner + h.first + d0 * h.stride + other;
+      for (int64_t d = 0; d < kChannelsPerPass; ++d) {
+        if (d < count) sum[d] += g * load(partnerAt, d * h.stride);
+      }
+    });
+    for (int64_t d = 0; d < kChannelsPerPass; ++d) {
+      if (d < count) out[h.first + (d0 + d) * h.stride + p] = sum[d];
     }
-    for (int64_t d = 0; d < count; ++d) out[first + (d0 + d) * stride + p] = sum[d];
   }
 }
 
