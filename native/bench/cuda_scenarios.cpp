@@ -8,6 +8,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <iostream>
 #include <sstream>
 #include <vector>
 
@@ -32,8 +34,9 @@ double allocatedMb(bool peak) {
 }
 
 struct GpuMeasurement {
-  double medianMs;
+  double medianMs;     // of the timed runs (the first run's time when there are none)
   double peakExtraMb;  // peak allocated during the first run above what was allocated before
+  double firstMs;      // the first run, synchronised
 };
 
 // One run for the peak memory, then `repeats` timed runs (each synchronised).
@@ -41,8 +44,10 @@ GpuMeasurement measureGpu(const std::function<void()>& run, int repeats) {
   synchronize();
   const double before = allocatedMb(false);
   c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  const double firstStart = nowMs();
   run();
   synchronize();
+  const double firstMs = nowMs() - firstStart;
   const double peakExtra = allocatedMb(true) - before;
   std::vector<double> times;
   for (int i = 0; i < repeats; ++i) {
@@ -51,21 +56,31 @@ GpuMeasurement measureGpu(const std::function<void()>& run, int repeats) {
     synchronize();
     times.push_back(nowMs() - start);
   }
+  if (times.empty()) return {firstMs, peakExtra, firstMs};
   std::sort(times.begin(), times.end());
-  return {times[times.size() / 2], peakExtra};
+  return {times[times.size() / 2], peakExtra, firstMs};
 }
 
 std::string json(const std::vector<std::pair<std::string, double>>& numbers,
                  const std::string& kind) {
   std::ostringstream out;
   out << "{\"kind\":\"" << kind << "\",\"gpu\":\"" << torch::cuda::device_count() << " device(s)\"";
-  for (const auto& [key, value] : numbers) out << ",\"" << key << "\":" << value;
+  for (const auto& [key, value] : numbers) {
+    out << ",\"" << key << "\":";
+    if (std::isfinite(value)) {
+      out << value;
+    } else {
+      out << "null";  // JSON has no NaN or infinity
+    }
+  }
   out << "}";
   return out.str();
 }
 
-// MoV forward + backward on random features; for the kernels also forward alone and its
-// bytes per second (q and k read once, the output written once: the least it must move).
+// MoV forward + backward on random features; for the kernels also forward alone, its bytes
+// per second (q and k read once, the output written once: the least it must move) and its
+// logit arithmetic per second (a multiply-add per channel and window offset), which bounds
+// it before memory does for wide windows (docs/internals.md).
 std::function<std::string()> movScenario(std::vector<int64_t> shape, int64_t heads, int64_t radius,
                                          bool kernel, torch::ScalarType dtype) {
   return [=] {
@@ -90,11 +105,15 @@ std::function<std::string()> movScenario(std::vector<int64_t> shape, int64_t hea
     const double outputs =
         elements / static_cast<double>(shape[1]) * static_cast<double>(shape.size() - 2);
     const double bytes = (2.0 * elements) * q.element_size() + outputs * q.element_size();
+    const double window =
+        std::pow(2.0 * static_cast<double>(radius) + 1.0, static_cast<double>(shape.size() - 2));
+    const double flops = 2.0 * elements * window;
     return json({{"ms", both.medianMs},
                  {"peakGpuMb", both.peakExtraMb},
                  {"forwardMs", forward.medianMs},
                  {"forwardPeakGpuMb", forward.peakExtraMb},
-                 {"forwardGBps", bytes / (forward.medianMs * 1e6)}},
+                 {"forwardGBps", bytes / (forward.medianMs * 1e6)},
+                 {"forwardLogitTflops", flops / (forward.medianMs * 1e9)}},
                 kernel ? "kernel" : "reference");
   };
 }
@@ -137,30 +156,66 @@ std::function<std::string()> stepScenario(int dims, int64_t side, int64_t batch,
   };
 }
 
-// The largest cubic 3D crop (B = 1, steps of 32 voxels) whose step peaks under 80 GB.
+// One training step of the default 3D model at a cubic crop (B = 1): its peak GPU memory
+// above what was allocated before, and its time (a single step, so the first-step costs
+// are included; the figure sizes the crop, it is not a speed measure).
+struct CropTrial {
+  double peakMb, ms;
+};
+
+CropTrial stepAtCrop(int64_t side) {
+  torch::manual_seed(0);
+  auto model = modelOnGpu(3);
+  core::TrainOptions train;
+  train.views.cropSize = {side, side, side};
+  core::Trainer trainer(model, train);
+  const auto images = torch::rand({1, 1, side * 3 / 2, side * 3 / 2, side * 3 / 2}).to(kGpu);
+  const auto m = measureGpu([&] { trainer.step(images, 1e-4); }, 0);
+  return {m.peakExtraMb, m.firstMs};
+}
+
+// The largest cubic 3D crop (B = 1, a multiple of 32) whose step peaks under 80 GB: sides
+// 128, 192, ... 512 until one does not fit, then the side 32 above the last that did. Each
+// trial goes to stderr as it ends, and the search stops after `budgetSeconds`, so a time
+// limit never loses what was found; the result says whether the search was complete.
 std::string largestCrop() {
+  const double budgetSeconds = 90;
+  const double started = nowMs();
+  const double limitMb = 80.0 * 1024.0;
   int64_t largest = 0;
-  double largestPeakMb = 0, largestMs = 0;
-  for (int64_t side = 128; side <= 512; side += 32) {
-    try {
-      torch::manual_seed(0);
-      auto model = modelOnGpu(3);
-      core::TrainOptions train;
-      train.views.cropSize = {side, side, side};
-      core::Trainer trainer(model, train);
-      const auto images = torch::rand({1, 1, side * 3 / 2, side * 3 / 2, side * 3 / 2}).to(kGpu);
-      const auto m = measureGpu([&] { trainer.step(images, 1e-4); }, 1);
-      if (m.peakExtraMb > 80.0 * 1024.0) break;
-      largest = side;
-      largestPeakMb = m.peakExtraMb;
-      largestMs = m.medianMs;
-    } catch (const c10::OutOfMemoryError&) {
-      break;
+  CropTrial best{0, 0};
+  std::string stoppedBy = "complete";
+  const auto fits = [&](int64_t side) {
+    if (nowMs() - started > budgetSeconds * 1000) {
+      stoppedBy = "time budget";
+      return false;
     }
-    c10::cuda::CUDACachingAllocator::emptyCache();
-  }
-  return json({{"side", double(largest)}, {"peakGpuMb", largestPeakMb}, {"ms", largestMs}},
-              "largest-3d-crop-under-80GB");
+    try {
+      const auto trial = stepAtCrop(side);
+      c10::cuda::CUDACachingAllocator::emptyCache();
+      std::cerr << "largest crop: side " << side << ": peak " << trial.peakMb << " MB, " << trial.ms
+                << " ms\n";
+      if (trial.peakMb > limitMb) return false;
+      if (side > largest) {
+        largest = side;
+        best = trial;
+      }
+      return true;
+    } catch (const c10::Error& error) {  // out of memory, or anything else at this size
+      c10::cuda::CUDACachingAllocator::emptyCache();
+      std::cerr << "largest crop: side " << side << ": " << error.what_without_backtrace() << "\n";
+      if (dynamic_cast<const c10::OutOfMemoryError*>(&error) == nullptr) stoppedBy = "error";
+      return false;
+    }
+  };
+  int64_t side = 128;
+  while (side <= 512 && fits(side)) side += 64;
+  if (largest > 0 && largest + 32 <= 512 && stoppedBy == "complete") fits(largest + 32);
+  return json({{"side", double(largest)},
+               {"peakGpuMb", best.peakMb},
+               {"ms", best.ms},
+               {"complete", stoppedBy == "complete" ? 1.0 : 0.0}},
+              "largest-3d-crop-under-80GB (" + stoppedBy + ")");
 }
 
 }  // namespace
