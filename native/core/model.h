@@ -64,8 +64,17 @@ class CoverModelImpl : public torch::nn::Module {
   void setBackboneBf16(bool bf16) { backboneBf16_ = bf16; }
   bool backboneBf16() const { return backboneBf16_; }
 
+  // Moving the model also puts its 3D weights in the layout of the new device (see
+  // backboneLayout). to(dtype) is Module's.
+  using torch::nn::Module::to;
+  void to(torch::Device device, torch::Dtype dtype, bool nonBlocking = false) override;
+  void to(torch::Device device, bool nonBlocking = false) override;
+
  private:
   static constexpr auto kMemoryFormat3d = torch::MemoryFormat::ChannelsLast3d;
+  // The memory layout of the backbone's weights and inputs on a device.
+  torch::MemoryFormat backboneLayout(torch::Device device) const;
+  void useLayoutOf(torch::Device device);
   // Images in the memory layout the backbone's weights use.
   torch::Tensor inBackboneLayout(const torch::Tensor& images) const;
   torch::Tensor mov(const torch::Tensor& q, const torch::Tensor& k, int64_t heads) const;

@@ -92,6 +92,43 @@ TEST_CASE("model: forward gives full-resolution displacement and features for 2D
   }
 }
 
+// 3D weights are channels-last on the CPU (oneDNN's fast layout) and in the standard layout
+// elsewhere (CUDA's GroupNorm would convert activations back at every layer); moving the
+// model sets them, through either of Module's device overloads. The GPU side is checked
+// in "cuda: a training step on the GPU matches a CPU step ...".
+TEST_CASE("model: moving a 3D model to the CPU puts its weights in the CPU's layout") {
+  ModelOptions options;
+  options.dims = 3;
+  options.channels = {8, 16, 16, 16, 16};
+  const auto expectWeightsIn = [](CoverModel& model, torch::MemoryFormat layout) {
+    int64_t count = 0;
+    for (const auto& parameter : model->parameters()) {
+      if (parameter.dim() != 5) continue;
+      EXPECT(parameter.is_contiguous(layout));
+      ++count;
+    }
+    EXPECT(count > 0);
+  };
+  CoverModel model(options);
+  expectWeightsIn(model, torch::MemoryFormat::ChannelsLast3d);
+  const auto image = torch::rand({1, 1, 16, 16, 16});
+  const auto before = model->encode(image, false);
+  // Weights in the standard layout, as a model coming back from a GPU has them, return to
+  // the CPU's through either overload, and the features do not change.
+  const auto toStandardLayout = [&] {
+    for (auto& parameter : model->parameters()) parameter.set_data(parameter.contiguous());
+  };
+  toStandardLayout();
+  model->to(torch::kCPU);
+  expectWeightsIn(model, torch::MemoryFormat::ChannelsLast3d);
+  toStandardLayout();
+  model->to(torch::kCPU, torch::kFloat32);
+  expectWeightsIn(model, torch::MemoryFormat::ChannelsLast3d);
+  const auto after = model->encode(image, false);
+  EXPECT(before.size() == after.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_RELATIVE(after[i], before[i], 1e-5);
+}
+
 }  // namespace
 
 namespace {
