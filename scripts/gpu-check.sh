@@ -12,9 +12,15 @@
 #
 #   scripts/gpu-check.sh            (npm run gpu-check, where Node exists)
 #   OUT=/tmp/report PYTHON=python3 scripts/gpu-check.sh
-# GPU_CHECK_SKIP_TESTS=1 or GPU_CHECK_SKIP_BENCH=1 leave a part out (to fit a time limit:
-# build ~3 min on 16 cores, tests ~3 min); GPU_CHECK_SCENARIO_TIMEOUT (s, default 120)
-# bounds each benchmark.
+# To fit a time limit (build ~3 min on 16 cores, tests ~3 min, benchmarks up to 2 min each):
+#   GPU_CHECK_SKIP_TESTS=1        no tests;   GPU_CHECK_SKIP_CPU_TESTS=1  only the "cuda: " ones
+#   GPU_CHECK_SKIP_BENCH=1        no benchmarks or baseline
+#   GPU_CHECK_SCENARIOS=REGEX     the benchmark scenarios to run (default ^cuda-)
+#   GPU_CHECK_DEADLINE=S          start no benchmark or baseline S seconds after the start
+#   GPU_CHECK_SCENARIO_TIMEOUT=S  bound each benchmark (default 120)
+# A rerun on the same machine reuses the build (GPU_CHECK_BUILD, default build-gpu/), so
+# the check can be split over calls: tests and the MoV benchmarks first, then the rest.
+# Everything is written as it finishes, so a run cut short keeps what it had done.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu-check-out}
@@ -53,6 +59,13 @@ cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
 nvrtc=$(find "$(dirname "$torch_dir")/nvidia" -name 'libnvrtc.so*' ! -name '*builtins*' ! -name '*.alt.*' 2>/dev/null | head -n 1)
 [ -n "$nvrtc" ] || nvrtc=$(ls "$cuda_root"/lib64/libnvrtc.so* 2>/dev/null | head -n 1)
 generator=$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles")
+# The test and benchmark programs link the CUDA runtime directly (libcudart, for device
+# properties) and find torch's libraries by RUNPATH only: make the toolkit's and the NVIDIA
+# wheels' libraries findable where the loader cache does not list them.
+for lib in "$cuda_root/lib64" "$cuda_root/lib" "$(dirname "$torch_dir")"/nvidia/*/lib; do
+  [ -d "$lib" ] && LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+export LD_LIBRARY_PATH
 say "LibTorch $torch_dir; CUDA toolkit $cuda_root; build $build ($generator)"
 
 cmake -S "$root" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
@@ -78,8 +91,8 @@ if [ -z "${GPU_CHECK_WITHOUT_GPU:-}" ] && [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; th
   done < <("$tests" --list | grep '^cuda: ')
 fi
 # 2. The rest of the suite, on this machine's CPU.
-if [ -n "${GPU_CHECK_SKIP_TESTS:-}" ]; then
-  say "tests skipped (GPU_CHECK_SKIP_TESTS)"
+if [ -n "${GPU_CHECK_SKIP_TESTS:-}" ] || [ -n "${GPU_CHECK_SKIP_CPU_TESTS:-}" ]; then
+  say "CPU tests skipped (GPU_CHECK_SKIP_TESTS or GPU_CHECK_SKIP_CPU_TESTS)"
 elif timeout 900 "$tests" --skip-cuda >"$out/tests-cpu.txt" 2>&1; then
   say "ok   all $(grep -c '^ok' "$out/tests-cpu.txt") CPU tests"
 else
@@ -89,22 +102,30 @@ fi
 [ -n "${GPU_CHECK_WITHOUT_GPU:-}" ] && { say "no GPU: benchmarks skipped"; exit $((failed > 0)); }
 [ -n "${GPU_CHECK_SKIP_BENCH:-}" ] && { say "benchmarks skipped (GPU_CHECK_SKIP_BENCH)"; exit $((failed > 0)); }
 limit=${GPU_CHECK_SCENARIO_TIMEOUT:-120}
+deadline=${GPU_CHECK_DEADLINE:-}
+# True once the deadline has passed (never without one); says what it left out.
+pastDeadline() {
+  [ -n "$deadline" ] && [ $(($(date +%s) - started)) -ge "$deadline" ] || return 1
+  say "deadline (GPU_CHECK_DEADLINE=$deadline s) passed: $1 not run"
+}
 
 # 3. Benchmarks, each in its own process; one JSON object per line.
 : >"$out/bench.jsonl"
 while IFS= read -r scenario; do
+  pastDeadline "$scenario" && continue
   if line=$(timeout "$limit" "$build/cover_torch_bench" "$scenario" 2>>"$out/bench-errors.txt"); then
     echo "{\"scenario\":\"$scenario\",\"result\":$line}" >>"$out/bench.jsonl"
   else
     say "benchmark $scenario failed or ran out of time (bench-errors.txt)"
   fi
-done < <("$build/cover_torch_bench" --list | grep '^cuda-')
+done < <("$build/cover_torch_bench" --list | grep -E "${GPU_CHECK_SCENARIOS:-^cuda-}")
 say "benchmarks: $(wc -l <"$out/bench.jsonl") scenarios in bench.jsonl"
 
 # 4. The plain-PyTorch step on the same GPU, fp32 and bf16 autocast.
 : >"$out/baseline.jsonl"
 for shape in "--dims 2 --size 384 --batch 24" "--dims 3 --size 128 --batch 2"; do
   for precision in "" "--bf16"; do
+    pastDeadline "baseline $shape $precision" && continue
     # shellcheck disable=SC2086
     if line=$(timeout "$limit" "$python" "$root/bench/baseline/cover_step.py" time $shape --steps 6 --device cuda $precision 2>>"$out/bench-errors.txt"); then
       echo "{\"baseline\":\"$shape $precision\",\"result\":$line}" >>"$out/baseline.jsonl"

@@ -171,22 +171,29 @@ TEST_CASE("cuda: a training step on the GPU matches a CPU step on the same batch
     std::vector<torch::Tensor> weights[2];
     for (int onGpu = 0; onGpu < 2; ++onGpu) {
       CoverModel model(options, at::make_generator<at::CPUGeneratorImpl>(7));
-      if (onGpu) model->to(torch::kCUDA);
+      if (onGpu) {
+        model->to(torch::kCUDA);
+        // 3D weights leave the CPU's channels-last layout (see model_test.cpp).
+        for (const auto& p : model->parameters()) EXPECT(p.dim() < 5 || p.is_contiguous());
+      }
       Trainer trainer(model, training);
       for (int s = 0; s < 3; ++s) {
         metrics[onGpu].push_back(trainer.step(onGpu ? images.to(torch::kCUDA) : images, 1e-3));
       }
       for (const auto& p : model->parameters()) weights[onGpu].push_back(p.detach().cpu());
     }
-    // The first step runs on identical weights and views: forward and gradients must agree;
-    // the later ones show that the updates agree too.
+    // The first step runs on identical weights and views: forward and gradients must agree
+    // to float32 rounding. The later ones show that the updates agree too, more loosely:
+    // Adam's first step moves every weight by lr times the sign of its gradient, and a
+    // gradient at rounding level can have either sign on either device.
     for (int s = 0; s < 3; ++s) {
+      const double tolerance = s == 0 ? 1e-3 : 1e-2;
       const auto& cpu = metrics[0][s];
       const auto& gpu = metrics[1][s];
-      EXPECT_NEAR(gpu.vectorLoss, cpu.vectorLoss, 1e-3 * std::abs(cpu.vectorLoss));
+      EXPECT_NEAR(gpu.vectorLoss, cpu.vectorLoss, tolerance * std::abs(cpu.vectorLoss));
       EXPECT_NEAR(gpu.consistencyLoss, cpu.consistencyLoss,
-                  1e-3 * std::abs(cpu.consistencyLoss) + 1e-6);
-      EXPECT_NEAR(gpu.gradNorm, cpu.gradNorm, 2e-3 * std::abs(cpu.gradNorm));
+                  tolerance * std::abs(cpu.consistencyLoss) + 1e-6);
+      EXPECT_NEAR(gpu.gradNorm, cpu.gradNorm, 2 * tolerance * std::abs(cpu.gradNorm));
     }
     // Phase timings: always on the CPU; on the GPU only when asked (no waits otherwise).
     EXPECT(std::isfinite(metrics[0][0].forwardMs) && std::isfinite(metrics[1][0].stepMs));
