@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "core/trainer.h"
 #include "core/unet.h"
 
 namespace cover::core {
@@ -163,8 +164,17 @@ SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
   loss.total.backward();
   const double maxNorm =
       options_.gradClip > 0 ? options_.gradClip : std::numeric_limits<double>::infinity();
-  metrics.gradNorm = torch::nn::utils::clip_grad_norm_(parameters_, maxNorm);
-  metrics.loss = loss.total.item<double>();
+  const auto gradNorm = clipGradNorm(parameters_, maxNorm, device);
+  // Every metric in one read back, as in Trainer::step: one wait for the device per step.
+  const auto asDouble = [](const torch::Tensor& x) { return x.detach().to(torch::kFloat64); };
+  const auto values = torch::stack({asDouble(loss.total), asDouble(loss.crossEntropy),
+                                    asDouble(loss.dice), asDouble(gradNorm)})
+                          .to(torch::kCPU);
+  const auto read = values.accessor<double, 1>();
+  metrics.loss = read[0];
+  metrics.crossEntropy = read[1];
+  metrics.diceLoss = read[2];
+  metrics.gradNorm = read[3];
   metrics.skipped = !std::isfinite(metrics.gradNorm) || !std::isfinite(metrics.loss);
   if (metrics.skipped) {
     optimizer_->zero_grad();
@@ -172,8 +182,6 @@ SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
     optimizer_->step();
   }
-  metrics.crossEntropy = loss.crossEntropy.item<double>();
-  metrics.diceLoss = loss.dice.item<double>();
   metrics.stepMs =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return metrics;

@@ -127,6 +127,34 @@ TEST_CASE("segmentation: bad labels and options are refused with the reason") {
   expectError([&] { validate(o); }, "must not all be 0");
 }
 
+// The reported norm is the gradient's before clipping; the gradients the optimiser used are
+// scaled down to gradClip (they stay on the parameters after the step).
+TEST_CASE("segmentation: gradients are clipped to gradClip and the norm before it is reported") {
+  for (const double clip : {1e-3, 0.0}) {
+    CoverModel model(tinyModel(), seeded(1));
+    SegmentationHead head(model->options(), 2, seeded(2));
+    SegmentationOptions o;
+    o.gradClip = clip;
+    SegmentationTrainer trainer(model, head, o);
+    const auto images = torch::rand({2, 1, 16, 16});
+    const auto metrics =
+        trainer.step(images, (images[0] > 0.5).to(torch::kLong).expand({2, 16, 16}), 1e-3);
+    std::vector<torch::Tensor> squares;
+    auto parameters = model->parameters();
+    for (const auto& parameter : head->parameters()) parameters.push_back(parameter);
+    for (const auto& parameter : parameters) {
+      if (parameter.grad().defined()) squares.push_back(parameter.grad().pow(2).sum());
+    }
+    const double used = torch::stack(squares).sum().sqrt().item<double>();
+    if (clip > 0) {
+      EXPECT(metrics.gradNorm > 10 * clip);
+      EXPECT_NEAR(used, clip, 1e-3 * clip);
+    } else {
+      EXPECT_NEAR(used, metrics.gradNorm, 1e-5 * metrics.gradNorm);  // 0: no clipping
+    }
+  }
+}
+
 TEST_CASE("segmentation: a frozen encoder trains the head only; full fine-tuning the backbone") {
   for (const bool freeze : {true, false}) {
     CoverModel model(tinyModel(), seeded(1));
