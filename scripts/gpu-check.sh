@@ -14,13 +14,14 @@
 #   OUT=/tmp/report PYTHON=python3 scripts/gpu-check.sh
 # To fit a time limit (build ~3 min on 16 cores, tests ~3 min, benchmarks up to 2 min each):
 #   GPU_CHECK_SKIP_TESTS=1        no tests;   GPU_CHECK_SKIP_CPU_TESTS=1  only the "cuda: " ones
-#   GPU_CHECK_SKIP_BENCH=1        no benchmarks or baseline
+#   GPU_CHECK_SKIP_BENCH=1        no benchmarks or baseline;  GPU_CHECK_SKIP_BASELINE=1  no baseline
 #   GPU_CHECK_SCENARIOS=REGEX     the benchmark scenarios to run (default ^cuda-)
 #   GPU_CHECK_DEADLINE=S          start no benchmark or baseline S seconds after the start
 #   GPU_CHECK_SCENARIO_TIMEOUT=S  bound each benchmark (default 120)
 # A rerun on the same machine reuses the build (GPU_CHECK_BUILD, default build-gpu/), so
 # the check can be split over calls: tests and the MoV benchmarks first, then the rest.
-# Everything is written as it finishes, so a run cut short keeps what it had done.
+# Everything is written as it finishes, so a run cut short keeps what it had done; a run
+# starts its OUT afresh, so give each call its own OUT.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu-check-out}
@@ -103,6 +104,13 @@ fi
 [ -n "${GPU_CHECK_SKIP_BENCH:-}" ] && { say "benchmarks skipped (GPU_CHECK_SKIP_BENCH)"; exit $((failed > 0)); }
 limit=${GPU_CHECK_SCENARIO_TIMEOUT:-120}
 deadline=${GPU_CHECK_DEADLINE:-}
+for number in "$limit" "$deadline"; do
+  [[ -z "$number" || "$number" =~ ^[0-9]+$ ]] ||
+    fail "GPU_CHECK_SCENARIO_TIMEOUT and GPU_CHECK_DEADLINE are whole seconds, got \"$number\""
+done
+# The largest-crop search stops trying new sizes after half a scenario's time, so that it
+# prints what it found before the timeout.
+export COVER_TORCH_LARGEST_CROP_BUDGET_S=$((limit / 2))
 # True once the deadline has passed (never without one); says what it left out.
 pastDeadline() {
   [ -n "$deadline" ] && [ $(($(date +%s) - started)) -ge "$deadline" ] || return 1
@@ -122,6 +130,7 @@ done < <("$build/cover_torch_bench" --list | grep -E "${GPU_CHECK_SCENARIOS:-^cu
 say "benchmarks: $(wc -l <"$out/bench.jsonl") scenarios in bench.jsonl"
 
 # 4. The plain-PyTorch step on the same GPU, fp32 and bf16 autocast.
+[ -n "${GPU_CHECK_SKIP_BASELINE:-}" ] && { say "baseline skipped (GPU_CHECK_SKIP_BASELINE)"; exit $((failed > 0)); }
 : >"$out/baseline.jsonl"
 for shape in "--dims 2 --size 384 --batch 24" "--dims 3 --size 128 --batch 2"; do
   for precision in "" "--bf16"; do

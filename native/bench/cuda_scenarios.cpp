@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <vector>
@@ -176,10 +177,13 @@ CropTrial stepAtCrop(int64_t side) {
 
 // The largest cubic 3D crop (B = 1, a multiple of 32) whose step peaks under 80 GB: sides
 // 128, 192, ... 512 until one does not fit, then the side 32 above the last that did. Each
-// trial goes to stderr as it ends, and the search stops after `budgetSeconds`, so a time
-// limit never loses what was found; the result says whether the search was complete.
+// trial goes to stderr as it ends, and no new size is tried once the budget has passed
+// (COVER_TORCH_LARGEST_CROP_BUDGET_S, default 60 s; gpu-check.sh sets half its time limit
+// per scenario), so the result is printed before a time limit would kill the search; it
+// says whether the search was complete.
 std::string largestCrop() {
-  const double budgetSeconds = 90;
+  const char* budget = std::getenv("COVER_TORCH_LARGEST_CROP_BUDGET_S");
+  const double budgetSeconds = budget != nullptr ? std::atof(budget) : 60.0;
   const double started = nowMs();
   const double limitMb = 80.0 * 1024.0;
   int64_t largest = 0;

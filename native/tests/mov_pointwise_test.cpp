@@ -198,12 +198,16 @@ TEST_CASE("cuda: a training step on the GPU matches a CPU step on the same batch
     // Phase timings: always on the CPU; on the GPU only when asked (no waits otherwise).
     EXPECT(std::isfinite(metrics[0][0].forwardMs) && std::isfinite(metrics[1][0].stepMs));
     EXPECT(std::isnan(metrics[1][0].forwardMs) && std::isnan(metrics[1][0].optimizerMs));
-    // Adam moves each weight by up to lr per step whatever the gradient's size, so a weight
-    // whose gradient is near zero may move differently; none may differ by more than the
-    // three steps could move it.
+    // Adam moves each weight by about lr per step whatever the gradient's size, so a weight
+    // whose gradient is at rounding level may move the other way on the other device; the
+    // rest must move alike. A missing or wrong update on either device would set most
+    // weights more than lr / 2 apart after three steps.
+    int64_t apart = 0, total = 0;
     for (size_t i = 0; i < weights[0].size(); ++i) {
-      EXPECT(maxAbsDiff(weights[1][i], weights[0][i]) <= 3 * 2 * 1e-3);
+      apart += ((weights[1][i] - weights[0][i]).abs() > 0.5e-3).sum().item<int64_t>();
+      total += weights[0][i].numel();
     }
+    EXPECT(apart <= total / 10);
   }
 }
 

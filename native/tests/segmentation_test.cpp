@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "tests/harness.h"
@@ -127,6 +128,21 @@ TEST_CASE("segmentation: bad labels and options are refused with the reason") {
   expectError([&] { validate(o); }, "must not all be 0");
 }
 
+// A step whose loss is not finite changes nothing and says so.
+TEST_CASE("segmentation: a non-finite loss skips the step and leaves the weights") {
+  CoverModel model(tinyModel(), seeded(1));
+  SegmentationHead head(model->options(), 2, seeded(2));
+  SegmentationTrainer trainer(model, head, SegmentationOptions{});
+  auto images = torch::rand({2, 1, 16, 16});
+  images[0][0][3][5] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<torch::Tensor> before;
+  for (const auto& parameter : model->parameters()) before.push_back(parameter.detach().clone());
+  const auto metrics = trainer.step(images, torch::zeros({2, 16, 16}, torch::kLong), 1e-2);
+  EXPECT(metrics.skipped && !std::isfinite(metrics.loss));
+  const auto after = model->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT(torch::equal(after[i], before[i]));
+}
+
 // The reported norm is the gradient's before clipping; the gradients the optimiser used are
 // scaled down to gradClip (they stay on the parameters after the step).
 TEST_CASE("segmentation: gradients are clipped to gradClip and the norm before it is reported") {
@@ -137,8 +153,14 @@ TEST_CASE("segmentation: gradients are clipped to gradClip and the norm before i
     o.gradClip = clip;
     SegmentationTrainer trainer(model, head, o);
     const auto images = torch::rand({2, 1, 16, 16});
-    const auto metrics =
-        trainer.step(images, (images[0] > 0.5).to(torch::kLong).expand({2, 16, 16}), 1e-3);
+    const auto labels = (images[0] > 0.5).to(torch::kLong).expand({2, 16, 16});
+    // GroupNorm keeps no running statistics, so these are the step's own losses.
+    const auto expected =
+        segmentationLoss(head->forward(model->encode(images, false).front()), labels, o);
+    const auto metrics = trainer.step(images, labels, 1e-3);
+    EXPECT_NEAR(metrics.loss, expected.total.item<double>(), 1e-5);
+    EXPECT_NEAR(metrics.crossEntropy, expected.crossEntropy.item<double>(), 1e-5);
+    EXPECT_NEAR(metrics.diceLoss, expected.dice.item<double>(), 1e-5);
     std::vector<torch::Tensor> squares;
     auto parameters = model->parameters();
     for (const auto& parameter : head->parameters()) parameters.push_back(parameter);
