@@ -165,12 +165,8 @@ SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
   const double maxNorm =
       options_.gradClip > 0 ? options_.gradClip : std::numeric_limits<double>::infinity();
   const auto gradNorm = clipGradNorm(parameters_, maxNorm, device);
-  // Every metric in one read back, as in Trainer::step: one wait for the device per step.
-  const auto asDouble = [](const torch::Tensor& x) { return x.detach().to(torch::kFloat64); };
-  const auto values = torch::stack({asDouble(loss.total), asDouble(loss.crossEntropy),
-                                    asDouble(loss.dice), asDouble(gradNorm)})
-                          .to(torch::kCPU);
-  const auto read = values.accessor<double, 1>();
+  // Every metric in one read back, as in Trainer::step.
+  const auto read = readScalars({loss.total, loss.crossEntropy, loss.dice, gradNorm});
   metrics.loss = read[0];
   metrics.crossEntropy = read[1];
   metrics.diceLoss = read[2];

@@ -90,6 +90,13 @@ torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double 
   return total;
 }
 
+std::vector<double> readScalars(const std::vector<torch::Tensor>& scalars) {
+  std::vector<torch::Tensor> asDouble;
+  for (const auto& x : scalars) asDouble.push_back(x.detach().reshape({}).to(torch::kFloat64));
+  const auto values = torch::stack(asDouble).to(torch::kCPU);
+  return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
+}
+
 StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   TORCH_CHECK(learningRate >= 0 && std::isfinite(learningRate),
               "learning rate must be a finite number >= 0, got ", learningRate);
@@ -137,15 +144,9 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   const auto gradNorm = clipGradNorm(model_->parameters(), maxNorm, device);
   const auto zeroBaseline = vectorLoss(torch::zeros_like(views.target), views.target, views.mask);
   const auto variation = featureVariation(output.fixedFeatures);
-  // Every metric in one read back: one wait for the device per step, not one per number.
-  // float64 throughout (float32 values convert exactly), the views' fractions included.
-  const auto asDouble = [](const torch::Tensor& x) { return x.detach().to(torch::kFloat64); };
-  const auto values =
-      torch::stack({asDouble(total), asDouble(lossVector), asDouble(lossConsistency),
-                    asDouble(zeroBaseline), asDouble(variation), asDouble(gradNorm),
-                    views.reachableFraction, views.validFraction})
-          .to(torch::kCPU);
-  const auto read = values.accessor<double, 1>();
+  // Every metric, the views' fractions included, in one read back.
+  const auto read = readScalars({total, lossVector, lossConsistency, zeroBaseline, variation,
+                                 gradNorm, views.reachableFraction, views.validFraction});
   metrics.totalLoss = read[0];
   metrics.vectorLoss = read[1];
   metrics.consistencyLoss = read[2];

@@ -112,6 +112,11 @@ class Trainer {
 torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
                            const torch::Device& device);
 
+// Scalar tensors (any device, any floating dtype) as doubles, read back in one transfer:
+// one wait for the device per step rather than one per number. float64 throughout, so
+// float32 values convert exactly.
+std::vector<double> readScalars(const std::vector<torch::Tensor>& scalars);
+
 // An optimiser's per-parameter state as named tensors ("<name>.exp_avg", "<name>.step", ...),
 // names[i] naming the i-th parameter of its first group; parameters never stepped have none.
 NamedTensorList namedOptimizerState(torch::optim::Optimizer& optimizer,
