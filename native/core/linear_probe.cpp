@@ -29,8 +29,9 @@ LinearProbe fitLinearProbe(const torch::Tensor& features, const torch::Tensor& l
   probe.inverseStd = torch::where(varies, 1.0 / std.clamp_min(1e-30), torch::zeros_like(std));
   const auto z = standardise(probe, x);
 
+  // On the features' device, so the probe fits where they are.
   auto weight = torch::zeros({classes, x.size(1)}, x.options()).requires_grad_();
-  auto bias = torch::zeros({classes}, x.options()).requires_grad_();  // on the features' device
+  auto bias = torch::zeros({classes}, x.options()).requires_grad_();
   torch::optim::Adam adam({weight, bias}, torch::optim::AdamOptions(settings.learningRate));
   for (int64_t step = 0; step < settings.iterations; ++step) {
     torch::AutoGradMode enable(true);
