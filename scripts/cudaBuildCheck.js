@@ -4,8 +4,8 @@
 //   1. every native/cuda/*.cu file compiles with nvcc for sm_80 and sm_90 (seconds);
 //   2. with --addon, the whole addon builds and links against a CUDA LibTorch (torch 2.14 and
 //      its NVIDIA wheels, provisioned into .cuda-torch by provisionCudaTorch.sh) into
-//      build-cuda/, and loads here: its LibTorch is a CUDA build, CUDA is unavailable, a CPU
-//      model trains a step, and a CUDA model is refused with a message.
+//      build-cuda/, and loads here without the loader's cache: its LibTorch is a CUDA build,
+//      CUDA is unavailable, a CPU model trains a step, and a CUDA model is refused.
 // The kernels' arithmetic is tested on the CPU by the C++ tests; scripts/gpu-check.sh runs
 // them on a GPU.
 const fs = require('node:fs');
@@ -86,9 +86,14 @@ function buildAndLoadAddon() {
   const binary = buildAddon(libtorch, log, buildDir);
   log(`built ${path.relative(ROOT, binary)} in ${Math.round((Date.now() - started) / 1000)} s`);
   if (path.basename(binary) !== BINARY_NAME) throw new Error(`unexpected binary ${binary}`);
-  run(process.execPath, ['-e', LOAD_CHECK], {
-    env: { ...process.env, COVER_TORCH_BINARY: binary, LIBTORCH: libtorch.folder },
-  });
+  // Through the dynamic loader with its cache ignored: a user with a pip CUDA torch has no
+  // CUDA toolkit in that cache, so the binary must find the CUDA runtime by its RUNPATH
+  // alone (this machine's cache lists /usr/local/cuda, which would hide a missing entry).
+  const loader = '/lib64/ld-linux-x86-64.so.2';
+  const [command, args] = fs.existsSync(loader)
+    ? [loader, ['--inhibit-cache', process.execPath, '-e', LOAD_CHECK]]
+    : [process.execPath, ['-e', LOAD_CHECK]];
+  run(command, args, { env: { ...process.env, COVER_TORCH_BINARY: binary, LIBTORCH: libtorch.folder } });
 }
 
 try {
