@@ -10,7 +10,6 @@
 namespace {
 
 using namespace cover::core;
-using cover::tests::maxAbsDiff;
 using cover::tests::requireCuda;
 
 struct Case {
