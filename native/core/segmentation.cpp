@@ -63,30 +63,31 @@ torch::Tensor segmentationLogits(CoverModel& model, SegmentationHead& head,
   return head->forward(model->encode(images, /*fullResolution=*/false).front());
 }
 
-SegmentationLoss segmentationLoss(const torch::Tensor& logits, const torch::Tensor& labels,
-                                  const SegmentationOptions& options) {
-  const int64_t classes = logits.size(1);
-  TORCH_CHECK(classes == options.classes, "logits have ", classes, " classes, expected ",
-              options.classes);
-  auto expected = logits.sizes().vec();
-  expected.erase(expected.begin() + 1);
-  TORCH_CHECK(labels.sizes().vec() == expected, "labels of shape ", labels.sizes(),
-              " do not match logits of shape ", logits.sizes(), " (expected ",
-              c10::IntArrayRef(expected), ")");
+void checkLabels(const torch::Tensor& labels, const SegmentationOptions& options) {
   TORCH_CHECK(!labels.is_floating_point() && !labels.is_complex(), "labels must be integers, got ",
               labels.scalar_type());
   const auto target = labels.to(torch::kLong);
-  const auto valid = options.ignoreLabel >= 0 ? target != options.ignoreLabel
-                                              : torch::ones_like(target, torch::kBool);
-  const auto outOfRange = valid & ((target < 0) | (target >= classes));
+  auto outOfRange = (target < 0) | (target >= options.classes);
+  if (options.ignoreLabel >= 0) outOfRange &= target != options.ignoreLabel;
   if (outOfRange.any().item<bool>()) {
     const auto bad = target.masked_select(outOfRange)[0].item<int64_t>();
-    TORCH_CHECK(false, "labels must be in [0, ", classes, ")",
+    TORCH_CHECK(false, "labels must be in [0, ", options.classes, ")",
                 options.ignoreLabel >= 0
                     ? " or the ignore label " + std::to_string(options.ignoreLabel)
                     : std::string(),
                 ", found ", bad);
   }
+}
+
+namespace {
+
+// The loss of labels already checked by checkLabels.
+SegmentationLoss lossOfCheckedLabels(const torch::Tensor& logits, const torch::Tensor& labels,
+                                     const SegmentationOptions& options) {
+  const int64_t classes = logits.size(1);
+  const auto target = labels.to(torch::kLong);
+  const auto valid = options.ignoreLabel >= 0 ? target != options.ignoreLabel
+                                              : torch::ones_like(target, torch::kBool);
   const auto safeTarget = target.masked_fill(~valid, 0);
   auto weights = options.classWeights.empty()
                      ? torch::ones({classes}, logits.options())
@@ -110,6 +111,21 @@ SegmentationLoss segmentationLoss(const torch::Tensor& logits, const torch::Tens
   const auto dice = 1 - (dicePerClass * weights).sum() / weights.sum();
 
   return {crossEntropy + options.diceWeight * dice, crossEntropy, dice};
+}
+
+}  // namespace
+
+SegmentationLoss segmentationLoss(const torch::Tensor& logits, const torch::Tensor& labels,
+                                  const SegmentationOptions& options) {
+  TORCH_CHECK(logits.size(1) == options.classes, "logits have ", logits.size(1),
+              " classes, expected ", options.classes);
+  auto expected = logits.sizes().vec();
+  expected.erase(expected.begin() + 1);
+  TORCH_CHECK(labels.sizes().vec() == expected, "labels of shape ", labels.sizes(),
+              " do not match logits of shape ", logits.sizes(), " (expected ",
+              c10::IntArrayRef(expected), ")");
+  checkLabels(labels, options);
+  return lossOfCheckedLabels(logits, labels, options);
 }
 
 SegmentationTrainer::SegmentationTrainer(CoverModel model, SegmentationHead head,
@@ -147,6 +163,9 @@ SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
                   labels.sizes().slice(1) == x.sizes().slice(2),
               "labels of shape ", labels.sizes(), " do not match images of shape ", x.sizes(),
               " (expected (B, *S) for images (B, C, *S))");
+  // Checked where they come from (the CPU, from JS) before they move: on a GPU the check
+  // would wait for the device, and an out-of-range label would fail inside a kernel.
+  checkLabels(labels, options_);
 
   torch::Tensor features;
   head_->train();
@@ -158,7 +177,8 @@ SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
     model_->train();
     features = model_->encode(x, /*fullResolution=*/false).front();
   }
-  const auto loss = segmentationLoss(head_->forward(features), labels.to(device), options_);
+  // The head has options_.classes outputs (checked when the trainer was made).
+  const auto loss = lossOfCheckedLabels(head_->forward(features), labels.to(device), options_);
 
   optimizer_->zero_grad();
   loss.total.backward();

@@ -52,6 +52,10 @@ struct SegmentationLoss {
   torch::Tensor total, crossEntropy, dice;  // dice = 1 - weighted mean soft Dice
 };
 
+// Refuses labels that are not integers in [0, K) or the ignore label. One read from the
+// labels' device: check labels on the CPU before moving them to a GPU.
+void checkLabels(const torch::Tensor& labels, const SegmentationOptions& options);
+
 // logits (B, K, *S); labels (B, *S) integer in [0, K) or the ignore label.
 SegmentationLoss segmentationLoss(const torch::Tensor& logits, const torch::Tensor& labels,
                                   const SegmentationOptions& options);

@@ -143,6 +143,37 @@ TEST_CASE("segmentation: a non-finite loss skips the step and leaves the weights
   for (size_t i = 0; i < before.size(); ++i) EXPECT(torch::equal(after[i], before[i]));
 }
 
+// Labels are checked before anything runs: a bad one stops the step with the weights and
+// the optimiser untouched, and the ignore label is not out of range.
+TEST_CASE("segmentation: a step with an out-of-range label changes nothing and names it") {
+  CoverModel model(tinyModel(), seeded(1));
+  SegmentationHead head(model->options(), 2, seeded(2));
+  SegmentationOptions o;
+  o.ignoreLabel = 255;
+  SegmentationTrainer trainer(model, head, o);
+  const auto images = torch::rand({2, 1, 16, 16});
+  std::vector<torch::Tensor> before;
+  for (const auto& parameter : model->parameters()) before.push_back(parameter.detach().clone());
+  for (const int64_t bad : {2, -1, 254}) {
+    auto labels = torch::zeros({2, 16, 16}, torch::kLong);
+    labels[1][4][7] = bad;
+    std::string message;
+    try {
+      trainer.step(images, labels, 1e-2);
+    } catch (const c10::Error& error) {
+      message = error.what_without_backtrace();
+    }
+    EXPECT(message.find("labels must be in [0, 2) or the ignore label 255, found " +
+                        std::to_string(bad)) != std::string::npos);
+  }
+  const auto after = model->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT(torch::equal(after[i], before[i]));
+  EXPECT(trainer.optimizerState().empty());
+  auto labels = torch::zeros({2, 16, 16}, torch::kLong);
+  labels[0][1][2] = 255;
+  EXPECT(std::isfinite(trainer.step(images, labels, 1e-2).loss));
+}
+
 // The reported norm is the gradient's before clipping; the gradients the optimiser used are
 // scaled down to gradClip (they stay on the parameters after the step).
 TEST_CASE("segmentation: gradients are clipped to gradClip and the norm before it is reported") {
