@@ -60,13 +60,6 @@ cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
 nvrtc=$(find "$(dirname "$torch_dir")/nvidia" -name 'libnvrtc.so*' ! -name '*builtins*' ! -name '*.alt.*' 2>/dev/null | head -n 1)
 [ -n "$nvrtc" ] || nvrtc=$(ls "$cuda_root"/lib64/libnvrtc.so* 2>/dev/null | head -n 1)
 generator=$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles")
-# The test and benchmark programs link the CUDA runtime directly (libcudart, for device
-# properties) and find torch's libraries by RUNPATH only: make the toolkit's and the NVIDIA
-# wheels' libraries findable where the loader cache does not list them.
-for lib in "$cuda_root/lib64" "$cuda_root/lib" "$(dirname "$torch_dir")"/nvidia/*/lib; do
-  [ -d "$lib" ] && LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-export LD_LIBRARY_PATH
 say "LibTorch $torch_dir; CUDA toolkit $cuda_root; build $build ($generator)"
 
 cmake -S "$root" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
@@ -78,7 +71,14 @@ cmake --build "$build" --target cover_torch_core_tests cover_torch_bench -j "$(n
   >"$out/build.log" 2>&1 || fail "build failed (build.log)" "$out/build.log"
 say "built in $(($(date +%s) - started)) s"
 
+# The programs find LibTorch and the CUDA runtime by their RUNPATH alone (CMakeLists.txt's
+# set_runpath), as the addon does on a user's machine: one that does not start is a failure
+# here, not an empty list of tests.
 tests="$build/cover_torch_core_tests"
+for program in "$tests" "$build/cover_torch_bench"; do
+  "$program" --list >"$out/$(basename "$program").list" 2>>"$out/start.log" ||
+    fail "$(basename "$program") does not start (start.log)" "$out/start.log"
+done
 failed=0
 # 1. What only this machine can check, first, one process per test.
 if [ -z "${GPU_CHECK_WITHOUT_GPU:-}" ] && [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
@@ -89,7 +89,7 @@ if [ -z "${GPU_CHECK_WITHOUT_GPU:-}" ] && [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; th
       failed=$((failed + 1))
       say "FAIL $name (tests-cuda.txt)"
     fi
-  done < <("$tests" --list | grep '^cuda: ')
+  done < <(grep '^cuda: ' "$out/cover_torch_core_tests.list")
 fi
 # 2. The rest of the suite, on this machine's CPU.
 if [ -n "${GPU_CHECK_SKIP_TESTS:-}" ] || [ -n "${GPU_CHECK_SKIP_CPU_TESTS:-}" ]; then
@@ -126,7 +126,7 @@ while IFS= read -r scenario; do
   else
     say "benchmark $scenario failed or ran out of time (bench-errors.txt)"
   fi
-done < <("$build/cover_torch_bench" --list | grep -E "${GPU_CHECK_SCENARIOS:-^cuda-}")
+done < <(grep -E "${GPU_CHECK_SCENARIOS:-^cuda-}" "$out/cover_torch_bench.list")
 say "benchmarks: $(wc -l <"$out/bench.jsonl") scenarios in bench.jsonl"
 
 # 4. The plain-PyTorch step on the same GPU, fp32 and bf16 autocast.
