@@ -39,6 +39,12 @@ const SEGMENTER_METADATA = 'cover-torch.segmenter';
 const HEAD_PREFIX = 'segmentation_head.';
 
 /**
+ * Encoders that belong to a segmenter. A model carries one head: a second segmenter on the
+ * same model would replace the first one's head and trainer under it.
+ */
+const ownedEncoders = new WeakMap<CoverModel, ResolvedSegmenterOptions>();
+
+/**
  * A pretrained COVER encoder fine-tuned for segmentation: a 1x1 convolution head on the
  * decoder's finest features F1, trained with cross-entropy plus soft Dice, either alone
  * (`freezeEncoder`: a linear probe of the pretrained features) or with the whole backbone.
@@ -68,7 +74,15 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
     modelOptions?: Partial<ModelOptions>,
   ): Promise<Segmenter> {
     const resolved = resolveSegmenterOptions(options);
+    const owner = typeof encoder === 'string' ? undefined : ownedEncoders.get(encoder);
+    if (owner)
+      throw new Error(
+        `This CoverModel already belongs to a Segmenter (${owner.classes} classes), whose head a new one would replace. ` +
+          'Dispose that segmenter first, or give this one its own copy of the encoder (CoverModel.load).',
+      );
     const model = typeof encoder === 'string' ? await CoverModel.load(encoder, modelOptions) : encoder;
+    // Claimed before the first await on it, so that two concurrent creates cannot both pass.
+    ownedEncoders.set(model, resolved);
     try {
       const native = nativeModelOf(model);
       await callNative(() => native.createSegmentationHead(resolved.classes, resolved.seed));
@@ -76,6 +90,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
       void _seed;
       await callNative(() => native.configureSegmentation(trainOptions));
     } catch (error) {
+      ownedEncoders.delete(model);
       if (typeof encoder === 'string') void model.dispose();
       throw error;
     }
@@ -280,6 +295,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
 
   /** Frees the encoder and the head (see `CoverModel.dispose`). */
   dispose(): Promise<void> {
+    ownedEncoders.delete(this.#encoder);
     return this.#encoder.dispose();
   }
 

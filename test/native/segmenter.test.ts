@@ -100,6 +100,30 @@ describe('Segmenter', () => {
     expect(new Set(predicted.data).size).toBeGreaterThan(1);
   });
 
+  // A model carries one head: a second segmenter would replace the first one's under it.
+  it('refuses a second segmenter on an encoder that already has one', async () => {
+    const model = await CoverModel.create({ ...small, seed: 5 });
+    // Two at once: exactly one gets the encoder.
+    const both = await Promise.allSettled([
+      Segmenter.create(model, { classes: 3, seed: 6 }),
+      Segmenter.create(model, { classes: 4, seed: 6 }),
+    ]);
+    expect(both.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected']);
+    const first = (both[0] as PromiseFulfilledResult<Segmenter>).value;
+    try {
+      const { images } = task(1, 16, 16, 2);
+      const probabilities = await first.predictProbabilities(images);
+      await expect(Segmenter.create(model, { classes: 5, seed: 6 })).rejects.toThrow(
+        'This CoverModel already belongs to a Segmenter (3 classes)',
+      );
+      const after = await first.predictProbabilities(images);
+      expect(after.shape).toEqual([1, 3, 16, 16]);
+      expect(after.data).toEqual(probabilities.data);
+    } finally {
+      await first.dispose();
+    }
+  });
+
   it('with a frozen encoder trains the head only', async () => {
     const model = await CoverModel.create({ ...small, seed: 3 });
     const before = await model.stateDict();
