@@ -16,10 +16,23 @@ export function checkInteger(value: unknown, name: string, min: number, max = Nu
   return value;
 }
 
-export function checkNumber(value: unknown, name: string, min: number, max = Infinity): number {
-  if (typeof value !== 'number') throw typeError(name, `a number between ${min} and ${max}`, value);
-  if (!Number.isFinite(value) || value < min || value > max)
-    throw rangeError(name, `a number between ${min} and ${max}`, value);
+/**
+ * The largest float32. Every number that reaches a tensor (rates, weights, bounds) is used in
+ * float32 arithmetic; a larger one overflows there, partway through a step.
+ */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** How a bound reads in a message: float32's largest is named as such. */
+export function describeBound(bound: number): string {
+  if (bound === FLOAT32_MAX) return '3.4e38 (the largest float32)';
+  if (bound === -FLOAT32_MAX) return '-3.4e38 (the lowest float32)';
+  return String(bound);
+}
+
+export function checkNumber(value: unknown, name: string, min: number, max = FLOAT32_MAX): number {
+  const expected = `a number between ${describeBound(min)} and ${describeBound(max)}`;
+  if (typeof value !== 'number') throw typeError(name, expected, value);
+  if (!Number.isFinite(value) || value < min || value > max) throw rangeError(name, expected, value);
   return value;
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { closest } from '../validate';
+import { closest, describeBound, FLOAT32_MAX } from '../validate';
 
 /**
  * Schema builders for option objects. Each sets its error to the phrase of what is allowed
@@ -9,9 +9,10 @@ import { closest } from '../validate';
 
 function bounds(kind: string, min: number, max: number): string {
   if (min === -Infinity && max === Infinity) return kind;
+  if (min === -FLOAT32_MAX && max === FLOAT32_MAX) return `${kind} between -3.4e38 and 3.4e38 (float32's range)`;
   if (max === Infinity) return `${kind} >= ${min}`;
   if (min === -Infinity) return `${kind} <= ${max}`;
-  return `${kind} between ${min} and ${max}`;
+  return `${kind} between ${describeBound(min)} and ${describeBound(max)}`;
 }
 
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -23,7 +24,8 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
     .max(max, { error: expected });
 }
 
-export function number(min = -Infinity, max = Infinity) {
+/** A finite number within [min, max]; by default within float32's range (see FLOAT32_MAX). */
+export function number(min = -FLOAT32_MAX, max = FLOAT32_MAX) {
   const expected = bounds('a number', min, max);
   let schema = z.number({ error: expected });
   if (min !== -Infinity) schema = schema.min(min, { error: expected });
@@ -31,8 +33,9 @@ export function number(min = -Infinity, max = Infinity) {
   return schema;
 }
 
-export function positive(what = 'a positive number') {
-  return z.number({ error: what }).positive({ error: what });
+/** A number above 0 and at most float32's largest (see FLOAT32_MAX). */
+export function positive(what = `a positive number up to ${describeBound(FLOAT32_MAX)}`) {
+  return z.number({ error: what }).positive({ error: what }).max(FLOAT32_MAX, { error: what });
 }
 
 /** An integer that must also be a multiple of `divisor`, with the reason in the message. */

@@ -169,6 +169,15 @@ export const optimizerOptionsSchema = section({
   eps: number(0).default(1e-8),
   momentum: number(0).default(0.9),
   nesterov: boolean().default(false),
+}).superRefine((optimizer, context) => {
+  // LibTorch refuses this only at the first step.
+  if (optimizer.kind === 'sgd' && optimizer.nesterov && optimizer.momentum <= 0)
+    context.addIssue({
+      code: 'custom',
+      path: ['momentum'],
+      input: optimizer.momentum,
+      message: 'a number > 0 while nesterov is on',
+    });
 });
 
 export const trainingFields = {

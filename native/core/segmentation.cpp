@@ -151,8 +151,7 @@ SegmentationTrainer::SegmentationTrainer(CoverModel model, SegmentationHead head
 
 SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
                                               const torch::Tensor& labels, double learningRate) {
-  TORCH_CHECK(learningRate >= 0 && std::isfinite(learningRate),
-              "learning rate must be a finite number >= 0, got ", learningRate);
+  checkLearningRate(learningRate);
   const auto started = std::chrono::steady_clock::now();
   SegmentationMetrics metrics;
   metrics.learningRate = learningRate;

@@ -90,6 +90,12 @@ torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double 
   return total;
 }
 
+void checkLearningRate(double learningRate) {
+  TORCH_CHECK(learningRate >= 0 && learningRate <= std::numeric_limits<float>::max(),
+              "learning rate must be a number between 0 and 3.4e38 (the largest float32), got ",
+              learningRate);
+}
+
 std::vector<double> readScalars(const std::vector<torch::Tensor>& scalars) {
   std::vector<torch::Tensor> asDouble;
   for (const auto& x : scalars) asDouble.push_back(x.detach().reshape({}).to(torch::kFloat64));
@@ -98,8 +104,7 @@ std::vector<double> readScalars(const std::vector<torch::Tensor>& scalars) {
 }
 
 StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
-  TORCH_CHECK(learningRate >= 0 && std::isfinite(learningRate),
-              "learning rate must be a finite number >= 0, got ", learningRate);
+  checkLearningRate(learningRate);
   const auto device = model_->parameters().front().device();
   const auto started = Clock::now();
   StepMetrics metrics;

@@ -112,6 +112,11 @@ class Trainer {
 torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
                            const torch::Device& device);
 
+// Refuses a learning rate that is negative, not finite, or above the largest float32: the
+// optimiser applies it in float32, and a larger one would overflow partway through a step,
+// after some parameters had already moved.
+void checkLearningRate(double learningRate);
+
 // Scalar tensors (any device, any floating dtype) as doubles, read back in one transfer:
 // one wait for the device per step rather than one per number. float64 throughout, so
 // float32 values convert exactly.

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CoverModel, NonFiniteTrainingError, Trainer, tensor } from '../../lib';
+import { CoverModel, NonFiniteTrainingError, Segmenter, Trainer, tensor } from '../../lib';
+import { nativeModelOf } from '../../lib/model/CoverModel';
 import { saveCheckpoint } from '../../lib/train/checkpoints';
 import { useTempDir } from '../tempDir';
 
@@ -85,5 +86,37 @@ describe('non-finite steps', () => {
     // Nothing was changed by the refused calls.
     expect((await model.stateDict())[name]!.data).toEqual(weights[name]!.data);
     await model.dispose();
+  });
+
+  // Adam applies the rate in float32: 1e300 used to overflow after the first parameter had
+  // moved, leaving a half-applied step that a Trainer then checkpointed.
+  it('refuses rates and options beyond float32 before a step changes anything', async () => {
+    const model = await CoverModel.create({ dims: 2, seed: 0, ...small });
+    model.configureTraining({ cropSize: [32, 32] });
+    const images = tensor(
+      new Float32Array(48 * 48).map((_, i) => 0.5 + 0.5 * Math.sin(i / 7)),
+      [1, 1, 48, 48],
+    );
+    await model.trainStep(images, 1e-4);
+    const native = nativeModelOf(model);
+    const before = await native.trainingState();
+    const expected = 'a number between 0 and 3.4e38 (the largest float32)';
+    await expect(model.trainStep(images, 1e300)).rejects.toThrow(`Expected ${expected} for learningRate`);
+    // Past the JS check, the core refuses it too.
+    await expect(native.trainStep(images, 1e300)).rejects.toThrow(
+      'learning rate must be a number between 0 and 3.4e38 (the largest float32), got 1e+300',
+    );
+    const after = await native.trainingState();
+    expect(after.steps).toBe(before.steps);
+    for (const [name, value] of Object.entries(before.optimizer))
+      expect(after.optimizer[name]!.data).toEqual(value.data);
+    expect(() => model.configureTraining({ cropSize: [32, 32], optimizer: { weightDecay: 1e300 } })).toThrow(
+      `Expected ${expected} for optimizer.weightDecay`,
+    );
+    const segmenter = await Segmenter.create(model, { classes: 2, seed: 1 });
+    await expect(segmenter.trainStep(images, tensor(new Uint8Array(48 * 48), [1, 48, 48]), 3.5e38)).rejects.toThrow(
+      `Expected ${expected} for learningRate`,
+    );
+    await segmenter.dispose();
   });
 });

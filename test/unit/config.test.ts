@@ -89,6 +89,14 @@ describe('model and training options', () => {
     expect(views({ noiseStdMax: 1e30 })).toThrow('Expected a number between 0 and 1 for views.noiseStdMax');
     expect(views({ elasticAmplitude: 0, elasticSigma: 0 })).not.toThrow(); // no smoothing needed while elastic is off
     expect(views({ elasticSigma: 0 })).toThrow(/elasticSigma/); // elastic is on by default
+    const optimizer = (o: object) => () => resolveTrainingOptions({ cropSize: [32, 32], optimizer: o }, 2);
+    expect(optimizer({ kind: 'sgd', nesterov: true, momentum: 0 })).toThrow(
+      'Expected a number > 0 while nesterov is on for optimizer.momentum but received 0',
+    );
+    expect(optimizer({ kind: 'sgd', nesterov: true, momentum: 0.5 })).not.toThrow();
+    expect(optimizer({ weightDecay: 1e39 })).toThrow(
+      'Expected a number between 0 and 3.4e38 (the largest float32) for optimizer.weightDecay but received 1e+39',
+    );
     expect(() => resolveModelOptions({ dims: 2, channels: [8, 8, 8, 8, 24576] })).toThrow(
       'Expected an integer between 8 and 2048 for channels[4] but received 24576',
     );

@@ -113,10 +113,10 @@ describe('normalizeIntensity', () => {
       'Unknown option "low" in normalize; did you mean "lower"? Allowed: kind, lower, upper',
     );
     expect(bad({ kind: 'window', center: 40, width: 0 })).toThrow(
-      'Expected a positive number for normalize.width but received 0 of type number',
+      'Expected a positive number up to 3.4e38 (the largest float32) for normalize.width but received 0 of type number',
     );
     expect(bad({ kind: 'window', center: '40', width: 400 })).toThrow(
-      'Expected a number for normalize.center but received "40" of type string',
+      'Expected a number between -3.4e38 and 3.4e38 (float32\'s range) for normalize.center but received "40" of type string',
     );
     expect(bad({ kind: 'ct', preset: 'abdomen' })).toThrow(
       'Expected one of "soft-tissue", "lung", "bone", "brain", "liver", "mediastinum" for normalize.preset but received "abdomen" of type string',
