@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { readImage, type ImageVolume } from '../data/image';
 import { warp } from '../encoder/warp';
 import { writeNifti } from '../io/writeNifti';
@@ -43,7 +44,7 @@ function parseRegisterArgs(argv: string[]): RegisterArgs {
   });
   if (Boolean(args.value('--labels')) !== Boolean(args.value('--labels-out')))
     throw new Error('--labels and --labels-out go together: the labels to carry and where to write them');
-  return {
+  const parsed: RegisterArgs = {
     moving: args.positional[0]!,
     fixed: args.positional[1]!,
     weights: args.value('--weights')!,
@@ -53,6 +54,38 @@ function parseRegisterArgs(argv: string[]): RegisterArgs {
     labelsOut: args.value('--labels-out'),
     normalize: !args.flag('--no-normalize'),
   };
+  checkOutputs(parsed);
+  return parsed;
+}
+
+/**
+ * Each output is a NIfTI file of its own: not another output (the later write would replace
+ * the earlier one) and not one of the inputs (they would be overwritten).
+ */
+function checkOutputs(args: RegisterArgs): void {
+  const outputs: [string, string | undefined][] = [
+    ['--out', args.out],
+    ['--warped', args.warped],
+    ['--labels-out', args.labelsOut],
+  ];
+  const inputs: [string, string | undefined][] = [
+    ['MOVING', args.moving],
+    ['FIXED', args.fixed],
+    ['--labels', args.labels],
+    ['--weights', args.weights],
+  ];
+  const seen = new Map<string, string>();
+  for (const [flag, file] of outputs) {
+    if (file === undefined) continue;
+    if (!/\.nii(\.gz)?$/i.test(file))
+      throw new Error(`${flag} ${file}: outputs are NIfTI files; expected a name ending in .nii or .nii.gz`);
+    const resolved = path.resolve(file);
+    const input = inputs.find(([, other]) => other !== undefined && path.resolve(other) === resolved);
+    if (input) throw new Error(`${flag} ${file} is also ${input[0]}: writing it would overwrite that input`);
+    const earlier = seen.get(resolved);
+    if (earlier) throw new Error(`${flag} and ${earlier} both name ${file}: each output needs its own file`);
+    seen.set(resolved, flag);
+  }
 }
 
 /** Runs `cover-torch register`; returns the exit code. */

@@ -73,5 +73,13 @@ describe('cover-torch register', () => {
     expect(err.pop()).toContain('cover-torch register: expected MOVING, FIXED, --weights, --out');
     expect(await run('a.png', 'b.png', '--weights', 'w', '--out', 'o.nii', '--labels', 'l.nii')).toBe(2);
     expect(err.pop()).toContain('--labels and --labels-out go together');
+    expect(await run('a.png', 'b.png', '--weights', 'w', '--out', 'f.nii.gz', '--warped', './f.nii.gz')).toBe(2);
+    expect(err.pop()).toContain('--warped and --out both name ./f.nii.gz: each output needs its own file');
+    expect(
+      await run('a.png', 'b.png', '--weights', 'w', '--out', 'f.nii', '--labels', 'l.png', '--labels-out', 'a.png'),
+    ).toBe(2);
+    expect(err.pop()).toContain('--labels-out a.png: outputs are NIfTI files');
+    expect(await run('a.nii', 'b.png', '--weights', 'w', '--out', 'a.nii')).toBe(2);
+    expect(err.pop()).toContain('--out a.nii is also MOVING: writing it would overwrite that input');
   });
 });
