@@ -1,3 +1,5 @@
+import { checkInteger } from '../validate';
+
 /**
  * Segmentation scores of label maps: per-class Dice and the 95th-percentile Hausdorff
  * distance between class surfaces, as evaluation reports them.
@@ -53,6 +55,8 @@ export function scoreSegmentation(
     throw new RangeError(
       `Expected predicted and truth label maps of the same length, a multiple of ${voxels} voxels (size [${size.join(', ')}]), but received ${predicted.length} and ${truth.length}`,
     );
+  checkInteger(options.classes, 'classes', 1);
+  checkTruth(truth, options.classes, options.ignoreLabel);
   const spacing = options.spacing ?? size.map(() => 1);
   if (spacing.length !== size.length || spacing.some((s) => !(s > 0)))
     throw new RangeError(`Expected ${size.length} positive spacings but received [${spacing.join(', ')}]`);
@@ -221,4 +225,17 @@ function percentile(values: number[], p: number): number {
   const low = Math.floor(position);
   const high = Math.min(low + 1, sorted.length - 1);
   return sorted[low]! + (sorted[high]! - sorted[low]!) * (position - low);
+}
+
+/**
+ * Refuses a truth label outside [0, classes) that is not the ignore label: it would count as
+ * a miss of every class, a silently lower score.
+ */
+function checkTruth(truth: Labels, classes: number, ignoreLabel: number | undefined): void {
+  for (let i = 0; i < truth.length; i++) {
+    const label = truth[i]!;
+    if ((Number.isInteger(label) && label >= 0 && label < classes) || label === ignoreLabel) continue;
+    const ignore = ignoreLabel === undefined ? '' : ` or the ignore label ${ignoreLabel}`;
+    throw new RangeError(`Expected truth labels in [0, ${classes})${ignore} but found ${label} at index ${i}`);
+  }
 }

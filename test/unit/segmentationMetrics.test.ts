@@ -136,4 +136,16 @@ describe('scoreSegmentation', () => {
   it('refuses maps of different lengths', () => {
     expect(() => scoreSegmentation([0, 1], [0, 1, 1], [2], { classes: 2 })).toThrow(/same length/);
   });
+
+  // Such a label would count as a miss of every class: a silently lower score.
+  it('refuses truth labels outside the classes, except the ignore label, and a class count below 1', () => {
+    expect(() => scoreSegmentation([0, 1, 0], [0, 1, 7], [3], { classes: 2 })).toThrow(
+      new RangeError('Expected truth labels in [0, 2) but found 7 at index 2'),
+    );
+    expect(() => scoreSegmentation([0, 1, 0], [-1, 1, 0], [3], { classes: 2, ignoreLabel: 255 })).toThrow(
+      'Expected truth labels in [0, 2) or the ignore label 255 but found -1 at index 0',
+    );
+    expect(scoreSegmentation([0, 1, 0], [255, 1, 0], [3], { classes: 2, ignoreLabel: 255 }).perClass[1]!.dice).toBe(1);
+    expect(() => scoreSegmentation([0], [0], [1], { classes: 0 })).toThrow(/classes/);
+  });
 });
