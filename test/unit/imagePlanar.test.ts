@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { ImageReadError, readImage, readPlanarImage, type ImageVolume } from '../../lib/data/image';
@@ -33,6 +34,58 @@ function writePng(name: string, width: number, height: number, data: Buffer, opt
 }
 
 const IDENTITY = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
+
+/** A PNG chunk: length, type, data and the CRC-32 of type and data. */
+function pngChunk(type: string, data: Buffer): Buffer {
+  const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  let crc = ~0;
+  for (const byte of typed) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  const framed = Buffer.alloc(12 + data.length);
+  framed.writeUInt32BE(data.length, 0);
+  typed.copy(framed, 4);
+  framed.writeUInt32BE(~crc >>> 0, 8 + data.length);
+  return framed;
+}
+
+/**
+ * An 8-bit gray PNG of `pixels` (row by row), written here rather than by pngjs so that it
+ * can be Adam7-interlaced and its image data cut to `keepRows` scanlines.
+ */
+function grayPng(width: number, height: number, pixels: Uint8Array, interlaced: boolean, keepRows = Infinity): Buffer {
+  const passes = interlaced
+    ? [
+        [0, 0, 8, 8],
+        [4, 0, 8, 8],
+        [0, 4, 4, 8],
+        [2, 0, 4, 4],
+        [0, 2, 2, 4],
+        [1, 0, 2, 2],
+        [0, 1, 1, 2],
+      ]
+    : [[0, 0, 1, 1]];
+  const rows: Buffer[] = [];
+  for (const [x0, y0, dx, dy] of passes) {
+    for (let y = y0!; y < height; y += dy!) {
+      const row = [0]; // filter type None
+      for (let x = x0!; x < width; x += dx!) row.push(pixels[y * width + x]!);
+      if (row.length > 1) rows.push(Buffer.from(row));
+    }
+  }
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[12] = interlaced ? 1 : 0;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', zlib.deflateSync(Buffer.concat(rows.slice(0, keepRows)))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
 
 describe('readImage: PNG and JPEG', () => {
   withFile(`${ITK_DATA}/BrainProtonDensitySlice.png`)(
@@ -108,6 +161,27 @@ describe('readImage: PNG and JPEG', () => {
     fs.writeFileSync(tmp('orange.jpg'), jpeg.encode({ width: 8, height: 8, data: orange }, 100).data);
     const colour = await readImage(tmp('orange.jpg'));
     expect(colour.data[27]).toBeCloseTo(0.299 * 250 + 0.587 * 120 + 0.114 * 20, -0.5);
+  });
+
+  it('reads plain and Adam7-interlaced PNGs, and refuses either with rows missing', async () => {
+    const [width, height] = [13, 11]; // not multiples of 8: every pass has a partial block
+    const pixels = Uint8Array.from({ length: width * height }, (_, i) => (i * 37) % 251);
+    for (const interlaced of [false, true]) {
+      const file = tmp(`gray-${interlaced}.png`);
+      fs.writeFileSync(file, grayPng(width, height, pixels, interlaced));
+      const volume = await readImage(file);
+      expect(volume.shape).toEqual([height, width]);
+      expect(Array.from(volume.data)).toEqual(Array.from(pixels));
+      // One scanline short: pngjs would fill the gap from memory it never wrote.
+      const rows = interlaced ? 2 + 2 + 1 + 3 + 3 + 6 + 5 : height; // scanlines per pass
+      fs.writeFileSync(file, grayPng(width, height, pixels, interlaced, rows - 1));
+      await expect(readImage(file)).rejects.toThrow(
+        new ImageReadError(
+          file,
+          `truncated PNG: its image data holds ${interlaced ? 151 : 140} bytes, but 13 x 11 pixels need ${interlaced ? 165 : 154}`,
+        ),
+      );
+    }
   });
 
   it('reports corrupt PNG and JPEG files and non-images', async () => {

@@ -1,6 +1,7 @@
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { ImageReadError, firstBytesHex, libraryMessage, type ImageVolume } from './ImageVolume';
+import { shortImageData } from './pngImageData';
 import { readFileBytes } from './readFileBytes';
 import { checkVoxelCount, validateVoxelLimit, type VoxelLimitOptions } from './voxelLimit';
 
@@ -58,6 +59,8 @@ function checkPixelCount(width: number, height: number, file: string, limits: Vo
 function decodePng(bytes: Buffer, file: string, limits: VoxelLimitOptions): ImageVolume {
   // The IHDR chunk comes first: width and height (big-endian) at bytes 16 and 20.
   if (bytes.length >= 24) checkPixelCount(bytes.readUInt32BE(16), bytes.readUInt32BE(20), file, limits);
+  const short = shortImageData(bytes);
+  if (short) throw new ImageReadError(file, short);
   let png: ReturnType<typeof PNG.sync.read>;
   try {
     // skipRescale keeps 16-bit samples (a Uint16Array) and low bit depths as stored.
