@@ -11,7 +11,7 @@ export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[
   // Unique per call: two writes of one file at once (same process, same millisecond) must
   // not share a temporary file; the last rename wins with a complete file either way.
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomUUID()}.tmp`);
-  const handle = await fs.open(temp, 'w');
+  const handle = await openTemporary(temp, file);
   try {
     for (const chunk of chunks) await handle.write(chunk);
     await handle.sync();
@@ -32,5 +32,27 @@ export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[
     await folder.sync();
   } finally {
     await folder.close();
+  }
+}
+
+/**
+ * Opens the temporary file; a failure names the file the caller asked for, not the
+ * temporary name it never chose.
+ */
+async function openTemporary(temp: string, file: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(temp, 'w');
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const folder = path.dirname(file);
+    const why =
+      code === 'ENOENT'
+        ? `its folder ${folder} does not exist`
+        : code === 'EACCES' || code === 'EPERM'
+          ? `no permission to write in ${folder}`
+          : code === 'ENOTDIR'
+            ? `${folder} is not a folder`
+            : message;
+    throw new Error(`Cannot write ${file}: ${why}`, { cause: error });
   }
 }

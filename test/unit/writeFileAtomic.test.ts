@@ -17,6 +17,18 @@ describe('writeFileAtomic', () => {
     expect(fs.readdirSync(tempDir())).toEqual(['latest.json']);
   });
 
+  it('names the file asked for, not its temporary name, when the folder is missing', async () => {
+    const file = path.join(tempDir(), 'missing', 'model.safetensors');
+    await expect(writeFileAtomic(file, [Buffer.from('x')])).rejects.toThrow(
+      `Cannot write ${file}: its folder ${path.dirname(file)} does not exist`,
+    );
+    const inFile = path.join(tempDir(), 'plain.txt', 'model.safetensors');
+    fs.writeFileSync(path.join(tempDir(), 'plain.txt'), 'x');
+    await expect(writeFileAtomic(inFile, [Buffer.from('x')])).rejects.toThrow(
+      `Cannot write ${inFile}: ${path.dirname(inFile)} is not a folder`,
+    );
+  });
+
   it('leaves the old file whole when the write fails', async () => {
     const file = path.join(tempDir(), 'kept.txt');
     await writeFileAtomic(file, [Buffer.from('old')]);
