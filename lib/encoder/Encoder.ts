@@ -4,7 +4,7 @@ import type { ModelOptions } from '../model/modelOptions';
 import { toFloat16 } from '../float16';
 import { tensor, type Tensor } from '../tensor';
 import { planesAcross, prepareImage, recordedPreprocessing, sliceAxisOf, type Preprocessing } from './preprocessing';
-import type { BlendMode } from './slidingWindow';
+import { checkTilingOptions, type BlendMode } from './slidingWindow';
 
 export interface EncoderOptions {
   /** Decoder levels to return, 1 (F1, the finest) to 5, in this order. Default [1]. */
@@ -93,6 +93,7 @@ export class Encoder {
     image: string | ImageVolume,
     options: EncoderOptions = {},
   ): Promise<EncodedImage | EncodedImage<'float16'>> {
+    checkTilingOptions(options, ['levels', 'normalize', 'dtype'], 'Encoder.encode');
     const dtype = options.dtype ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'float16')
       throw new RangeError(`Expected dtype 'float32' or 'float16' but received ${JSON.stringify(dtype)}`);

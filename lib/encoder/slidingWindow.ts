@@ -1,4 +1,5 @@
 import { tensor, type Tensor } from '../tensor';
+import { closest } from '../validate';
 import { addBox, gatherBox, strides } from './boxes';
 
 /**
@@ -33,6 +34,33 @@ export interface SlidingWindowOptions {
   signal?: AbortSignal;
   /** Called after each tile with the number done and the total. */
   onProgress?: (done: number, total: number) => void;
+}
+
+/** The option names every sliding-window call takes. */
+const TILING_OPTIONS = ['window', 'overlap', 'blend', 'signal', 'onProgress'];
+
+/**
+ * Refuses option names `call` does not take (a misspelt `window` would silently process
+ * the whole image at once) and `overlap` or `blend` without a `window` (ignored there).
+ * `extra`: the call's own options besides the tiling ones.
+ */
+export function checkTilingOptions(options: unknown, extra: readonly string[], call: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(`Expected an options object for ${call} but received ${JSON.stringify(options)}`);
+  const allowed = [...extra, ...TILING_OPTIONS];
+  for (const key of Object.keys(options)) {
+    if (allowed.includes(key)) continue;
+    const suggestion = closest(key, allowed);
+    throw new TypeError(
+      `Unknown option "${key}" for ${call}${suggestion ? `; did you mean "${suggestion}"?` : '.'} Allowed: ${allowed.join(', ')}`,
+    );
+  }
+  const given = options as Partial<SlidingWindowOptions>;
+  const stray = (['overlap', 'blend'] as const).filter((key) => given[key] !== undefined);
+  if (given.window === undefined && stray.length > 0)
+    throw new TypeError(
+      `${stray.join(' and ')} ${stray.length > 1 ? 'apply' : 'applies'} only to tiles: pass window as well, or leave ${stray.length > 1 ? 'them' : 'it'} out`,
+    );
 }
 
 /** What the tiler needs of a model: the backbone pyramid of one batch of tiles. */

@@ -5,7 +5,7 @@ import { loadBinding } from '../native/loadBinding';
 import { assertTensor, tensor, type Tensor } from '../tensor';
 import { checkNumber, firstNonFinite } from '../validate';
 import { gatherBox } from '../encoder/boxes';
-import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
+import { checkTilingOptions, encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { weightsFileOf } from '../train/checkpoints';
 import { assertDeviceSupported } from './device';
 import { resolveModelOptions, type ModelOptions, type ResolvedModelOptions } from './modelOptions';
@@ -188,6 +188,7 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
   async encode(images: Tensor, options: EncodeOptions = {}): Promise<Tensor<'float32'>[]> {
     assertTensor(images, 'images');
     checkImages(this.options, images, 'images');
+    checkTilingOptions(options, ['fullResolution'], 'encode');
     const { fullResolution = false, window, ...tiling } = options;
     if (typeof fullResolution !== 'boolean')
       throw new TypeError(`Expected a boolean for fullResolution but received ${typeof fullResolution}`);

@@ -5,7 +5,7 @@ import { checkImages, CoverModel, MODEL_OPTIONS_METADATA, modelFromTensors, nati
 import type { ModelOptions } from '../model/modelOptions';
 import { assertTensor, tensor, type Tensor } from '../tensor';
 import { checkNumber, firstNonFinite } from '../validate';
-import { encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
+import { checkTilingOptions, encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { resolveSegmenterOptions, type ResolvedSegmenterOptions, type SegmenterOptions } from './segmenterOptions';
 import { scoreSegmentation, type SegmentationScores } from './segmentationMetrics';
 import { weightsFileOf } from '../train/checkpoints';
@@ -168,6 +168,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
    */
   async predictProbabilities(images: Tensor, options: PredictOptions = {}): Promise<Tensor<'float32'>> {
     this.#checkImages(images);
+    checkTilingOptions(options, [], 'predictProbabilities');
     const native = nativeModelOf(this.#encoder);
     const segmentTile = async (tile: Tensor) => [
       adoptTensor(await callNative(() => native.segment(tile))) as Tensor<'float32'>,
@@ -181,6 +182,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
 
   /** The most probable class of every voxel: labels (B, *S), uint8 (int32 above 256 classes). */
   async predict(images: Tensor, options: PredictOptions = {}): Promise<Tensor<'uint8'> | Tensor<'int32'>> {
+    checkTilingOptions(options, [], 'predict');
     if (options.window === undefined) {
       // Chosen natively: only the labels cross to JS, not K probabilities per voxel.
       this.#checkImages(images);
@@ -215,6 +217,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
     options: { spacing?: readonly number[]; excludeFromMean?: readonly number[] } & PredictOptions = {},
   ): Promise<SegmentationScores> {
     this.#checkLabels(labels, images);
+    checkTilingOptions(options, ['spacing', 'excludeFromMean'], 'evaluate');
     const { spacing, excludeFromMean, ...predictOptions } = options;
     const predicted = await this.predict(images, predictOptions);
     return scoreSegmentation(predicted.data, labelValues(labels), labels.shape.slice(1), {

@@ -123,6 +123,18 @@ describe('CoverModel.encode', () => {
     await expect(model.encode(image([1, 1, 32, 32], 1), { window: 20 })).rejects.toThrow(/multiple of 16/);
   });
 
+  // A misspelt window would otherwise encode the whole image at once, silently.
+  it('refuses unknown options, with the closest name, and tiling options without a window', async () => {
+    const input = image([1, 1, 32, 32], 1);
+    await expect(model.encode(input, { windw: 16 } as never)).rejects.toThrow(
+      'Unknown option "windw" for encode; did you mean "window"? Allowed: fullResolution, window, overlap, blend, signal, onProgress',
+    );
+    await expect(model.encode(input, { overlap: 0.25 })).rejects.toThrow(
+      'overlap applies only to tiles: pass window as well, or leave it out',
+    );
+    await expect(model.encode(input, { window: undefined, fullResolution: true })).resolves.toHaveLength(5);
+  });
+
   it('refuses an empty batch or an empty side with a clear error', async () => {
     await expect(model.encode(tensor(new Float32Array(0), [0, 1, 16, 16]))).rejects.toThrow(
       'Expected images with at least one image of at least one voxel but received [0, 1, 16, 16]',

@@ -69,6 +69,9 @@ describe('Encoder', () => {
     await expect(encoder.encode(volumeOf([4, 16, 16]), { levels: [0] })).rejects.toThrow(
       'Expected levels between 1 and 5, e.g. [1] or [1, 3], but received [0]',
     );
+    await expect(encoder.encode(volumeOf([4, 16, 16]), { level: [2] } as never)).rejects.toThrow(
+      'Unknown option "level" for Encoder.encode; did you mean "levels"?',
+    );
     await encoder.dispose(); // not the model's owner: the model stays usable
     expect(model.parameterCount()).toBeGreaterThan(0);
     await model.dispose();
