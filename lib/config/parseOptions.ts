@@ -64,12 +64,12 @@ export function formatIssue(issue: z.core.$ZodIssue, root: string): string {
 export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, root: string, prefix = ''): z.output<S> {
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  const issues = result.error.issues;
-  throw new ConfigError(
-    issues.map((issue) => formatIssue(issue, root)),
-    prefix,
-    issues.map((issue) =>
-      fieldName(issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path, ''),
-    ),
-  );
+  // One value can fail two checks with one message (1e20 is neither a safe integer nor
+  // within the maximum): each problem is said once.
+  const problems = new Map<string, string>();
+  for (const issue of result.error.issues) {
+    const field = fieldName(issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path, '');
+    problems.set(formatIssue(issue, root), field);
+  }
+  throw new ConfigError([...problems.keys()], prefix, [...problems.values()]);
 }

@@ -4,6 +4,7 @@ import type { RawModel, RawStepMetrics } from '../native/binding';
 import { loadBinding } from '../native/loadBinding';
 import { assertTensor, tensor, type Tensor } from '../tensor';
 import { checkNumber, firstNonFinite } from '../validate';
+import { ConfigError } from '../config/parseOptions';
 import { gatherBox } from '../encoder/boxes';
 import { checkTilingOptions, encodeSlidingWindow, type SlidingWindowOptions } from '../encoder/slidingWindow';
 import { weightsFileOf } from '../train/checkpoints';
@@ -247,6 +248,10 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
    * `mov.grid` may be there or not; when it is, it must be this model's window.
    */
   async loadStateDict(tensors: Record<string, Tensor>): Promise<void> {
+    if (typeof tensors !== 'object' || tensors === null || Array.isArray(tensors))
+      throw new TypeError(
+        `Expected a state dict (an object of tensors by parameter name) but received ${tensors === null ? 'null' : Array.isArray(tensors) ? 'an array' : typeof tensors}`,
+      );
     tensors = withoutWindowGrid(tensors, this.options.dims, this.options.radius);
     for (const [name, tensor] of Object.entries(tensors)) {
       assertTensor(tensor, `stateDict["${name}"]`);
@@ -364,7 +369,17 @@ export async function modelFromTensors(
   if (!saved && options?.dims === undefined)
     throw new Error(`${file} does not record its model options; pass them: CoverModel.load(file, { dims: 2, ... })`);
   const chosen = { ...saved, ...options } as ModelOptions;
-  const model = await CoverModel.create(chosen);
+  let model: CoverModel;
+  try {
+    model = await CoverModel.create(chosen);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // Say which file's options they were: the same error names no file otherwise.
+    const from = saved
+      ? `its metadata "${MODEL_OPTIONS_METADATA}"${options ? ' with the options passed to load()' : ''}`
+      : 'the options passed to load()';
+    throw new ConfigError(error.problems, `${file}: the model options from ${from} are not valid: `, error.fields);
+  }
   model.metadata = metadata;
   try {
     await model.loadStateDict(tensors);

@@ -168,6 +168,7 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
     super();
     checkInteger(options.maxSteps, 'maxSteps', 1);
     if (options.maxNonFiniteSteps !== undefined) checkInteger(options.maxNonFiniteSteps, 'maxNonFiniteSteps', 0);
+    if (options.prefetch !== undefined) checkInteger(options.prefetch, 'prefetch', 1, 64);
     if (typeof options.learningRate === 'number') checkNumber(options.learningRate, 'learningRate', 0);
     if (options.earlyStopping) checkEarlyStopping(options.earlyStopping, model.trainingScore);
     this.#model = model;

@@ -58,6 +58,12 @@ describe('Trainer early stopping', () => {
     expect(
       () => new Trainer(model, { maxSteps: 5, earlyStopping: { patience: 1, monitor: 'gradNorm' as never } }),
     ).toThrow('Expected earlyStopping.monitor to be one of vectorRatio, vectorLoss');
+    expect(() => new Trainer(model, { maxSteps: 5, prefetch: 0 })).toThrow(
+      'Expected an integer between 1 and 64 for prefetch but received 0',
+    );
+    expect(() => new Trainer(model, { maxSteps: 5, learningRate: 1e39 })).toThrow(
+      'Expected a number between 0 and 3.4e38 (the largest float32) for learningRate',
+    );
     await model.dispose();
   });
 });

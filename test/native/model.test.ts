@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoverModel, DisposedError, tensor, type Tensor, type TrainingOptions } from '../../lib';
+import { CoverModel, DisposedError, saveSafetensors, tensor, type Tensor, type TrainingOptions } from '../../lib';
 
 const fixtures = path.resolve(__dirname, '../fixtures');
 
@@ -181,6 +181,13 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
     await expect(CoverModel.load(truncated)).rejects.toThrow(`${truncated} is not a valid safetensors file`);
     await expect(CoverModel.load(path.join(dir, 'missing.safetensors'))).rejects.toThrow(
       /missing\.safetensors does not exist; expected a run folder, a checkpoint folder or a \.safetensors file/,
+    );
+    const mislabelled = path.join(dir, 'mislabelled.safetensors');
+    await saveSafetensors(mislabelled, await model.stateDict(), {
+      'cover-torch.model-options': JSON.stringify({ dims: '2', ...small }),
+    });
+    await expect(CoverModel.load(mislabelled)).rejects.toThrow(
+      `${mislabelled}: the model options from its metadata "cover-torch.model-options" are not valid: Expected 2 or 3 for dims but received "2" of type string`,
     );
     model.dispose();
   });

@@ -83,6 +83,9 @@ describe('non-finite steps', () => {
     await expect(model.loadStateDict(asDouble)).rejects.toThrow(
       `Expected float32 data for stateDict["${name}"] (the model's dtype) but received float64`,
     );
+    await expect(model.loadStateDict(null as never)).rejects.toThrow(
+      'Expected a state dict (an object of tensors by parameter name) but received null',
+    );
     // Nothing was changed by the refused calls.
     expect((await model.stateDict())[name]!.data).toEqual(weights[name]!.data);
     await model.dispose();

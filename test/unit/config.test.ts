@@ -62,6 +62,10 @@ describe('model and training options', () => {
       'Expected an integer between 1 and 8 for radius but received 0 of type number',
       'Expected an integer >= 0 for seed but received -1 of type number',
     ]);
+    // 1e20 fails two checks (a safe integer, the maximum) with one message: said once.
+    expect(() => resolveModelOptions({ dims: 2, seed: 1e20 })).toThrow(
+      new ConfigError(['Expected an integer >= 0 for seed but received 100000000000000000000 of type number']),
+    );
   });
 
   it('converts training options into the native form', () => {
