@@ -28,7 +28,7 @@ export interface ViewOptions {
    * Default 3 (the reference has none; see the README's "Does pretraining help?").
    */
   elasticAmplitude?: number;
-  /** Gaussian smoothing of the elastic noise, voxels. Default 8. */
+  /** Gaussian smoothing of the elastic noise, voxels (at least 0.5 while elastic is on). Default 8. */
   elasticSigma?: number;
   /** Noise, contrast, brightness and in-painting on the moving view. Default true. */
   appearance?: boolean;
@@ -125,6 +125,9 @@ export interface TrainingOptions<D extends 2 | 3 = 2 | 3> extends TrainingFields
 }
 
 // The schemas: checks and defaults of the interfaces above, field by field.
+/** The least elastic smoothing, voxels (see the check below). */
+const MIN_ELASTIC_SIGMA = 0.5;
+
 export const viewOptionsSchema = section({
   degree: number(0, 1.9).default(0.5),
   elasticAmplitude: number(0, 1000).default(3),
@@ -152,12 +155,14 @@ export const viewOptionsSchema = section({
   };
   atLeast('contrastMax', 'contrastMin', 'a number');
   atLeast('inpaintMaxFraction', 'inpaintMinFraction', 'a fraction');
-  if (views.elasticAmplitude > 0 && views.elasticSigma <= 0)
+  // Below half a voxel the kernel is [0, 1, 0] (unsmoothed noise that folds the field
+  // everywhere), and far below it its variance underflows: NaN fields, every step skipped.
+  if (views.elasticAmplitude > 0 && views.elasticSigma < MIN_ELASTIC_SIGMA)
     context.addIssue({
       code: 'custom',
       path: ['elasticSigma'],
       input: views,
-      message: 'a positive smoothing while elasticAmplitude is on',
+      message: `a smoothing of at least ${MIN_ELASTIC_SIGMA} voxels while elasticAmplitude is on`,
     });
 });
 

@@ -88,8 +88,10 @@ describe('model and training options', () => {
       'Expected a fraction >= inpaintMinFraction (0.5) for views.inpaintMaxFraction but received 0.2',
     );
     expect(views({ elasticAmplitude: 2, elasticSigma: 0 })).toThrow(
-      'Expected a positive smoothing while elasticAmplitude is on for views.elasticSigma but received 0',
+      'Expected a smoothing of at least 0.5 voxels while elasticAmplitude is on for views.elasticSigma but received 0',
     );
+    expect(views({ elasticSigma: 1e-300 })).toThrow(/at least 0.5 voxels/);
+    expect(views({ elasticSigma: 0.5 })).not.toThrow();
     expect(views({ noiseStdMax: 1e30 })).toThrow('Expected a number between 0 and 1 for views.noiseStdMax');
     expect(views({ elasticAmplitude: 0, elasticSigma: 0 })).not.toThrow(); // no smoothing needed while elastic is off
     expect(views({ elasticSigma: 0 })).toThrow(/elasticSigma/); // elastic is on by default
