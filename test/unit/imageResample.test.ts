@@ -94,4 +94,18 @@ describe('resampleToSpacing', () => {
     );
     expect(() => resampleToSpacing(input, [1, NaN, 1])).toThrow(RangeError);
   });
+
+  it('rejects a volume without a positive voxel size, and an output over the voxel limit before allocating it', () => {
+    const unknown = volume([2, 2], [1, NaN], () => 0);
+    expect(() => resampleToSpacing(unknown, [1, 1])).toThrow(
+      `Expected a positive voxel size for ${unknown.source}'s spacing[1] but received NaN`,
+    );
+    const input = volume([4, 4, 4], [1, 1, 1], () => 0);
+    // 4 mm at 1e-3 mm: 4000^3 voxels, 256 GB of float32.
+    expect(() => resampleToSpacing(input, [1e-3, 1e-3, 1e-3])).toThrow(
+      /image of 4000 x 4000 x 4000 voxels \(64,000,000,000\) is larger than the 536,870,912 voxels accepted/,
+    );
+    expect(resampleToSpacing(input, [0.5, 0.5, 0.5], { maxVoxels: 512 }).shape).toEqual([8, 8, 8]);
+    expect(() => resampleToSpacing(input, [0.5, 0.5, 0.5], { maxVoxels: 511 })).toThrow(/larger than the 511 voxels/);
+  });
 });

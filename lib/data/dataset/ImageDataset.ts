@@ -72,7 +72,8 @@ export class ImageDataset {
     const read = this.#options.read ?? ((path: string) => readImage(path, maxVoxels ? { maxVoxels } : {}));
     try {
       let volume = await read(file);
-      if (spacing && volume.shape.length === spacing.length) volume = resampleToSpacing(volume, spacing);
+      if (spacing && volume.shape.length === spacing.length)
+        volume = resampleToSpacing(volume, spacing, maxVoxels ? { maxVoxels } : {});
       return normalizeIntensity(volume, normalize);
     } catch (error) {
       if (onError === 'error') throw error;

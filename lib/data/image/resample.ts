@@ -1,5 +1,6 @@
 import { describeReceived } from '../../errors';
 import type { ImageVolume } from './ImageVolume';
+import { checkVoxelCount, type VoxelLimitOptions } from './voxelLimit';
 
 /**
  * Linear (bilinear / trilinear) resampling to a target voxel size, one array axis at a time
@@ -10,9 +11,14 @@ import type { ImageVolume } from './ImageVolume';
  * The output has max(1, round(size * spacing / target)) voxels along the axis, so it covers the
  * same physical extent to within half an output voxel; samples past the last input centre
  * repeat the edge value. The affine keeps its translation and scales each voxel axis by
- * target / spacing.
+ * target / spacing. The output is refused, before anything is allocated, when it would have
+ * more voxels than `limits.maxVoxels` (default the readers' limit).
  */
-export function resampleToSpacing(volume: ImageVolume, targetSpacing: number[]): ImageVolume {
+export function resampleToSpacing(
+  volume: ImageVolume,
+  targetSpacing: number[],
+  limits: VoxelLimitOptions = {},
+): ImageVolume {
   const rank = volume.shape.length;
   if (!Array.isArray(targetSpacing) || targetSpacing.length !== rank) {
     throw new TypeError(
@@ -27,10 +33,22 @@ export function resampleToSpacing(volume: ImageVolume, targetSpacing: number[]):
     }
   });
 
+  volume.spacing.forEach((s, axis) => {
+    if (!(Number.isFinite(s) && s > 0))
+      throw new RangeError(
+        `Expected a positive voxel size for ${volume.source}'s spacing[${axis}] but received ${describeReceived(s)}`,
+      );
+  });
+  const sizes = volume.shape.map((side, axis) =>
+    Math.max(1, Math.round((side * volume.spacing[axis]!) / targetSpacing[axis]!)),
+  );
+  // Checked before anything is allocated: a small target spacing can ask for terabytes.
+  checkVoxelCount(sizes, volume.source, limits);
+
   let data = volume.data;
   const shape = [...volume.shape];
   for (let axis = 0; axis < rank; axis++) {
-    const size = Math.max(1, Math.round((shape[axis]! * volume.spacing[axis]!) / targetSpacing[axis]!));
+    const size = sizes[axis]!;
     const step = targetSpacing[axis]! / volume.spacing[axis]!;
     if (size === shape[axis] && step === 1) continue;
     data = resampleAxis(data, shape, axis, size, step);
