@@ -12,6 +12,7 @@ export const KNOWN_SHIFT: readonly [number, number] = [1.5, -1];
  * 0 along a third: (n, *size) flattened, in voxels.
  */
 export function knownField(size: readonly number[]): Float32Array {
+  checkGrid(size);
   const dims = size.length;
   const voxels = size.reduce((a, b) => a * b, 1);
   const [rows, columns] = size.slice(-2) as [number, number];
@@ -53,8 +54,19 @@ export function endpointErrors(
   image: ArrayLike<number>,
   threshold = 0.05,
 ): EndpointErrors {
+  checkGrid(size);
   const dims = size.length;
   const voxels = size.reduce((a, b) => a * b, 1);
+  const lengths: [string, number, number][] = [
+    ['predicted', predicted.length, dims * voxels],
+    ['truth', truth.length, dims * voxels],
+    ['image', image.length, voxels],
+  ];
+  for (const [name, length, expected] of lengths)
+    if (length !== expected)
+      throw new RangeError(
+        `Expected ${expected} values for ${name} (${name === 'image' ? '' : `${dims} x `}${size.join(' x ')}) but received ${length}`,
+      );
   const errors = new Float32Array(voxels);
   let [errorSum, lengthSum, count, foregroundSum, foregroundCount] = [0, 0, 0, 0, 0];
   for (let v = 0; v < voxels; v++) {
@@ -88,4 +100,14 @@ export function endpointErrors(
     meanForeground: mean(foregroundSum, foregroundCount),
     foregroundCount,
   };
+}
+
+/** A 2D or 3D grid of positive integer sides. */
+function checkGrid(size: readonly number[]): void {
+  if (
+    !Array.isArray(size) ||
+    (size.length !== 2 && size.length !== 3) ||
+    !size.every((side) => Number.isInteger(side) && side > 0)
+  )
+    throw new RangeError(`Expected a grid size of 2 or 3 positive integers but received ${JSON.stringify(size)}`);
 }
