@@ -65,11 +65,19 @@ export async function saveCheckpoint(
   await writeFileAtomic(path.join(dirpath, 'latest.json'), [
     Buffer.from(`${JSON.stringify({ step: meta.step, path: stepName(meta.step) })}\n`),
   ]);
-  const steps = (await fs.readdir(dirpath)).filter((name) => /^step-\d+$/.test(name)).sort();
-  for (const old of steps.slice(0, Math.max(0, steps.length - keepLast))) {
+  // Oldest first by step number (names sort as text only up to 999,999 steps); the one just
+  // written, which latest.json names, always stays.
+  const others = (await stepFolders(dirpath)).filter((name) => name !== stepName(meta.step));
+  for (const old of others.slice(0, Math.max(0, others.length + 1 - keepLast))) {
     await fs.rm(path.join(dirpath, old), { recursive: true, force: true });
   }
   return final;
+}
+
+/** The checkpoint folders (step-N) in `dirpath`, oldest step first. */
+async function stepFolders(dirpath: string): Promise<string[]> {
+  const names = (await fs.readdir(dirpath).catch(() => [] as string[])).filter((name) => /^step-\d+$/.test(name));
+  return names.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
 }
 
 /**
@@ -98,14 +106,21 @@ export async function weightsFileOf(target: string): Promise<string> {
   return path.join(latest, 'model.safetensors');
 }
 
-/** The newest complete checkpoint folder in `dirpath`, or undefined when there is none. */
+/**
+ * The newest complete checkpoint folder in `dirpath`, or undefined when there is none: the
+ * one latest.json names, or without latest.json the highest step-N folder (a folder gets
+ * its step-N name only once complete), so that a lost pointer does not restart a run.
+ */
 export async function latestCheckpoint(dirpath: string): Promise<string | undefined> {
   const file = path.join(dirpath, 'latest.json');
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      const newest = (await stepFolders(dirpath)).at(-1);
+      return newest && path.join(dirpath, newest);
+    }
     throw new Error(`Cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
   const latest = parseJson(text) as { path?: unknown } | null;

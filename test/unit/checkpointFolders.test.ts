@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { latestCheckpoint, saveCheckpoint } from '../../lib/train/checkpoints';
+import { useTempDir } from '../tempDir';
+
+/** A model whose files say which step wrote them. */
+function fakeModel(): Parameters<typeof saveCheckpoint>[1] {
+  return {
+    save: async (file: string) => fs.writeFileSync(file, 'weights'),
+    saveTrainingState: async (file: string) => fs.writeFileSync(file, 'state'),
+    loadTrainingState: async () => undefined,
+    loadStateDict: async () => undefined,
+    stateDict: async () => ({}),
+  } as never;
+}
+
+describe('checkpoint folders', () => {
+  const tempDir = useTempDir('cover-checkpoint-folders');
+  const folders = (dir: string) =>
+    fs
+      .readdirSync(dir)
+      .filter((name) => name.startsWith('step-'))
+      .sort();
+
+  // As text, step-1000000 sorts before step-999999: the newest would be pruned.
+  it('keeps the newest by step number past a million steps, and always the one just written', async () => {
+    const dir = path.join(tempDir(), 'million');
+    const model = fakeModel();
+    for (const step of [999_998, 999_999, 1_000_000]) await saveCheckpoint(dir, model, { step }, 2);
+    expect(folders(dir)).toEqual(['step-1000000', 'step-999999']);
+    expect(await latestCheckpoint(dir)).toBe(path.join(dir, 'step-1000000'));
+    // A lower step written into the folder (a run started again) stays, with latest.json on it.
+    await saveCheckpoint(dir, model, { step: 2 }, 2);
+    expect(folders(dir)).toContain('step-000002');
+    expect(await latestCheckpoint(dir)).toBe(path.join(dir, 'step-000002'));
+  });
+
+  it('without latest.json resumes from the highest step folder rather than from nothing', async () => {
+    const dir = path.join(tempDir(), 'lost-pointer');
+    const model = fakeModel();
+    for (const step of [4, 6, 8]) await saveCheckpoint(dir, model, { step }, 5);
+    fs.rmSync(path.join(dir, 'latest.json'));
+    fs.mkdirSync(path.join(dir, '.step-000010.123.tmp')); // an unfinished write: never a candidate
+    expect(await latestCheckpoint(dir)).toBe(path.join(dir, 'step-000008'));
+    expect(await latestCheckpoint(path.join(tempDir(), 'absent'))).toBeUndefined();
+  });
+});
