@@ -169,6 +169,10 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
     checkInteger(options.maxSteps, 'maxSteps', 1);
     if (options.maxNonFiniteSteps !== undefined) checkInteger(options.maxNonFiniteSteps, 'maxNonFiniteSteps', 0);
     if (options.prefetch !== undefined) checkInteger(options.prefetch, 'prefetch', 1, 64);
+    // Without checkpoints there is nothing to resume from, and the metrics files would be cut
+    // back to step 0.
+    if (options.resume && !options.checkpoint)
+      throw new TypeError('Expected checkpoint.dirpath with resume: true (the checkpoints to resume from)');
     if (typeof options.learningRate === 'number') checkNumber(options.learningRate, 'learningRate', 0);
     if (options.earlyStopping) checkEarlyStopping(options.earlyStopping, model.trainingScore);
     this.#model = model;
@@ -226,6 +230,10 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
       if (folder) {
         const restored = await restoreCheckpoint(folder, this.#model);
         step = restored.step;
+        if (step > options.maxSteps)
+          throw new RangeError(
+            `${folder} is at step ${step}, past maxSteps (${options.maxSteps}): raise maxSteps to train on from there`,
+          );
         lastCheckpoint = folder;
         logger.info('resumed', { checkpoint: folder, step });
         if (restored.weightsOnly)

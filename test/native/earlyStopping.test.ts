@@ -58,6 +58,9 @@ describe('Trainer early stopping', () => {
     expect(
       () => new Trainer(model, { maxSteps: 5, earlyStopping: { patience: 1, monitor: 'gradNorm' as never } }),
     ).toThrow('Expected earlyStopping.monitor to be one of vectorRatio, vectorLoss');
+    expect(() => new Trainer(model, { maxSteps: 5, resume: true })).toThrow(
+      'Expected checkpoint.dirpath with resume: true (the checkpoints to resume from)',
+    );
     expect(() => new Trainer(model, { maxSteps: 5, prefetch: 0 })).toThrow(
       'Expected an integer between 1 and 64 for prefetch but received 0',
     );

@@ -88,6 +88,10 @@ describe('fine-tuning through the Trainer', () => {
         .on('trainBatchEnd', (r) => halves.push(record(r)))
         .fit(batches());
       expect(result).toMatchObject({ step: 6, last: { startStep: 3 } });
+      // Resuming past maxSteps would relabel step-6 weights as a shorter run's.
+      await expect(new Trainer(segmenter, { ...options, maxSteps: 4, resume: true }).fit(batches())).rejects.toThrow(
+        /step-000006 is at step 6, past maxSteps \(4\): raise maxSteps to train on from there/,
+      );
     }
     expect(halves).toEqual(whole);
     const lines = fs
