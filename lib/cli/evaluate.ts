@@ -1,4 +1,5 @@
 import { writeFileAtomic } from '../io/writeFileAtomic';
+import { checkOutputFile } from './outputFile';
 import { CoverModel } from '../model/CoverModel';
 import { Segmenter, type PredictOptions } from '../segment/Segmenter';
 import { scoreSegmentation, type SegmentationScores } from '../segment/segmentationMetrics';
@@ -42,6 +43,16 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
   const window = args.tileSide('--window');
   const predictOptions = window === undefined ? {} : { window };
   const report = args.value('--report');
+  const inputs = [
+    ['the segmenter', args.positional[0]],
+    ...args.list('--images').map((image) => ['--images', image] as const),
+    ...args.list('--labels').map((labels) => ['--labels', labels] as const),
+  ] as const;
+  for (const [flag, file] of [
+    ['--json', args.value('--json')],
+    ['--report', report],
+  ] as const)
+    if (file) await checkOutputFile(file, flag, inputs);
   const run = args.value('--run');
   if (run && !report) throw new Error('--run only adds to the report: pass --report FILE.html with it');
   // The run's network is loaded first: a wrong --run fails before the images are segmented.

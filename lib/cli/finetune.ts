@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { checkOutputFile } from './outputFile';
 import { Segmenter } from '../segment/Segmenter';
 import { labelledCropBatches } from '../segment/labelledCrops';
 import { createLogger, formatCommandLine } from '../log/logger';
@@ -73,6 +74,13 @@ export async function finetune(
   const ignore = args.value('--ignore-label');
   if (run && !args.flag('--resume'))
     await refuseToOverwriteRun(run, 'pass --resume to continue it, or choose another --run');
+  // The run folder is made when training starts; a file of its own must be writable now.
+  if (args.value('--out'))
+    await checkOutputFile(file, '--out', [
+      ['--weights', args.value('--weights')],
+      ...args.list('--images').map((image) => ['--images', image] as const),
+      ...args.list('--labels').map((labels) => ['--labels', labels] as const),
+    ]);
   const segmenter = await Segmenter.create(args.value('--weights')!, {
     classes,
     seed,

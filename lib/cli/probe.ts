@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkOutputFile } from './outputFile';
 import { readConfigFile } from '../config/loadConfig';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import { CoverModel } from '../model/CoverModel';
@@ -59,6 +60,12 @@ export async function probe(
   progress: (text: string) => void = () => undefined,
 ): Promise<number> {
   const { targets, seed, json, window, finetune, steps } = parseProbeArgs(argv);
+  if (json)
+    await checkOutputFile(
+      json,
+      '--json',
+      targets.map((target) => ['a run', target] as const),
+    );
   const slices = await brainProbeSlices();
   if (finetune) {
     const resolved = [];

@@ -221,5 +221,18 @@ describe('cover-torch finetune and evaluate', () => {
     expect(err.pop()).toContain('--run only adds to the report: pass --report FILE.html with it');
     expect(await run('evaluate', '--images', 'i', '--labels', 'l')).toBe(2);
     expect(err.pop()).toContain('cover-torch evaluate: expected SEGMENTER, --images, --labels');
+    // Outputs are checked before any work: learning after minutes of training that the
+    // output cannot be written would lose them.
+    const finetune = ['finetune', '--weights', 'w', '--images', 'i', '--labels', 'l', '--classes', '2'];
+    expect(await run(...finetune, '--out', '/nonexistent/folder/seg.safetensors')).toBe(2);
+    expect(err.pop()).toContain(
+      '--out /nonexistent/folder/seg.safetensors: its folder /nonexistent/folder does not exist; create it first',
+    );
+    expect(await run(...finetune, '--out', 'w')).toBe(2);
+    expect(err.pop()).toContain('--out w is also --weights: writing it would overwrite that input');
+    expect(await run('evaluate', 'seg', '--images', 'i', '--labels', 'l', '--json', '/')).toBe(2);
+    expect(err.pop()).toContain('--json / is a folder; expected a file name');
+    expect(await run('probe', 'r', '--json', '/nonexistent/p.json')).toBe(2);
+    expect(err.pop()).toContain('--json /nonexistent/p.json: its folder /nonexistent does not exist');
   });
 });
