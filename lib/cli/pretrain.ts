@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import { PREPROCESSING_METADATA } from '../encoder/preprocessing';
 import path from 'node:path';
 import YAML from 'yaml';
+import { changedOnResume } from './resumeConfig';
 import { lockFolder } from '../io/folderLock';
 import { pathExists } from '../io/pathExists';
 import { writeFileAtomic } from '../io/writeFileAtomic';
@@ -63,6 +64,7 @@ async function train(
   signal: AbortSignal | undefined,
 ): Promise<number> {
   if (!config.resume) await refuseToOverwriteRun(config.out, 'pass --resume to continue it, or choose another --out');
+  else await refuseChangedSettings(config);
   const batches = await batchSource(config, logger);
   // The run folder records what produced it, in the config file format (re-runnable with --config).
   await writeFileAtomic(path.join(config.out, 'config.yaml'), [
@@ -200,6 +202,22 @@ function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {
       }
     : { dims: config.dims, demo: true, cropSize: config.training.cropSize };
   return { 'cover-torch.steps': String(config.steps), [PREPROCESSING_METADATA]: JSON.stringify(preprocessing) };
+}
+
+/**
+ * A resume continues the run as configured: settings that shaped its steps so far must not
+ * differ, and its config.yaml stays as it is until they are known not to.
+ */
+async function refuseChangedSettings(config: ResolvedPretrainConfig): Promise<void> {
+  const file = path.join(config.out, 'config.yaml');
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return;
+  const changes = changedOnResume(YAML.parse(text), JSON.parse(JSON.stringify(withoutCliSwitches(config))));
+  if (changes.length > 0)
+    throw new Error(
+      `--resume continues ${config.out} as its config.yaml describes, but these differ:\n  ${changes.join('\n  ')}\n` +
+        `Resume with --config ${file} --resume (steps, checkpoints and logging may change), or start a new run with another --out.`,
+    );
 }
 
 /** The resolved configuration as a config file would hold it. */

@@ -59,6 +59,17 @@ describe('pretraining', () => {
     expect(Number(done![1])).toBeCloseTo(first, 2);
     expect(Number(done![2])).toBeCloseTo(last, 2);
     expect(done![3]).toBe(path.join(out, 'checkpoints', best.path));
+
+    // A resume with a setting that shaped the first steps is refused, config.yaml untouched.
+    const config = fs.readFileSync(path.join(out, 'config.yaml'), 'utf8');
+    const changed = spawnSync(process.execPath, [cli, 'pretrain', ...args, '--seed', '3', '--out', out, '--resume'], {
+      encoding: 'utf8',
+    });
+    expect(changed.status).toBe(2);
+    expect(changed.stderr).toContain(
+      `--resume continues ${out} as its config.yaml describes, but these differ:\n  seed: 0 -> 3`,
+    );
+    expect(fs.readFileSync(path.join(out, 'config.yaml'), 'utf8')).toBe(config);
   });
 
   const ch2 = '/usr/share/mricron/templates/ch2.nii.gz'; // Debian's mricron-data (.ci/run installs it)
