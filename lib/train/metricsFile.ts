@@ -4,9 +4,10 @@ import { writeFileAtomic } from '../io/writeFileAtomic';
 /**
  * Prepares a metrics JSONL file for a run that continues at `step`: keeps the complete
  * lines of steps up to `step` and drops the rest, i.e. the steps an interrupted run did
- * after its last checkpoint (they are trained again) and a line cut short by a crash. The
- * file is replaced atomically, so a crash here loses nothing either. Returns how many lines
- * were dropped.
+ * after its last checkpoint (they are trained again) and a line cut short by a crash (the
+ * last one, without its newline). Any other line that is not a metrics record means the
+ * file is not this run's, and is refused rather than dropped. The file is replaced
+ * atomically, so a crash here loses nothing either. Returns how many lines were dropped.
  */
 export async function truncateMetricsFile(file: string, step: number): Promise<number> {
   let text: string;
@@ -17,15 +18,26 @@ export async function truncateMetricsFile(file: string, step: number): Promise<n
     throw error;
   }
   const lines = text.split('\n').filter((line) => line !== '');
-  const kept = lines.filter((line) => {
-    try {
-      const record = JSON.parse(line) as { step?: unknown };
-      return typeof record.step === 'number' && record.step <= step;
-    } catch {
-      return false; // a partial last line
-    }
+  const cutShort = text.endsWith('\n') ? -1 : lines.length - 1;
+  const kept = lines.filter((line, i) => {
+    const recordStep = stepOf(line);
+    if (recordStep === undefined && i !== cutShort)
+      throw new Error(
+        `${file}, line ${i + 1}, is not a metrics record (${JSON.stringify(line.slice(0, 40))}): it is not this run's metrics file; move it aside to resume`,
+      );
+    return recordStep !== undefined && recordStep <= step;
   });
   if (kept.length === lines.length && text.endsWith('\n')) return 0;
   await writeFileAtomic(file, [Buffer.from(kept.map((line) => `${line}\n`).join(''))]);
   return lines.length - kept.length;
+}
+
+/** The step a metrics line records, or undefined when it is not a complete record. */
+function stepOf(line: string): number | undefined {
+  try {
+    const record = JSON.parse(line) as { step?: unknown } | null;
+    return typeof record?.step === 'number' ? record.step : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -21,4 +21,16 @@ describe('metrics file on resume', () => {
     expect(await truncateMetricsFile(file, 0)).toBe(3);
     expect(fs.readFileSync(file, 'utf8')).toBe('');
   });
+
+  // Only a crash's cut-off last line may be dropped: anything else means another file
+  // (a plot written over it, say), whose lines must not vanish silently.
+  it('refuses a file with a line that is not a metrics record, leaving it as it was', async () => {
+    const file = path.join(dir, 'overwritten.jsonl');
+    const text = `${JSON.stringify({ step: 1 })}\n<svg xmlns="http://www.w3.org/2000/svg">\n${JSON.stringify({ step: 2 })}\n`;
+    fs.writeFileSync(file, text);
+    await expect(truncateMetricsFile(file, 1)).rejects.toThrow(
+      `${file}, line 2, is not a metrics record ("<svg xmlns=\\"http://www.w3.org/2000/svg\\">"): it is not this run's metrics file; move it aside to resume`,
+    );
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+  });
 });
