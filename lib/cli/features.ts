@@ -1,5 +1,6 @@
 import { Encoder } from '../encoder/Encoder';
 import { writeNifti } from '../io/writeNifti';
+import { checkOutputFile } from './outputFile';
 import { parseCommandArgs } from './commandArgs';
 
 export const FEATURES_USAGE = `Usage: cover-torch features IMAGE --weights RUN --out FILE.nii.gz [options]
@@ -50,6 +51,12 @@ function parseFeaturesArgs(argv: string[]): FeaturesArgs {
 /** Runs `cover-torch features`; returns the exit code. */
 export async function features(argv: string[], out: (text: string) => void): Promise<number> {
   const args = parseFeaturesArgs(argv);
+  if (!/\.nii(\.gz)?$/i.test(args.out))
+    throw new Error(`--out ${args.out}: the features are written as NIfTI; expected a name ending in .nii or .nii.gz`);
+  await checkOutputFile(args.out, '--out', [
+    ['IMAGE', args.image],
+    ['--weights', args.weights],
+  ]);
   const encoder = await Encoder.load(args.weights);
   try {
     const { features: maps, grid } = await encoder.encode(args.image, {

@@ -53,5 +53,18 @@ describe('cover-torch features', () => {
       ),
     ).toBe(2);
     expect(err.join('')).toContain('cover-torch features: expected IMAGE, --weights, --out');
+    // Checked before the encoder loads: a NIfTI under another name, or over the input image.
+    const run = (...argv: string[]) =>
+      runCli(
+        ['features', ...argv],
+        () => undefined,
+        (text) => err.push(text),
+      );
+    expect(await run('scan.png', '--weights', 'w', '--out', 'f.png')).toBe(2);
+    expect(err.pop()).toContain(
+      '--out f.png: the features are written as NIfTI; expected a name ending in .nii or .nii.gz',
+    );
+    expect(await run('scan.nii', '--weights', 'w', '--out', 'scan.nii')).toBe(2);
+    expect(err.pop()).toContain('--out scan.nii is also IMAGE: writing it would overwrite that input');
   });
 });
