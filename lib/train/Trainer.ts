@@ -14,6 +14,7 @@ import { MetricsCsvFile } from './metricsCsv';
 import { truncateMetricsFile } from './metricsFile';
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, updateBestCheckpoint } from './checkpoints';
 import type { Trainable, TrainableMetrics, TrainingScore } from './trainable';
+import { Plateau } from './plateau';
 import { warmupCosine } from './warmupCosine';
 
 export { MONITORED_METRICS, type MonitoredMetric };
@@ -223,6 +224,8 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
     const keep = checkpoint ? checkInteger(checkpoint.saveLast ?? 3, 'saveLast', 1) : 0;
 
     const logger = options.logger ?? silentLogger;
+    const score = this.#model.trainingScore;
+    const plateau = options.earlyStopping ? new Plateau(options.earlyStopping, score, every || 100) : undefined;
     let step = 0;
     let lastCheckpoint: string | undefined;
     if (options.resume && checkpoint) {
@@ -238,6 +241,8 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
         logger.info('resumed', { checkpoint: folder, step });
         if (restored.weightsOnly)
           logger.warn('the checkpoint holds weights only: optimiser moments and views start afresh', { step });
+        const afresh = plateau?.restore(restored.earlyStopping);
+        if (afresh) logger.warn('early stopping counts its patience afresh', { step, why: afresh });
       } else {
         logger.info('no checkpoint to resume from; starting at step 0', { dirpath: checkpoint.dirpath });
       }
@@ -262,7 +267,6 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
     let last: StepRecord<Metrics> | undefined;
     let savedAt = step;
     // Running sums of the score's terms since the last checkpoint.
-    const score = this.#model.trainingScore;
     let scoreSum = 0;
     let scoreWeight = 0;
     const save = async () => {
@@ -271,7 +275,7 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
       const folder = await saveCheckpoint(
         checkpoint.dirpath,
         this.#model,
-        { step, metrics: last ? { ...last } : {}, score: meanScore },
+        { step, metrics: last ? { ...last } : {}, score: meanScore, earlyStopping: plateau?.state() },
         keep,
         checkpoint.weightsOnly ?? false,
       );
@@ -292,7 +296,6 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
     let result: FitResult<Metrics> | undefined;
     let reason: StopReason = 'left-early';
     const nonFinite: number[] = [];
-    const plateau = options.earlyStopping ? new Plateau(options.earlyStopping, score, every || 100) : undefined;
     const stream = typeof batches === 'function' ? batches(step) : batches;
     try {
       for await (const batch of prefetch(stream, options.prefetch ?? 2)) {
@@ -318,9 +321,13 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
         await csv?.append(last);
         this.emit('trainBatchEnd', last);
         if (nonFinite.length > (options.maxNonFiniteSteps ?? 10)) throw new NonFiniteTrainingError(nonFinite);
+        // Counted before the caller sees the step and before the checkpoint, so that any
+        // checkpoint of this step (a final one, should the caller leave) keeps it in early
+        // stopping's state.
+        const plateaued = plateau?.add(metrics, step) ?? false;
         yield last;
         if (checkpoint && step % every === 0) await save();
-        if (plateau?.add(metrics, step)) {
+        if (plateau && plateaued) {
           logger.info('early stopping: the monitored metric stopped improving', plateau.describe(step));
           reason = 'early-stopping';
           break;
@@ -373,66 +380,4 @@ function checkEarlyStopping(
     );
   if (options.mode !== undefined && options.mode !== 'min' && options.mode !== 'max')
     throw new RangeError(`Expected earlyStopping.mode 'min' or 'max' but received ${String(options.mode)}`);
-}
-
-/** Means of the monitored metric over windows of steps, and how long since the best one. */
-class Plateau<Metrics> {
-  readonly #options: EarlyStoppingOptions;
-  readonly #score: TrainingScore<Metrics>;
-  readonly #every: number;
-  #sum = 0;
-  #baseline = 0;
-  #count = 0;
-  #best = NaN;
-  #bestStep = 0;
-  #worseChecks = 0;
-  #lastMean = NaN;
-
-  constructor(options: EarlyStoppingOptions, score: TrainingScore<Metrics>, checkpointEvery: number) {
-    this.#options = options;
-    this.#score = score;
-    this.#every = options.every ?? checkpointEvery;
-  }
-
-  /** Adds a step; true when training should stop. Skipped (non-finite) steps do not count. */
-  add(metrics: Metrics & TrainableMetrics, step: number): boolean {
-    const monitor = this.#monitor();
-    if (!metrics.skipped) {
-      // The score is a ratio of sums; another metric a plain mean (weight 1 per step).
-      const [value, weight] =
-        monitor === this.#score.name
-          ? this.#score.terms(metrics)
-          : [(metrics as unknown as Record<string, number>)[monitor]!, 1];
-      this.#sum += value;
-      this.#baseline += weight;
-      this.#count += 1;
-    }
-    if (step % this.#every !== 0 || this.#count === 0) return false;
-    const mean = this.#sum / this.#baseline;
-    this.#sum = this.#baseline = this.#count = 0;
-    this.#lastMean = mean;
-    const sign = (this.#options.mode ?? 'min') === 'min' ? 1 : -1;
-    if (Number.isNaN(this.#best) || sign * (this.#best - mean) > (this.#options.minDelta ?? 0)) {
-      this.#best = mean;
-      this.#bestStep = step;
-      this.#worseChecks = 0;
-      return false;
-    }
-    this.#worseChecks += 1;
-    return this.#worseChecks >= this.#options.patience;
-  }
-
-  #monitor(): string {
-    return this.#options.monitor ?? this.#score.name;
-  }
-
-  describe(step: number): Record<string, number | string> {
-    return {
-      step,
-      monitor: this.#monitor(),
-      best: this.#best,
-      bestStep: this.#bestStep,
-      last: this.#lastMean,
-    };
-  }
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { PlateauState } from './plateau';
 import type { Trainable } from './trainable';
 import { loadSafetensors } from '../io/safetensors';
 import { pathExists } from '../io/pathExists';
@@ -19,6 +20,8 @@ export interface CheckpointMeta {
   metrics?: object;
   /** The trained model's score since the previous checkpoint (lower is better; see TrainingScore). */
   score?: number;
+  /** Early stopping's progress, when the run uses it. */
+  earlyStopping?: PlateauState;
 }
 
 /** What a checkpoint holds the files of: a CoverModel or a Segmenter. */
