@@ -11,7 +11,7 @@ import { DEFAULT_LEARNING_RATE } from '../model/trainingOptions';
 import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
 import { MetricsCsvFile } from './metricsCsv';
-import { truncateMetricsFile } from './metricsFile';
+import { startMetricsFile, truncateMetricsFile } from './metricsFile';
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, updateBestCheckpoint } from './checkpoints';
 import type { Trainable, TrainableMetrics, TrainingScore } from './trainable';
 import { Plateau } from './plateau';
@@ -246,6 +246,12 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
       } else {
         logger.info('no checkpoint to resume from; starting at step 0', { dirpath: checkpoint.dirpath });
       }
+    }
+    // Both files are checked before either is changed. (A resume without a checkpoint redoes
+    // the steps its files hold: they are dropped below.)
+    if (!options.resume) {
+      if (options.metricsFile) await startMetricsFile(options.metricsFile, 'jsonl');
+      if (options.csvFile) await startMetricsFile(options.csvFile, 'csv');
     }
     if (options.metricsFile) {
       await fs.mkdir(path.dirname(options.metricsFile), { recursive: true });

@@ -41,3 +41,29 @@ function stepOf(line: string): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * A run that starts at step 0 must not append to the metrics of another: its steps 1, 2, ...
+ * would follow theirs in one file. Refuses a file with records (lines; for CSV, rows after
+ * the header) and empties one without (a header or a line cut short by a crash).
+ */
+export async function startMetricsFile(file: string, format: 'jsonl' | 'csv'): Promise<void> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const complete = text
+    .split('\n')
+    .slice(0, -1)
+    .filter((line) => line !== '');
+  const records = format === 'csv' ? complete.length - 1 : complete.length;
+  if (records > 0)
+    throw new Error(
+      `${file} already holds the metrics of ${records} step${records === 1 ? '' : 's'} of another run: a run from step 0 would append to them. ` +
+        'Resume that run (resume: true), or move the file aside',
+    );
+  if (text !== '') await writeFileAtomic(file, [Buffer.alloc(0)]);
+}

@@ -199,6 +199,14 @@ describe('pretraining', () => {
       `${unfinished} already holds a run (latest checkpoint: none yet, but metrics.jsonl)`,
     );
     expect(fs.readFileSync(path.join(unfinished, 'metrics.jsonl'), 'utf8')).toBe('{"step":1}\n');
+    // So is a finished run whose checkpoints were deleted: its weights would be replaced.
+    const finished = path.join(dir, 'finished');
+    fs.mkdirSync(finished);
+    fs.writeFileSync(path.join(finished, 'final.safetensors'), 'weights');
+    const over = run('--demo', '--steps', '1', '--out', finished);
+    expect(over.status).toBe(2);
+    expect(over.stderr).toContain(`${finished} already holds a finished run (final.safetensors, no checkpoints)`);
+    expect(fs.readdirSync(finished)).toEqual(['final.safetensors']);
   });
 
   it('stops on abort after the running step with a valid checkpoint, and resumes to the same losses', async () => {

@@ -92,6 +92,12 @@ describe('fine-tuning through the Trainer', () => {
       await expect(new Trainer(segmenter, { ...options, maxSteps: 4, resume: true }).fit(batches())).rejects.toThrow(
         /step-000006 is at step 6, past maxSteps \(4\): raise maxSteps to train on from there/,
       );
+      // A run from step 0 would append its steps 1, 2, ... to this run's metrics.
+      const elsewhere = { dirpath: path.join(temp(), 'other-checkpoints') };
+      await expect(new Trainer(segmenter, { ...options, checkpoint: elsewhere }).fit(batches())).rejects.toThrow(
+        `${metricsFile} already holds the metrics of 6 steps of another run`,
+      );
+      expect(fs.readdirSync(elsewhere.dirpath)).toEqual([]);
     }
     expect(halves).toEqual(whole);
     const lines = fs
