@@ -52,11 +52,15 @@ export interface FitOptions {
   /** Stops cleanly after the running step (writing a checkpoint when configured). */
   signal?: AbortSignal;
   checkpoint?: CheckpointOptions;
-  /** Appends one JSON line of metrics per step. */
+  /**
+   * Appends one JSON line of metrics per step. A resume keeps the lines up to its checkpoint;
+   * a run from step 0 refuses a file that holds records already (another run's).
+   */
   metricsFile?: string;
   /**
    * Appends one CSV row of metrics per step (a header line first; `timings.stepMs` and the
-   * like for nested fields; the learning rate is the `learningRate` column).
+   * like for nested fields; the learning rate is the `learningRate` column). Kept and refused
+   * as `metricsFile` is.
    */
   csvFile?: string;
   /** Continue from the latest checkpoint in checkpoint.dirpath when there is one. Default false. */
