@@ -12,7 +12,13 @@ import type { Tensor } from '../tensor';
 import { checkInteger, checkNumber } from '../validate';
 import { MetricsCsvFile } from './metricsCsv';
 import { startMetricsFile, truncateMetricsFile } from './metricsFile';
-import { latestCheckpoint, restoreCheckpoint, saveCheckpoint, updateBestCheckpoint } from './checkpoints';
+import {
+  latestCheckpoint,
+  removeInterruptedWrites,
+  restoreCheckpoint,
+  saveCheckpoint,
+  updateBestCheckpoint,
+} from './checkpoints';
 import type { Trainable, TrainableMetrics, TrainingScore } from './trainable';
 import { Plateau } from './plateau';
 import { warmupCosine } from './warmupCosine';
@@ -228,6 +234,11 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
     const keep = checkpoint ? checkInteger(checkpoint.saveLast ?? 3, 'saveLast', 1) : 0;
 
     const logger = options.logger ?? silentLogger;
+    if (checkpoint) {
+      const removed = await removeInterruptedWrites(checkpoint.dirpath);
+      if (removed.length > 0)
+        logger.info('removed what an interrupted checkpoint left', { removed: removed.join(' ') });
+    }
     const score = this.#model.trainingScore;
     const plateau = options.earlyStopping ? new Plateau(options.earlyStopping, score, every || 100) : undefined;
     let step = 0;

@@ -77,6 +77,19 @@ export async function saveCheckpoint(
   return final;
 }
 
+/**
+ * Removes what interrupted writes left in a checkpoint folder: staging folders
+ * (.step-N.PID.tmp, .best-step-N.PID.tmp) and temporary pointer files (.latest.json.*.tmp).
+ * Only for a folder this process holds the lock of: no other writer can be mid-write there.
+ * Returns the names removed.
+ */
+export async function removeInterruptedWrites(dirpath: string): Promise<string[]> {
+  const names = await fs.readdir(dirpath).catch(() => [] as string[]);
+  const stale = names.filter((name) => /^\.(best-)?step-\d+\.\d+\.tmp$|^\.(latest|best)\.json\..+\.tmp$/.test(name));
+  for (const name of stale) await fs.rm(path.join(dirpath, name), { recursive: true, force: true });
+  return stale;
+}
+
 /** The checkpoint folders (step-N) in `dirpath`, oldest step first. */
 async function stepFolders(dirpath: string): Promise<string[]> {
   const names = (await fs.readdir(dirpath).catch(() => [] as string[])).filter((name) => /^step-\d+$/.test(name));

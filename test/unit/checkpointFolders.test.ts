@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { latestCheckpoint, saveCheckpoint } from '../../lib/train/checkpoints';
+import { latestCheckpoint, removeInterruptedWrites, saveCheckpoint } from '../../lib/train/checkpoints';
 import { useTempDir } from '../tempDir';
 
 /** A model whose files say which step wrote them. */
@@ -43,5 +43,30 @@ describe('checkpoint folders', () => {
     fs.mkdirSync(path.join(dir, '.step-000010.123.tmp')); // an unfinished write: never a candidate
     expect(await latestCheckpoint(dir)).toBe(path.join(dir, 'step-000008'));
     expect(await latestCheckpoint(path.join(tempDir(), 'absent'))).toBeUndefined();
+  });
+
+  it('removes the staging folders and temporary files of interrupted writes, and nothing else', async () => {
+    const dir = path.join(tempDir(), 'interrupted');
+    await saveCheckpoint(dir, fakeModel(), { step: 2 }, 3);
+    const stale = [
+      '.step-000004.4242.tmp',
+      '.best-step-000004.4242.tmp',
+      '.latest.json.4242.0b6f4a8e-5c1d-4e0a-9a52-3f0c1b7d2e11.tmp',
+      '.best.json.4242.0b6f4a8e-5c1d-4e0a-9a52-3f0c1b7d2e11.tmp',
+    ];
+    for (const name of stale.slice(0, 2)) fs.mkdirSync(path.join(dir, name, 'inner'), { recursive: true });
+    for (const name of stale.slice(2)) fs.writeFileSync(path.join(dir, name), '{"st');
+    // A user's own files, and names only like ours, stay.
+    for (const name of ['.step-notes.tmp', 'notes.tmp', '.cover-torch.lock'])
+      fs.writeFileSync(path.join(dir, name), 'x');
+    expect((await removeInterruptedWrites(dir)).sort()).toEqual([...stale].sort());
+    expect(fs.readdirSync(dir).sort()).toEqual([
+      '.cover-torch.lock',
+      '.step-notes.tmp',
+      'latest.json',
+      'notes.tmp',
+      'step-000002',
+    ]);
+    expect(await removeInterruptedWrites(path.join(dir, 'absent'))).toEqual([]);
   });
 });
