@@ -3,7 +3,7 @@ import { checkOutputFile } from './outputFile';
 import { Segmenter } from '../segment/Segmenter';
 import { labelledCropBatches } from '../segment/labelledCrops';
 import { createLogger, formatCommandLine } from '../log/logger';
-import { latestCheckpoint } from '../train/checkpoints';
+import { latestCheckpoint, weightsFileOf } from '../train/checkpoints';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { Trainer } from '../train/Trainer';
 import { readLabelledImages, type LabelledImage } from './labelledImages';
@@ -75,12 +75,18 @@ export async function finetune(
   if (run && !args.flag('--resume'))
     await refuseToOverwriteRun(run, 'pass --resume to continue it, or choose another --run');
   // The run folder is made when training starts; a file of its own must be writable now.
-  if (args.value('--out'))
+  if (args.value('--out')) {
+    const weights = args.value('--weights')!;
+    if (run) refuseRunFile(file, run);
     await checkOutputFile(file, '--out', [
-      ['--weights', args.value('--weights')],
+      ['--weights', weights],
+      // A run folder's weights (RUN/final.safetensors) are an input too; a missing one is
+      // reported when the encoder loads.
+      ['the weights file of --weights', await weightsFileOf(weights).catch(() => undefined)],
       ...args.list('--images').map((image) => ['--images', image] as const),
       ...args.list('--labels').map((labels) => ['--labels', labels] as const),
     ]);
+  }
   const segmenter = await Segmenter.create(args.value('--weights')!, {
     classes,
     seed,
@@ -153,4 +159,16 @@ function fineTuningSchedule(name: string, baseLr: number): number | ((step: numb
 /** The crop per axis: `side`, at most the smallest image's extent along that axis. */
 function cropSize(pairs: LabelledImage[], side: number): number[] {
   return pairs[0]!.shape.map((_, axis) => Math.min(side, ...pairs.map((pair) => pair.shape[axis]!)));
+}
+
+/** `--out` must not be a file the run folder keeps: its metrics or anything under checkpoints/. */
+function refuseRunFile(file: string, run: string): void {
+  const resolved = path.resolve(file);
+  const within = path.relative(path.resolve(run, 'checkpoints'), resolved);
+  const isCheckpointFile = !(within === '..' || within.startsWith(`..${path.sep}`) || path.isAbsolute(within));
+  const isMetrics = ['metrics.jsonl', 'metrics.csv'].some((name) => path.resolve(run, name) === resolved);
+  if (isCheckpointFile || isMetrics)
+    throw new Error(
+      `--out ${file} is among the files --run ${run} keeps (its checkpoints and metrics); choose a name outside them`,
+    );
 }

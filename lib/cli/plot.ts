@@ -39,6 +39,9 @@ export async function plot(argv: string[], out: (text: string) => void): Promise
   const window = Number(options.window ?? 25);
   if (!Number.isInteger(window) || window < 1)
     throw new Error(`Expected a positive integer for --window but received "${options.window}"`);
+  // An SVG under another name (metrics.jsonl, say) would replace what it names.
+  if (options.out !== undefined && !/\.svg$/i.test(options.out))
+    throw new Error(`--out ${options.out}: the plot is an SVG; expected a name ending in .svg`);
   const target = targets[0]!;
   const isFolder = (await fs.stat(target).catch(() => undefined))?.isDirectory() ?? false;
   const file = isFolder ? path.join(target, 'metrics.jsonl') : target;

@@ -5,6 +5,7 @@ import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
 import { tensor, type Tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
+import { checkOutputFile } from './outputFile';
 import { prepareImage, recordedPreprocessing } from '../encoder/preprocessing';
 
 export const REGISTER_USAGE = `Usage: cover-torch register MOVING FIXED --weights RUN --out FIELD.nii.gz [options]
@@ -54,15 +55,15 @@ function parseRegisterArgs(argv: string[]): RegisterArgs {
     labelsOut: args.value('--labels-out'),
     normalize: !args.flag('--no-normalize'),
   };
-  checkOutputs(parsed);
   return parsed;
 }
 
 /**
- * Each output is a NIfTI file of its own: not another output (the later write would replace
- * the earlier one) and not one of the inputs (they would be overwritten).
+ * Each output is a NIfTI file of its own, in a folder that exists: not another output (the
+ * later write would replace the earlier one) and not one of the inputs (they would be
+ * overwritten). Checked before the model loads.
  */
-function checkOutputs(args: RegisterArgs): void {
+async function checkOutputs(args: RegisterArgs): Promise<void> {
   const outputs: [string, string | undefined][] = [
     ['--out', args.out],
     ['--warped', args.warped],
@@ -79,9 +80,8 @@ function checkOutputs(args: RegisterArgs): void {
     if (file === undefined) continue;
     if (!/\.nii(\.gz)?$/i.test(file))
       throw new Error(`${flag} ${file}: outputs are NIfTI files; expected a name ending in .nii or .nii.gz`);
+    await checkOutputFile(file, flag, inputs);
     const resolved = path.resolve(file);
-    const input = inputs.find(([, other]) => other !== undefined && path.resolve(other) === resolved);
-    if (input) throw new Error(`${flag} ${file} is also ${input[0]}: writing it would overwrite that input`);
     const earlier = seen.get(resolved);
     if (earlier) throw new Error(`${flag} and ${earlier} both name ${file}: each output needs its own file`);
     seen.set(resolved, flag);
@@ -91,6 +91,7 @@ function checkOutputs(args: RegisterArgs): void {
 /** Runs `cover-torch register`; returns the exit code. */
 export async function register(argv: string[], out: (text: string) => void): Promise<number> {
   const args = parseRegisterArgs(argv);
+  await checkOutputs(args);
   const model = await CoverModel.load(args.weights);
   try {
     const preprocessing = recordedPreprocessing(model);

@@ -230,6 +230,18 @@ describe('cover-torch finetune and evaluate', () => {
     );
     expect(await run(...finetune, '--out', 'w')).toBe(2);
     expect(err.pop()).toContain('--out w is also --weights: writing it would overwrite that input');
+    // A run folder given as --weights is read through its final.safetensors.
+    const pretrained = path.join(tempDir(), 'pretrained');
+    fs.mkdirSync(pretrained);
+    fs.writeFileSync(path.join(pretrained, 'final.safetensors'), 'weights');
+    const final = path.join(pretrained, 'final.safetensors');
+    expect(await run(...finetune.slice(0, 1), '--weights', pretrained, ...finetune.slice(3), '--out', final)).toBe(2);
+    expect(err.pop()).toContain(`--out ${final} is also the weights file of --weights`);
+    const runDir = path.join(tempDir(), 'fresh-run');
+    for (const inside of ['metrics.csv', 'checkpoints/step-000100/model.safetensors']) {
+      expect(await run(...finetune, '--run', runDir, '--out', path.join(runDir, inside))).toBe(2);
+      expect(err.pop()).toContain(`is among the files --run ${runDir} keeps (its checkpoints and metrics)`);
+    }
     expect(await run('evaluate', 'seg', '--images', 'i', '--labels', 'l', '--json', '/')).toBe(2);
     expect(err.pop()).toContain('--json / is a folder; expected a file name');
     expect(await run('probe', 'r', '--json', '/nonexistent/p.json')).toBe(2);

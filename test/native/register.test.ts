@@ -81,5 +81,8 @@ describe('cover-torch register', () => {
     expect(err.pop()).toContain('--labels-out a.png: outputs are NIfTI files');
     expect(await run('a.nii', 'b.png', '--weights', 'w', '--out', 'a.nii')).toBe(2);
     expect(err.pop()).toContain('--out a.nii is also MOVING: writing it would overwrite that input');
+    // Checked before the weights load (here they do not exist): a missing output folder.
+    expect(await run('a.nii', 'b.png', '--weights', 'w', '--out', '/nonexistent/f.nii')).toBe(2);
+    expect(err.pop()).toContain('--out /nonexistent/f.nii: its folder /nonexistent does not exist; create it first');
   });
 });

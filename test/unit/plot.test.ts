@@ -63,5 +63,9 @@ describe('run plot', () => {
     fs.writeFileSync(foreign, '{"loss": 1}\n');
     expect(await fail(foreign)).toContain(`${foreign}:1 has no number "step"`);
     expect(await fail(foreign, '--window', '0')).toContain('Expected a positive integer for --window');
+    expect(await fail(foreign, '--out', foreign)).toContain(
+      `--out ${foreign}: the plot is an SVG; expected a name ending in .svg`,
+    );
+    expect(fs.readFileSync(foreign, 'utf8')).toBe('{"loss": 1}\n');
   });
 });
