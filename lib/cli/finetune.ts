@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { refuseChangedFinetuneSettings, resolvedSettings, saveFinetuneSettings } from './finetuneSettings';
 import { checkOutputFile } from './outputFile';
 import { Segmenter } from '../segment/Segmenter';
 import { labelledCropBatches } from '../segment/labelledCrops';
@@ -18,7 +19,9 @@ cross-entropy plus soft Dice) on labelled images, and writes encoder and head to
 prepared as the run prepared its training images; each label map is on its image's grid,
 and they pair up in sorted order. A 2D model trains on the slices (along the run's slice
 axis) that hold a label other than 0. With --run, training keeps a run folder as pretrain
-does: checkpoints (resumable; Ctrl-C stops at a checkpoint), metrics.jsonl, metrics.csv.
+does: checkpoints (resumable; Ctrl-C stops at a checkpoint), metrics.jsonl, metrics.csv,
+and the settings (finetune.json), which --resume must repeat (--steps, --checkpoint-every
+and --out may change).
 Options:
   --weights PATH        run folder, checkpoint folder or .safetensors file (required)
   --images SRC          image files, folders or glob patterns (required; may repeat)
@@ -68,10 +71,13 @@ export async function finetune(
   const classes = args.integer('--classes', 2, 1024);
   const steps = args.integer('--steps', 1, Number.MAX_SAFE_INTEGER, 500);
   const seed = args.integer('--seed', 0, Number.MAX_SAFE_INTEGER, 0);
-  const learningRate = fineTuningSchedule(args.value('--schedule') ?? 'constant', args.number('--lr', 3e-4));
+  const baseLr = args.number('--lr', 3e-4);
+  const schedule = args.value('--schedule') ?? 'constant';
+  const learningRate = fineTuningSchedule(schedule, baseLr);
   const checkpointEvery = args.integer('--checkpoint-every', 1, Number.MAX_SAFE_INTEGER, 100);
   const classWeights = args.value('--class-weights')?.split(',').map(Number);
-  const ignore = args.value('--ignore-label');
+  const ignoreLabel =
+    args.value('--ignore-label') !== undefined ? args.integer('--ignore-label', 0, 2 ** 31 - 1) : undefined;
   if (run && !args.flag('--resume'))
     await refuseToOverwriteRun(run, 'pass --resume to continue it, or choose another --run');
   // The run folder is made when training starts; a file of its own must be writable now.
@@ -92,17 +98,36 @@ export async function finetune(
     seed,
     freezeEncoder: args.flag('--freeze-encoder'),
     ...(classWeights ? { classWeights } : {}),
-    ...(ignore !== undefined ? { ignoreLabel: args.integer('--ignore-label', 0, 2 ** 31 - 1) } : {}),
+    ...(ignoreLabel !== undefined ? { ignoreLabel } : {}),
   });
   try {
     const dims = segmenter.encoder.options.dims;
+    const batchSize = args.integer('--batch-size', 1, 4096, dims === 2 ? 4 : 1);
+    const requestedCrop = args.integer('--crop', 16, 4096, 96);
+    const settings = resolvedSettings({
+      weights: args.value('--weights')!,
+      images: args.list('--images'),
+      labels: args.list('--labels'),
+      classes,
+      crop: requestedCrop,
+      batchSize,
+      learningRate: baseLr,
+      schedule,
+      freezeEncoder: args.flag('--freeze-encoder'),
+      classWeights: classWeights ?? null,
+      ignoreLabel: ignoreLabel ?? null,
+      seed,
+      normalize: !args.flag('--no-normalize'),
+    });
+    // Checked before the images are read and before the Trainer cuts the metrics back.
+    let settingsKept =
+      run !== undefined && args.flag('--resume') && (await refuseChangedFinetuneSettings(run, settings));
     const pairs = await readLabelledImages(args.list('--images'), args.list('--labels'), {
       preprocessing: recordedPreprocessing(segmenter.encoder),
       normalize: !args.flag('--no-normalize'),
       dims,
     });
-    const batchSize = args.integer('--batch-size', 1, 4096, dims === 2 ? 4 : 1);
-    const crop = cropSize(pairs, args.integer('--crop', 16, 4096, 96));
+    const crop = cropSize(pairs, requestedCrop);
     progress(
       `fine-tuning on ${pairs.length} labelled ${dims === 2 ? 'images' : 'volumes'}, crops [${crop.join(', ')}]`,
     );
@@ -124,6 +149,11 @@ export async function finetune(
     let loss = NaN;
     for await (const record of trainer.steps(labelledCropBatches(pairs, { crop, batchSize, seed }))) {
       loss = record.loss;
+      // Kept once the run exists (its first step done), for a resume to compare.
+      if (run && !settingsKept) {
+        await saveFinetuneSettings(run, settings);
+        settingsKept = true;
+      }
       if (record.step % 50 === 0 || record.step === steps)
         progress(`step ${record.step}/${steps}, loss ${loss.toFixed(4)}`);
     }
@@ -161,14 +191,16 @@ function cropSize(pairs: LabelledImage[], side: number): number[] {
   return pairs[0]!.shape.map((_, axis) => Math.min(side, ...pairs.map((pair) => pair.shape[axis]!)));
 }
 
-/** `--out` must not be a file the run folder keeps: its metrics or anything under checkpoints/. */
+/** `--out` must not be a file the run folder keeps: its metrics, settings or anything under checkpoints/. */
 function refuseRunFile(file: string, run: string): void {
   const resolved = path.resolve(file);
   const within = path.relative(path.resolve(run, 'checkpoints'), resolved);
   const isCheckpointFile = !(within === '..' || within.startsWith(`..${path.sep}`) || path.isAbsolute(within));
-  const isMetrics = ['metrics.jsonl', 'metrics.csv'].some((name) => path.resolve(run, name) === resolved);
+  const isMetrics = ['metrics.jsonl', 'metrics.csv', 'finetune.json'].some(
+    (name) => path.resolve(run, name) === resolved,
+  );
   if (isCheckpointFile || isMetrics)
     throw new Error(
-      `--out ${file} is among the files --run ${run} keeps (its checkpoints and metrics); choose a name outside them`,
+      `--out ${file} is among the files --run ${run} keeps (its checkpoints, metrics and settings); choose a name outside them`,
     );
 }

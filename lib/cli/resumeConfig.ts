@@ -18,13 +18,16 @@ const MAY_CHANGE = [
   'training.recompute',
 ];
 
-/** The settings that differ between a run's saved configuration and a resume's, as "field: old -> new". */
-export function changedOnResume(saved: unknown, resumed: unknown): string[] {
+/**
+ * The settings that differ between a run's saved configuration and a resume's, as
+ * "field: old -> new"; `mayChange` lists the fields (and field prefixes) left out.
+ */
+export function changedOnResume(saved: unknown, resumed: unknown, mayChange: readonly string[] = MAY_CHANGE): string[] {
   const before = flatten(saved);
   const after = flatten(resumed);
   const changes: string[] = [];
   for (const field of new Set([...before.keys(), ...after.keys()])) {
-    if (MAY_CHANGE.some((free) => field === free || field.startsWith(`${free}.`))) continue;
+    if (mayChange.some((free) => field === free || field.startsWith(`${free}.`))) continue;
     const [old, now] = [before.get(field), after.get(field)];
     if (old !== now) changes.push(`${field}: ${old ?? '(unset)'} -> ${now ?? '(unset)'}`);
   }

@@ -153,6 +153,20 @@ describe('cover-torch finetune and evaluate', () => {
       ),
     ).toBe(2);
     expect(err.pop()).toContain(`${run} already holds a run (latest checkpoint: `);
+    // A resume with other settings than the run's first steps had is refused, metrics untouched.
+    const metricsBefore = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8');
+    expect(
+      await runCli(
+        ['finetune', ...argv('--resume', '--lr', '1e-3', '--seed', '2')],
+        () => undefined,
+        (text) => err.push(text),
+      ),
+    ).toBe(2);
+    expect(err.pop()).toContain(
+      `--resume continues ${run} as it was started (${path.join(run, 'finetune.json')}), but these differ:\n` +
+        '  learningRate: 0.0003 -> 0.001\n  seed: 0 -> 2\n',
+    );
+    expect(fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')).toBe(metricsBefore);
     expect(
       await finetune(
         argv('--resume'),
@@ -240,7 +254,7 @@ describe('cover-torch finetune and evaluate', () => {
     const runDir = path.join(tempDir(), 'fresh-run');
     for (const inside of ['metrics.csv', 'checkpoints/step-000100/model.safetensors']) {
       expect(await run(...finetune, '--run', runDir, '--out', path.join(runDir, inside))).toBe(2);
-      expect(err.pop()).toContain(`is among the files --run ${runDir} keeps (its checkpoints and metrics)`);
+      expect(err.pop()).toContain(`is among the files --run ${runDir} keeps (its checkpoints, metrics and settings)`);
     }
     expect(await run('evaluate', 'seg', '--images', 'i', '--labels', 'l', '--json', '/')).toBe(2);
     expect(err.pop()).toContain('--json / is a folder; expected a file name');
