@@ -362,9 +362,15 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
       reason = 'error';
       throw error;
     } finally {
-      // However it ended, the weights reached so far are kept and `end` says how.
+      // However it ended, the weights reached so far are kept and `end` says how; unless
+      // an update stopped part-way left them neither the last step's nor the next's.
       try {
-        await save();
+        if (failure && isPartialUpdate(failure.error))
+          logger.error('no final checkpoint: the failed step left the weights part-way through an update', {
+            step,
+            lastCheckpoint: lastCheckpoint ?? 'none',
+          });
+        else await save();
       } catch (error) {
         // An error of training already on its way out is the one to report; otherwise (the
         // loop finished, or the caller left it) a lost final checkpoint must not pass silently.
@@ -378,6 +384,16 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
     }
     return result;
   }
+}
+
+/**
+ * The native step's error when the optimiser failed after moving some weights: the start of
+ * its message (kPartialUpdate in native/core/trainer.h).
+ */
+export const PARTIAL_UPDATE_MESSAGE = "The optimiser's update failed part-way";
+
+function isPartialUpdate(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith(PARTIAL_UPDATE_MESSAGE);
 }
 
 /** LibTorch's warnings of the step, at debug level rather than on stderr. */

@@ -194,8 +194,7 @@ SegmentationMetrics SegmentationTrainer::step(const torch::Tensor& images,
   if (metrics.skipped) {
     optimizer_->zero_grad();
   } else {
-    for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
-    optimizer_->step();
+    applyUpdate(*optimizer_, learningRate);
   }
   metrics.stepMs =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();

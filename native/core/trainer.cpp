@@ -90,6 +90,19 @@ torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double 
   return total;
 }
 
+void applyUpdate(torch::optim::Optimizer& optimizer, double learningRate) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(learningRate);
+  try {
+    optimizer.step();
+  } catch (const std::exception& error) {
+    const auto* torchError = dynamic_cast<const c10::Error*>(&error);
+    TORCH_CHECK(false, kPartialUpdate, " (",
+                torchError ? torchError->what_without_backtrace() : error.what(),
+                "): some weights may have moved and others not. Do not save or train on "
+                "these weights; load the last checkpoint again.");
+  }
+}
+
 void checkLearningRate(double learningRate) {
   TORCH_CHECK(learningRate >= 0 && learningRate <= std::numeric_limits<float>::max(),
               "learning rate must be a number between 0 and 3.4e38 (the largest float32), got ",
@@ -166,8 +179,7 @@ StepMetrics Trainer::step(const torch::Tensor& images, double learningRate) {
   if (metrics.skipped) {
     optimizer_->zero_grad();
   } else {
-    for (auto& group : optimizer_->param_groups()) group.options().set_lr(learningRate);
-    optimizer_->step();
+    applyUpdate(*optimizer_, learningRate);
   }
   // Without phase timings the optimiser's work is left queued: the next step's read back
   // waits for it, and the device never idles between steps.

@@ -112,6 +112,16 @@ class Trainer {
 torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm,
                            const torch::Device& device);
 
+// The start of the message of a step whose optimiser update failed part-way. LibTorch's
+// optimisers update one parameter after another, so an error inside (memory for the first
+// step's moments, say) can leave some weights moved and others not, and no later step can
+// tell. The JS Trainer looks for this text to write no checkpoint of such weights.
+inline constexpr const char* kPartialUpdate = "The optimiser's update failed part-way";
+
+// Sets the learning rate and steps the optimiser; an error inside becomes one that starts
+// with kPartialUpdate and says what to do.
+void applyUpdate(torch::optim::Optimizer& optimizer, double learningRate);
+
 // Refuses a learning rate that is negative, not finite, or above the largest float32: the
 // optimiser applies it in float32, and a larger one would overflow partway through a step,
 // after some parameters had already moved.

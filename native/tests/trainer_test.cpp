@@ -234,6 +234,39 @@ TEST_CASE("trainer: a non-finite loss skips the step; weights and optimiser stay
   EXPECT(!next.skipped && std::isfinite(next.totalLoss));
 }
 
+TEST_CASE("trainer: an update that fails part-way says so, whatever the cause") {
+  torch::manual_seed(4);
+  CoverModel model(smallModel(2));
+  TrainOptions options;
+  options.views.cropSize = {32, 32};
+  Trainer trainer(model, options);
+  const auto images = blobs(2, {48, 48}, 5);
+  trainer.step(images, 1e-3);  // creates the Adam moments
+  // One moment in the middle of the parameter list that no gradient fits: the update fails
+  // there, after the parameters before it have moved.
+  auto state = trainer.optimizerState();
+  const auto params = model->parameters();
+  std::vector<torch::Tensor> before;
+  for (const auto& p : params) before.push_back(p.detach().clone());
+  const size_t middle = params.size() / 2;
+  size_t expAvgSeen = 0;
+  for (auto& [name, value] : state) {
+    if (name.size() > 8 && name.compare(name.size() - 8, 8, ".exp_avg") == 0 &&
+        expAvgSeen++ == middle)
+      value.resize_({1});
+  }
+  std::string message;
+  try {
+    trainer.step(images, 1e-3);
+  } catch (const c10::Error& error) {
+    message = error.what_without_backtrace();
+  }
+  EXPECT(message.rfind(kPartialUpdate, 0) == 0);
+  EXPECT(message.find("load the last checkpoint again") != std::string::npos);
+  EXPECT(!torch::equal(params.front(), before.front()));  // moved
+  EXPECT(torch::equal(params.back(), before.back()));     // not reached
+}
+
 // One step of a small 2D model on 32 x 32 crops of blobs, with `configure` applied to the options.
 StepMetrics smallStep(const std::function<void(TrainOptions&)>& configure, uint64_t dataSeed) {
   CoverModel model(smallModel(2));

@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PARTIAL_UPDATE_MESSAGE, Trainer } from '../../lib/train/Trainer';
+import type { Trainable, TrainableMetrics } from '../../lib/train/trainable';
+import { useTempDir } from '../tempDir';
+
+/** A model whose step `failAt` rejects with `error`; its files name the step it reached. */
+function failingModel(failAt: number, error: Error): Trainable<number, TrainableMetrics> {
+  let steps = 0;
+  return {
+    async trainStep(_batch, learningRate) {
+      if (steps + 1 === failAt) throw error;
+      steps += 1;
+      return { skipped: false, gradNorm: 1, learningRate };
+    },
+    trainingScore: { name: 'loss', terms: () => [1, 1], loss: () => 1, monitorable: [] },
+    stateDict: async () => ({}),
+    loadStateDict: async () => undefined,
+    save: async (file) => fs.writeFileSync(file, `step ${steps}`),
+    saveTrainingState: async (file) => fs.writeFileSync(file, 'state'),
+    loadTrainingState: async () => undefined,
+  };
+}
+
+describe('Trainer when a step fails', () => {
+  const tempDir = useTempDir('cover-trainer-failure');
+  const fit = (model: Trainable<number, TrainableMetrics>, dirpath: string, errors: string[]) =>
+    new Trainer(model, {
+      maxSteps: 10,
+      checkpoint: { dirpath, everyNTrainSteps: 2 },
+      logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => errors.push(m) },
+    }).fit([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+  it('keeps the weights reached when the step failed before changing them', async () => {
+    const dirpath = path.join(tempDir(), 'before-update');
+    const errors: string[] = [];
+    await expect(fit(failingModel(4, new Error('out of memory in forward')), dirpath, errors)).rejects.toThrow(
+      'out of memory in forward',
+    );
+    // Step 3's weights are checkpointed at the end, after the one of step 2.
+    expect(fs.readFileSync(path.join(dirpath, 'step-000003', 'model.safetensors'), 'utf8')).toBe('step 3');
+    expect(errors).toEqual([]);
+  });
+
+  it('writes no checkpoint of weights an update left part-way', async () => {
+    const dirpath = path.join(tempDir(), 'mid-update');
+    const errors: string[] = [];
+    const partial = new Error(`${PARTIAL_UPDATE_MESSAGE} (out of memory): some weights may have moved and others not.`);
+    await expect(fit(failingModel(4, partial), dirpath, errors)).rejects.toThrow(partial.message);
+    expect(fs.readdirSync(dirpath).filter((name) => name.startsWith('step-'))).toEqual(['step-000002']);
+    expect(JSON.parse(fs.readFileSync(path.join(dirpath, 'latest.json'), 'utf8')).step).toBe(2);
+    expect(errors).toEqual(['no final checkpoint: the failed step left the weights part-way through an update']);
+  });
+
+  it('matches the text the native step starts such errors with', () => {
+    const header = fs.readFileSync(path.join(__dirname, '../../native/core/trainer.h'), 'utf8');
+    expect(header).toContain(`kPartialUpdate = ${JSON.stringify(PARTIAL_UPDATE_MESSAGE)};`);
+  });
+});
