@@ -43,72 +43,66 @@ describe('Trainer early stopping', () => {
     expect(logged).toContain('early stopping: the monitored metric stopped improving');
   });
 
+  /**
+   * A fresh model (the same each time) trained with `resume: true` in `dirpath`, left after
+   * step `leaveAfter` (as by a crash or Ctrl-C); resolves with how it ended and its warnings.
+   */
+  async function resumingRun(
+    dirpath: string,
+    options: { maxSteps: number; everyNTrainSteps: number; earlyStopping: EarlyStoppingOptions },
+    leaveAfter = Infinity,
+  ): Promise<{ result: FitResult; warnings: [string, unknown][] }> {
+    const model = await CoverModel.create({ ...small, seed: 3 });
+    model.configureTraining({ cropSize: [32, 32], seed: 2 });
+    const warnings: [string, unknown][] = [];
+    const trainer = new Trainer(model, {
+      maxSteps: options.maxSteps,
+      learningRate: 1e-3,
+      checkpoint: { dirpath, everyNTrainSteps: options.everyNTrainSteps },
+      earlyStopping: options.earlyStopping,
+      resume: true,
+      logger: {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (m, f) => warnings.push([m, f]),
+        error: () => undefined,
+      },
+    });
+    let result: FitResult | undefined;
+    trainer.on('end', (ended) => (result = ended));
+    for await (const record of trainer.steps((start) => phantomBatches(2, [48, 48], 5, start)))
+      if (record.step >= leaveAfter) break;
+    await model.dispose();
+    return { result: result!, warnings };
+  }
+
   it('keeps its count in checkpoints: a resumed run stops where the uninterrupted one would', async () => {
     const checkpoints = path.join(tempDir(), 'resumed');
     // Never improves after the first check (at step 3): the uninterrupted run stops at step 9.
-    const earlyStopping = { monitor: 'featureVariation', mode: 'max', patience: 2, minDelta: 100, every: 3 } as const;
-    const train = async (leaveAfter: number, stopping: typeof earlyStopping | { patience: number; every: number }) => {
-      const model = await CoverModel.create({ ...small, seed: 3 });
-      model.configureTraining({ cropSize: [32, 32], seed: 2 });
-      const warnings: [string, unknown][] = [];
-      const trainer = new Trainer(model, {
-        maxSteps: 40,
-        learningRate: 1e-3,
-        checkpoint: { dirpath: checkpoints, everyNTrainSteps: 3 },
-        earlyStopping: stopping,
-        resume: true,
-        logger: {
-          debug: () => undefined,
-          info: () => undefined,
-          warn: (m, f) => warnings.push([m, f]),
-          error: () => undefined,
-        },
-      });
-      const run = trainer.steps((start) => phantomBatches(2, [48, 48], 5, start));
-      let next = await run.next();
-      while (!next.done && next.value.step < leaveAfter) next = await run.next();
-      const result = next.done ? next.value : await run.return(undefined as never);
-      await model.dispose();
-      return { result, warnings };
-    };
+    const options = {
+      maxSteps: 40,
+      everyNTrainSteps: 3,
+      earlyStopping: { monitor: 'featureVariation', mode: 'max', patience: 2, minDelta: 100, every: 3 },
+    } as const;
     // Interrupted after step 7: the checkpoint of step 7 holds one check without improvement
     // (step 6) and the sums of step 7 toward the next.
-    await train(7, earlyStopping);
+    await resumingRun(checkpoints, options, 7);
     const meta = JSON.parse(fs.readFileSync(path.join(checkpoints, 'step-000007', 'meta.json'), 'utf8'));
     expect(meta.earlyStopping).toMatchObject({ monitor: 'featureVariation', bestStep: 3, worseChecks: 1, count: 1 });
-    const resumed = await train(Infinity, earlyStopping);
+    const resumed = await resumingRun(checkpoints, options);
     expect(resumed.result).toMatchObject({ step: 9, reason: 'early-stopping' });
     expect(resumed.warnings).toEqual([]);
   });
 
   it('counts afresh, with a warning, when a resume changes what early stopping checks', async () => {
     const checkpoints = path.join(tempDir(), 'changed');
-    const fit = async (earlyStopping: EarlyStoppingOptions, maxSteps: number) => {
-      const model = await CoverModel.create({ ...small, seed: 3 });
-      model.configureTraining({ cropSize: [32, 32], seed: 2 });
-      const warnings: [string, unknown][] = [];
-      const trainer = new Trainer(model, {
-        maxSteps,
-        learningRate: 1e-3,
-        checkpoint: { dirpath: checkpoints, everyNTrainSteps: 2 },
-        earlyStopping,
-        resume: true,
-        logger: {
-          debug: () => undefined,
-          info: () => undefined,
-          warn: (m, f) => warnings.push([m, f]),
-          error: () => undefined,
-        },
-      });
-      const result = await trainer.fit((start) => phantomBatches(2, [48, 48], 5, start));
-      await model.dispose();
-      return { result, warnings };
-    };
-    await fit({ monitor: 'featureVariation', mode: 'max', patience: 5, minDelta: 100, every: 2 }, 4);
-    const { result, warnings } = await fit(
-      { monitor: 'featureVariation', mode: 'max', patience: 1, minDelta: 50, every: 2 },
-      40,
-    );
+    const earlyStopping = { monitor: 'featureVariation', mode: 'max', patience: 5, minDelta: 100, every: 2 } as const;
+    await resumingRun(checkpoints, { maxSteps: 4, everyNTrainSteps: 2, earlyStopping });
+    const { result, warnings } = await resumingRun(checkpoints, {
+      maxSteps: 40,
+      everyNTrainSteps: 2,
+      earlyStopping: { ...earlyStopping, patience: 1, minDelta: 50 },
+    });
     expect(warnings).toEqual([
       ['early stopping counts its patience afresh', { step: 4, why: "early stopping's minDelta (100 -> 50) changed" }],
     ]);
