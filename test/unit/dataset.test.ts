@@ -59,18 +59,23 @@ describe('finding images', () => {
       'series/IM0002',
       'flat/slice.dcm',
       'uids/1.2.840.10008.5.1',
+      // A DICOM medium: DICOMDIR at the top indexes the series in the folders below.
+      'media/DICOMDIR',
+      'media/DICOM/ST1/SE1/IM0',
     ]) {
       fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
       const dicom = Buffer.alloc(200);
       dicom.write('DICM', 128, 'latin1');
-      fs.writeFileSync(path.join(dir, name), /^(series|uids)/.test(name) ? dicom : 'x');
+      fs.writeFileSync(path.join(dir, name), /^(series|uids|media)/.test(name) ? dicom : 'x');
     }
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('expands folders recursively, globs and files; a DICOM folder is one image', async () => {
     expect(await findImageFiles(['.'], dir)).toEqual(
-      ['a/one.nii.gz', 'a/two.nii', 'b/c/three.png', 'flat', 'series', 'uids'].map((name) => path.join(dir, name)),
+      ['a/one.nii.gz', 'a/two.nii', 'b/c/three.png', 'flat', 'media/DICOM/ST1/SE1', 'series', 'uids'].map((name) =>
+        path.join(dir, name),
+      ),
     );
     expect(await findImageFiles(['a/*.nii*', 'b/c/three.png'], dir)).toEqual(
       ['a/one.nii.gz', 'a/two.nii', 'b/c/three.png'].map((name) => path.join(dir, name)),

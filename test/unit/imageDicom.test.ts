@@ -411,7 +411,11 @@ describe('readDicomSeries', () => {
     );
     const none = writeSeries('none', { 'notes.txt': 'nothing here' });
     await expect(readDicomSeries(none)).rejects.toThrow(
-      `${none}: no DICOM files found (1 entries checked), expected files with "DICM" at byte 128`,
+      `${none}: no DICOM images found among 1 entries; expected files with "DICM" at byte 128 and pixel data`,
+    );
+    const index = writeSeries('index-only', { DICOMDIR: dicomDir() });
+    await expect(readDicomSeries(index)).rejects.toThrow(
+      `${index}: no DICOM images found among 1 entries (1 DICOM files without pixel data, e.g. a DICOMDIR)`,
     );
     await expect(readDicomSeries(path.join(dir, 'absent'))).rejects.toThrow(
       `${path.join(dir, 'absent')}: no such file or folder (ENOENT); check the path`,

@@ -58,6 +58,8 @@ async function addFolder(folder: string, found: Set<string>, visited = new Set<s
     if (kind?.isDirectory()) await addFolder(full, found, visited);
     else if (kind?.isFile()) {
       if (IMAGE_FILE.test(entry.name)) found.add(full);
+      // A DICOMDIR (a DICOM file itself) indexes the series in the folders below; no image.
+      else if (entry.name.toUpperCase() === 'DICOMDIR') continue;
       // DICOM files are often named by UIDs ("1.2.840...") or nothing at all: ask the content.
       else if (!series && (DICOM_FILE.test(entry.name) || (await startsLikeDicom(full)))) series = true;
     }

@@ -95,21 +95,25 @@ export async function readDicomSeries(folder: string, options: ReadDicomOptions 
   }
   const slices: Slice[] = [];
   let skipped = 0;
+  let withoutImage = 0;
   // A few files at a time: enough to overlap disk reads, few enough to bound open handles.
   for (let start = 0; start < names.length; start += 16) {
     const batch = names.slice(start, start + 16).map((name) => readSliceIfDicom(path.join(folder, name)));
     for (const slice of await Promise.all(batch)) {
-      if (slice) slices.push(slice);
-      else skipped++;
+      if (slice === undefined) skipped++;
+      else if (slice === NO_IMAGE) withoutImage++;
+      else slices.push(slice);
     }
   }
   if (slices.length === 0) {
+    const dicomOnly = withoutImage > 0 ? ` (${withoutImage} DICOM files without pixel data, e.g. a DICOMDIR)` : '';
     throw new ImageReadError(
       folder,
-      `no DICOM files found (${names.length} entries checked), expected files with "DICM" at byte 128`,
+      `no DICOM images found among ${names.length} entries${dicomOnly}; expected files with "DICM" at byte 128 and pixel data`,
     );
   }
-  if (skipped > 0) debug('readDicomSeries: skipped %d non-DICOM entries in %s', skipped, folder);
+  if (skipped + withoutImage > 0)
+    debug('readDicomSeries: skipped %d entries without a DICOM image in %s', skipped + withoutImage, folder);
   return assembleVolume(pickSeries(slices, folder, options.seriesInstanceUid), folder, options);
 }
 
@@ -130,7 +134,10 @@ export async function startsLikeDicom(file: string): Promise<boolean> {
   }
 }
 
-async function readSliceIfDicom(file: string): Promise<Slice | undefined> {
+/** A DICOM file without an image (a DICOMDIR, a report). */
+const NO_IMAGE = Symbol('no image');
+
+async function readSliceIfDicom(file: string): Promise<Slice | typeof NO_IMAGE | undefined> {
   try {
     if (!(await stat(file)).isFile()) return undefined;
     if (!(await startsLikeDicom(file))) {
@@ -141,8 +148,9 @@ async function readSliceIfDicom(file: string): Promise<Slice | undefined> {
     throw new ImageReadError(file, fileSystemReason(error), { cause: error });
   }
   const slice = parseSlice(await readFileBytes(file), file, false);
-  if (!slice) debug('readDicomSeries: skipping %s (DICOM without PixelData, e.g. a DICOMDIR)', file);
-  return slice;
+  if (slice) return slice;
+  debug('readDicomSeries: skipping %s (DICOM without PixelData, e.g. a DICOMDIR)', file);
+  return NO_IMAGE;
 }
 
 /** The slice in a DICOM file; for a file without PixelData, an error or (requireImage false) undefined. */
