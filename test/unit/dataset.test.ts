@@ -250,4 +250,55 @@ describe('patch batches', () => {
       'photo.png is a 2D image; 3D training needs volumes',
     );
   });
+
+  // A single slice [1, H, W] (a 2D NIfTI) is a 2D image whatever the slice axis, and no volume.
+  it('takes a one-slice volume as the 2D image it is', async () => {
+    const slice = indexVolume([1, 30, 40], 'slice');
+    const plane = { ...slice, shape: [30, 40], spacing: [1, 1] };
+    const options = { dims: 2 as const, cropSize: [16, 16], batchSize: 3, minForeground: 0, seed: 4 };
+    const of = (image: ImageVolume) =>
+      new ImageDataset(['x'], { read: async () => image, normalize: { kind: 'none' } });
+    const [fromSlice] = await take(patchBatches(of(slice), { ...options, sliceAxis: 'coronal' }), 1);
+    const [fromPlane] = await take(patchBatches(of(plane), options), 1);
+    expect(fromSlice!.data).toEqual(fromPlane!.data);
+    await expect(take(patchBatches(of(slice), { dims: 3, cropSize: [16, 16, 16], batchSize: 1 }), 1)).rejects.toThrow(
+      'slice is a 2D image; 3D training needs volumes',
+    );
+  });
+
+  it('refuses options that would give NaN, empty or default batches, before the first one', async () => {
+    const base = { dims: 2 as const, cropSize: [16, 16], batchSize: 2 };
+    const first = (options: object) => patchBatches(dataset(), options as never).next();
+    await expect(first({ ...base, sliceAxis: 'axil' })).rejects.toThrow(
+      'Expected sliceAxis axial, coronal, sagittal or any but received "axil"',
+    );
+    await expect(first({ ...base, batchSize: 0 })).rejects.toThrow(
+      'Expected an integer between 1 and 65536 for batchSize but received 0',
+    );
+    await expect(first({ ...base, cropSize: [16, 0] })).rejects.toThrow('for cropSize[1] but received 0');
+    await expect(first({ ...base, context: 0.5 })).rejects.toThrow('for context but received 0.5');
+    await expect(first({ ...base, minForeground: 2 })).rejects.toThrow('for minForeground but received 2');
+    await expect(first({ ...base, slicAxis: 'axial' })).rejects.toThrow(
+      'Unknown option "slicAxis" for patchBatches; did you mean "sliceAxis"?',
+    );
+    await expect(first({ ...base, cropSize: [16, 16, 16] })).rejects.toThrow('Expected cropSize with 2 sides');
+    await expect(first({ ...base, patchesPerImage: 2 })).rejects.toThrow(
+      'Unknown option "patchesPerImage" for patchBatches',
+    );
+  });
+
+  it('names a streamed image that is not a well-formed ImageVolume, by its place in the stream', async () => {
+    const options = { dims: 3 as const, cropSize: [16, 16, 16], batchSize: 1, minForeground: 0 };
+    const good = indexVolume([28, 30, 40]);
+    const bad = [
+      [{ ...good, data: good.data.subarray(1) }, 'has 33599 values for its shape [28, 30, 40] (33600)'],
+      [{ ...good, shape: [2, 14, 30, 40] }, 'has shape [2,14,30,40]; expected [H, W] or [D, H, W]'],
+      [{ ...good, spacing: undefined }, 'has spacing undefined; expected 3 positive voxel sizes in mm'],
+      [new Float32Array(4), 'is not an ImageVolume'],
+    ] as const;
+    for (const [image, message] of bad) {
+      const stream = streamPatchBatches([good, image as unknown as ImageVolume], options);
+      await expect(take(stream, 2)).rejects.toThrow(`streamPatchBatches: image 1 of the stream ${message}`);
+    }
+  });
 });

@@ -2,6 +2,7 @@ import { seededRandom } from '../phantom';
 import { tensor, type Tensor } from '../../tensor';
 import { normalizeIntensity, type ImageVolume, type NormalizeSpec } from '../image';
 import type { ImageDataset } from './ImageDataset';
+import { checkPatchOptions, checkStreamedImage } from './patchOptions';
 import { cropInto, foregroundShare, SLICE_AXES, takeSlice, type SliceAxis } from './patches';
 
 export interface PatchBatchOptions {
@@ -38,7 +39,7 @@ export async function* patchBatches(
   dataset: ImageDataset,
   options: PatchBatchOptions,
 ): AsyncGenerator<Tensor<'float32'>> {
-  const patchSize = checkedPatchSize(options);
+  const patchSize = checkPatchOptions(options, 'patchBatches');
   const per = patchSize.reduce((a, b) => a * b, 1);
   for (let step = options.startStep ?? 0; ; step++) {
     const random = seededRandom(mixSeed(options.seed ?? 0, step));
@@ -71,14 +72,14 @@ export async function* streamPatchBatches(
   images: AsyncIterable<ImageVolume> | Iterable<ImageVolume>,
   options: StreamPatchOptions,
 ): AsyncGenerator<Tensor<'float32'>> {
-  const patchSize = checkedPatchSize(options);
+  const patchSize = checkPatchOptions(options, 'streamPatchBatches');
   const per = patchSize.reduce((a, b) => a * b, 1);
   const perImage = options.patchesPerImage ?? 1;
   let data = new Float32Array(options.batchSize * per);
   let filled = 0;
   let index = 0;
   for await (const raw of images) {
-    const image = normalizeIntensity(raw, options.normalize ?? { kind: 'percentile' });
+    const image = normalizeIntensity(checkStreamedImage(raw, index), options.normalize ?? { kind: 'percentile' });
     const random = seededRandom(mixSeed(options.seed ?? 0, index++));
     for (let p = 0; p < perImage; p++) {
       for (let attempt = 0; attempt < TRIES; attempt++) {
@@ -91,16 +92,6 @@ export async function* streamPatchBatches(
       }
     }
   }
-}
-
-function checkedPatchSize(options: { dims: 2 | 3; cropSize: readonly number[]; context?: number }): number[] {
-  const patchSize = patchSizeFor(options.cropSize, options.context);
-  if (patchSize.length !== options.dims) {
-    throw new RangeError(
-      `Expected cropSize with ${options.dims} sides for ${options.dims}D patches but received [${options.cropSize.join(', ')}]`,
-    );
-  }
-  return patchSize;
 }
 
 /** Cuts one random patch of `image` into `out` at `offset`; returns its foreground share. */
@@ -149,13 +140,14 @@ function planeFor(
   options: Pick<PatchBatchOptions, 'dims' | 'sliceAxis'>,
   random: () => number,
 ): { data: Float32Array; shape: number[] } {
+  // A single slice [1, H, W] (a 2D NIfTI, one DICOM file) is a 2D image: slicing it along
+  // another axis would give one-row strips.
+  const planar = image.shape.length === 2 || image.shape[0] === 1;
   if (options.dims === 3) {
-    if (image.shape.length !== 3) {
-      throw new Error(`${image.source} is a 2D image; 3D training needs volumes (or use dims 2)`);
-    }
+    if (planar) throw new Error(`${image.source} is a 2D image; 3D training needs volumes (or use dims 2)`);
     return image;
   }
-  if (image.shape.length === 2) return image;
+  if (planar) return { data: image.data, shape: image.shape.slice(-2) };
   const choice = options.sliceAxis ?? 'axial';
   const axis = choice === 'any' ? ([0, 1, 2] as const)[Math.floor(random() * 3)]! : SLICE_AXES[choice];
   return takeSlice(image.data, image.shape, axis, Math.floor(random() * image.shape[axis]!));
