@@ -9,9 +9,18 @@ export async function* prefetch<T>(source: AsyncIterable<T> | Iterable<T>, depth
   const iterator = (Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()) as
     AsyncIterator<T> | Iterator<T>;
   const queue: Array<Promise<IteratorResult<T>>> = [];
+  let failed = false;
   const fill = () => {
-    while (queue.length < depth) {
-      const next = Promise.resolve(iterator.next());
+    while (queue.length < depth && !failed) {
+      let next: Promise<IteratorResult<T>>;
+      // A synchronous source throws from next() itself: queued like an async one's rejection,
+      // so that the items before it still reach the consumer first.
+      try {
+        next = Promise.resolve(iterator.next());
+      } catch (error) {
+        next = Promise.reject(error as Error);
+        failed = true;
+      }
       next.catch(() => undefined); // surfaced when awaited below
       queue.push(next);
     }

@@ -21,18 +21,24 @@ describe('prefetch', () => {
     expect(maxAhead).toBe(3);
   });
 
-  it('surfaces a source error at the item where it happened', async () => {
-    async function* failing() {
-      yield 1;
+  it('surfaces a source error at the item where it happened, from async and plain generators', async () => {
+    async function* failingAsync() {
+      yield* [0, 1, 2];
       throw new Error('bad file');
     }
-    const seen: number[] = [];
-    await expect(
-      (async () => {
-        for await (const item of prefetch(failing(), 2)) seen.push(item);
-      })(),
-    ).rejects.toThrow('bad file');
-    expect(seen).toEqual([1]);
+    function* failingSync() {
+      yield* [0, 1, 2];
+      throw new Error('bad file');
+    }
+    for (const source of [failingAsync(), failingSync()]) {
+      const seen: number[] = [];
+      await expect(
+        (async () => {
+          for await (const item of prefetch(source, 2)) seen.push(item);
+        })(),
+      ).rejects.toThrow('bad file');
+      expect(seen).toEqual([0, 1, 2]);
+    }
   });
 
   it('accepts plain iterables and Node Readable streams', async () => {
