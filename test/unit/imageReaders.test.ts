@@ -177,6 +177,33 @@ describe('readImage: synthetic NIfTI', () => {
     expect(Array.from(volume.data)).toEqual(values);
   });
 
+  it('takes the voxel size from the sform when pixdim disagrees with it', async () => {
+    // A tool that scaled the sform (2 mm) but left pixdim at 1: the sform is what maps voxels.
+    const twice = sform.map((x, i) => (i % 4 === 3 ? x : 2 * x));
+    const file = writeNifti('sform-scaled.nii', { dims: [3, ...size], sform: { code: 2, rows: twice }, values });
+    const volume = await readImage(file);
+    expect(volume.spacing).toEqual([2, 6, 4]);
+    expect(diagonal(volume.affine)).toEqual([4, 6, 2]);
+    expectSameWorld(volume, [...twice, 0, 0, 0, 1], valueAt);
+  });
+
+  it('converts metres and microns to millimetres (xyzt_units)', async () => {
+    const metres = writeNifti('metres.nii', {
+      dims: [3, ...size],
+      pixdim: [1, 0.0005, 0.002, 0.003],
+      sform: { code: 2, rows: [0.0005, 0, 0, 0.01, 0, 0.002, 0, 0.02, 0, 0, 0.003, 0.03] },
+      units: 1 + 8, // metres, seconds
+      values,
+    });
+    const inMetres = await readImage(metres);
+    expect(inMetres.spacing.map((x) => +x.toPrecision(6))).toEqual([3, 2, 0.5]);
+    expect(inMetres.affine.map((x) => +x.toPrecision(6))).toEqual([
+      0.5, 0, 0, 10, 0, 2, 0, 20, 0, 0, 3, 30, 0, 0, 0, 1,
+    ]);
+    const microns = writeNifti('microns.nii', { dims: [3, ...size], pixdim: [1, 500, 2000, 3000], units: 3, values });
+    expect((await readImage(microns)).spacing.map((x) => +x.toPrecision(6))).toEqual([3, 2, 0.5]);
+  });
+
   it('applies scl_slope and scl_inter, and ignores them when the slope is 0', async () => {
     const scaled = writeNifti('scaled.nii', {
       dims: [3, 2, 2, 1],

@@ -12,6 +12,8 @@ export interface NiftiSpec {
   inter?: number;
   values: number[];
   bigEndian?: boolean;
+  /** xyzt_units (spatial unit in bits 0-2: 1 metre, 2 mm, 3 micron). */
+  units?: number;
 }
 
 const TYPES: Record<number, { bytes: number; write: (v: DataView, at: number, x: number, le: boolean) => void }> = {
@@ -38,6 +40,7 @@ export function niftiBytes(spec: NiftiSpec): Buffer {
   view.setFloat32(108, 352, le); // vox_offset
   view.setFloat32(112, spec.slope ?? 1, le);
   view.setFloat32(116, spec.inter ?? 0, le);
+  view.setUint8(123, spec.units ?? 0);
   view.setInt16(252, spec.qform?.code ?? 0, le);
   view.setInt16(254, spec.sform?.code ?? 0, le);
   if (spec.qform) {

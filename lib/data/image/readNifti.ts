@@ -281,8 +281,19 @@ export function decodeNifti(bytes: Uint8Array, file: string, options: ReadNiftiO
   applyScaling(data, header.scl_slope, header.scl_inter);
 
   if (version === 1) tidyFloat32Fields(header);
-  const spacing = voxelSpacing(header);
-  const affine = chooseAffine(header, bytes, version, spacing);
+  const scale = millimetresPerUnit(header);
+  const pixdimSpacing = voxelSpacing(header).map((side) => side * scale) as [number, number, number];
+  const affine = chooseAffine(header, bytes, version, pixdimSpacing).map((value, i) =>
+    i < 12 ? value * scale : value,
+  );
+  // With an sform, the voxel size is the sform's (its column lengths): pixdim belongs to the
+  // qform and may disagree. Where they agree to float32 rounding pixdim's exact value stays;
+  // an axis the sform leaves at 0 (the third of a 2D file) keeps pixdim's.
+  const spacing = pixdimSpacing.map((side, axis) => {
+    if (header.sform_code <= 0) return side;
+    const length = Math.hypot(affine[axis]!, affine[4 + axis]!, affine[8 + axis]!);
+    return length > 0 && Math.abs(length - side) > 1e-5 * length ? length : side;
+  }) as [number, number, number];
   return toClosestCanonical({ data, size, spacing, affine }, file);
 }
 
@@ -379,6 +390,15 @@ function tidyFloat32Fields(header: nifti.NIFTI1 | nifti.NIFTI2): void {
   header.qoffset_x = shortestDecimal(header.qoffset_x);
   header.qoffset_y = shortestDecimal(header.qoffset_y);
   header.qoffset_z = shortestDecimal(header.qoffset_z);
+}
+
+/**
+ * Millimetres per spatial unit of the file (xyzt_units & 7: 1 metre, 2 mm, 3 micron; 0,
+ * unknown, taken as mm as most tools write it), so that spacing and affine are always in mm.
+ */
+function millimetresPerUnit(header: nifti.NIFTI1 | nifti.NIFTI2): number {
+  const unit = header.xyzt_units & 7;
+  return unit === 1 ? 1000 : unit === 3 ? 0.001 : 1;
 }
 
 /** |pixdim[1..3]|, with 1 for an unset (0 or non-finite) size, e.g. the third axis of a 2D file. */
