@@ -86,6 +86,7 @@ export {
   resampleToSpacing,
   ImageReadError,
   type ImageVolume,
+  type ResampleOptions,
   type ReadImageOptions,
   type NormalizeSpec,
 } from './data/image';

@@ -25,7 +25,10 @@ function writeCase(folder: string, name: string, phase: number): { image: string
   const image = path.join(folder, 'images', `${name}.nii`);
   const labelFile = path.join(folder, 'labels', `${name}.nii`);
   fs.writeFileSync(image, niftiBytes({ dims: [3, W, H, D], values, pixdim: [1, 0.8, 0.9, 2] }));
-  fs.writeFileSync(labelFile, niftiBytes({ dims: [3, W, H, D], values: labels, datatype: 2 }));
+  fs.writeFileSync(
+    labelFile,
+    niftiBytes({ dims: [3, W, H, D], values: labels, datatype: 2, pixdim: [1, 0.8, 0.9, 2] }),
+  );
   return { image, labels: labelFile };
 }
 

@@ -75,6 +75,22 @@ describe('resampleToSpacing', () => {
     expect(up.data[1]).toBeCloseTo(1); // x = 0.5 on a ramp of slope 2
   });
 
+  it('keeps label values with nearest-neighbour interpolation, up and down', () => {
+    const labels = volume([1, 2, 4], [1, 1, 1], ([, y, x]) => 10 * y! + x!);
+    const up = resampleToSpacing(labels, [1, 0.5, 0.5], { interpolation: 'nearest' });
+    expect(up.shape).toEqual([1, 4, 8]);
+    // Samples at 0, 0.5, 1, ... 3.5 input voxels (past the last centre: the edge); ties go to the lower.
+    expect(Array.from(up.data.subarray(0, 8))).toEqual([0, 0, 1, 1, 2, 2, 3, 3]);
+    expect(Array.from(up.data.subarray(16, 24))).toEqual([10, 10, 11, 11, 12, 12, 13, 13]);
+    const down = resampleToSpacing(labels, [1, 1, 1.5], { interpolation: 'nearest' });
+    // Samples at 0, 1.5 (tie: 1), 3 input voxels.
+    expect(Array.from(down.data)).toEqual([0, 1, 3, 10, 11, 13]);
+    expect(down.affine).toEqual(resampleToSpacing(labels, [1, 1, 1.5]).affine);
+    expect(() => resampleToSpacing(labels, [1, 1, 1], { interpolation: 'cubic' as never })).toThrow(
+      "Expected interpolation 'linear' or 'nearest' but received \"cubic\" of type string",
+    );
+  });
+
   it('returns equal data (a copy) for the same spacing, and at least one voxel per axis', () => {
     const input = volume([3, 4, 5], [1, 2, 3], ([z, y, x]) => z! * y! - x!);
     const same = resampleToSpacing(input, [1, 2, 3]);

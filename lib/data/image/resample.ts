@@ -2,8 +2,13 @@ import { describeReceived } from '../../errors';
 import type { ImageVolume } from './ImageVolume';
 import { checkVoxelCount, type VoxelLimitOptions } from './voxelLimit';
 
+export interface ResampleOptions extends VoxelLimitOptions {
+  /** 'linear' (default) for intensities; 'nearest' for label maps, whose values must stay classes. */
+  interpolation?: 'linear' | 'nearest';
+}
+
 /**
- * Linear (bilinear / trilinear) resampling to a target voxel size, one array axis at a time
+ * Linear (bilinear / trilinear) or nearest-neighbour resampling to a target voxel size, one array axis at a time
  * (separable passes, each a simple 1D interpolation over contiguous memory).
  *
  * Convention (as MONAI's Spacing): the centre of the first voxel stays where it is, and output
@@ -12,13 +17,18 @@ import { checkVoxelCount, type VoxelLimitOptions } from './voxelLimit';
  * same physical extent to within half an output voxel; samples past the last input centre
  * repeat the edge value. The affine keeps its translation and scales each voxel axis by
  * target / spacing. The output is refused, before anything is allocated, when it would have
- * more voxels than `limits.maxVoxels` (default the readers' limit).
+ * more voxels than `options.maxVoxels` (default the readers' limit).
  */
 export function resampleToSpacing(
   volume: ImageVolume,
   targetSpacing: number[],
-  limits: VoxelLimitOptions = {},
+  options: ResampleOptions = {},
 ): ImageVolume {
+  const interpolation = options.interpolation ?? 'linear';
+  if (interpolation !== 'linear' && interpolation !== 'nearest')
+    throw new RangeError(
+      `Expected interpolation 'linear' or 'nearest' but received ${describeReceived(interpolation)}`,
+    );
   const rank = volume.shape.length;
   if (!Array.isArray(targetSpacing) || targetSpacing.length !== rank) {
     throw new TypeError(
@@ -43,7 +53,7 @@ export function resampleToSpacing(
     Math.max(1, Math.round((side * volume.spacing[axis]!) / targetSpacing[axis]!)),
   );
   // Checked before anything is allocated: a small target spacing can ask for terabytes.
-  checkVoxelCount(sizes, volume.source, limits);
+  checkVoxelCount(sizes, volume.source, options);
 
   let data = volume.data;
   const shape = [...volume.shape];
@@ -51,7 +61,7 @@ export function resampleToSpacing(
     const size = sizes[axis]!;
     const step = targetSpacing[axis]! / volume.spacing[axis]!;
     if (size === shape[axis] && step === 1) continue;
-    data = resampleAxis(data, shape, axis, size, step);
+    data = resampleAxis(data, shape, axis, size, step, interpolation === 'nearest');
     shape[axis] = size;
   }
   if (data === volume.data) data = data.slice();
@@ -66,8 +76,18 @@ export function resampleToSpacing(
   return { ...volume, data, shape, spacing: [...targetSpacing], affine };
 }
 
-/** One pass: the array seen as [outer, n, inner], resampled along n to `size` samples `step` apart. */
-function resampleAxis(data: Float32Array, shape: number[], axis: number, size: number, step: number): Float32Array {
+/**
+ * One pass: the array seen as [outer, n, inner], resampled along n to `size` samples `step`
+ * apart; `nearest` takes the closest input sample (ties to the lower) instead of blending two.
+ */
+function resampleAxis(
+  data: Float32Array,
+  shape: number[],
+  axis: number,
+  size: number,
+  step: number,
+  nearest: boolean,
+): Float32Array {
   const n = shape[axis]!;
   const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -77,10 +97,10 @@ function resampleAxis(data: Float32Array, shape: number[], axis: number, size: n
   const weight = new Float32Array(size);
   for (let j = 0; j < size; j++) {
     const x = Math.min(j * step, n - 1);
-    const i = Math.floor(x);
+    const i = nearest ? Math.ceil(x - 0.5) : Math.floor(x);
     lower[j] = i;
     upper[j] = Math.min(i + 1, n - 1);
-    weight[j] = x - i;
+    weight[j] = nearest ? 0 : x - i;
   }
   const out = new Float32Array(outer * size * inner);
   for (let o = 0; o < outer; o++) {
