@@ -1,12 +1,13 @@
 import path from 'node:path';
-import { readImage, type ImageVolume } from '../data/image';
+import type { ImageVolume } from '../data/image';
 import { warp } from '../encoder/warp';
 import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
 import { tensor, type Tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
 import { checkOutputFile } from './outputFile';
-import { prepareImage, recordedPreprocessing } from '../encoder/preprocessing';
+import { normalizeAsRecorded, prepareImage, recordedPreprocessing } from '../encoder/preprocessing';
+import { checkSameGrid, classesOf, readLabelMap, squeeze } from './labelMaps';
 
 export const REGISTER_USAGE = `Usage: cover-torch register MOVING FIXED --weights RUN --out FIELD.nii.gz [options]
 
@@ -15,11 +16,13 @@ MOVING onto FIXED and writes it as a float32 NIfTI on FIXED's grid: one map per 
 along the 4th dimension ([H, W] order for 2D images, [D, H, W] for volumes), in voxels,
 such that fixed(x) ~ moving(x + field(x)). Both images (NIfTI, DICOM series folder, PNG,
 JPEG) are prepared as the run prepared its training images, unless --no-normalize, and
-must share one grid; the model's dims must be the images' (a 2D model registers 2D images).
+must have one shape (their world placement is not used: the outputs carry FIXED's); the
+model's dims must be the images' (a 2D model registers 2D images, a one-slice NIfTI too).
 Options:
   --weights PATH      run folder, checkpoint folder or .safetensors file (required)
   --out FILE          the displacement field, .nii or .nii.gz (required)
-  --warped FILE       also write MOVING warped onto FIXED (linear interpolation)
+  --warped FILE       also write MOVING warped onto FIXED (its own intensities, linear
+                      interpolation)
   --labels FILE       a label map on MOVING's grid to carry onto FIXED (nearest neighbour)
   --labels-out FILE   where to write the carried labels (required with --labels)
   --no-normalize      use the intensities as they are`;
@@ -95,29 +98,37 @@ export async function register(argv: string[], out: (text: string) => void): Pro
   const model = await CoverModel.load(args.weights);
   try {
     const preprocessing = recordedPreprocessing(model);
-    const [moving, fixed] = await Promise.all(
-      [args.moving, args.fixed].map((file) => prepareImage(file, preprocessing, args.normalize)),
-    );
-    const shape = fixed!.shape;
-    if (moving!.shape.join() !== shape.join())
-      throw new Error(
-        `${args.moving} has shape [${moving!.shape.join(', ')}] but ${args.fixed} has [${shape.join(', ')}]; resample both to one grid first`,
-      );
     const dims = model.options.dims;
+    // Resampled as the run did, intensities as they are: the warped image keeps them. The
+    // network sees them normalised as the run normalised its images.
+    const [moving, fixed] = (await Promise.all(
+      [args.moving, args.fixed].map((file) => prepareImage(file, preprocessing, false)),
+    )) as [ImageVolume, ImageVolume];
+    const shape = squeeze(fixed.shape);
+    if (squeeze(moving.shape).join() !== shape.join())
+      throw new Error(
+        `${args.moving} has shape [${moving.shape.join(', ')}] but ${args.fixed} has [${fixed.shape.join(', ')}]; resample both to one grid first`,
+      );
     if (shape.length !== dims)
       throw new Error(`a ${dims}D model registers ${dims}D images, but ${args.fixed} is ${shape.length}D`);
-    const movingImage = tensor(moving!.data, [1, 1, ...shape]) as Tensor<'float32'>;
-    const field = await model.correspond(movingImage, tensor(fixed!.data, [1, 1, ...shape]));
-    const onFixedGrid = { shape, spacing: fixed!.spacing, affine: fixed!.affine };
+    const asTrained = (volume: ImageVolume) => (args.normalize ? normalizeAsRecorded(volume, preprocessing) : volume);
+    const field = await model.correspond(
+      tensor(asTrained(moving).data, [1, 1, ...shape]),
+      tensor(asTrained(fixed).data, [1, 1, ...shape]),
+    );
+    const onFixedGrid = { shape, spacing: fixed.spacing, affine: fixed.affine };
     await writeNifti(args.out, { ...onFixedGrid, data: field.data, channels: dims });
     const lines = [`wrote ${args.out}: displacement of [${shape.join(', ')}], ${describeField(field.data, dims)}`];
     if (args.warped) {
+      const movingImage = tensor(moving.data, [1, 1, ...shape]) as Tensor<'float32'>;
       await writeNifti(args.warped, { ...onFixedGrid, data: warp(movingImage, field).data });
       lines.push(`wrote ${args.warped}: ${args.moving} warped onto ${args.fixed}`);
     }
     if (args.labels && args.labelsOut) {
-      const labels = await labelsOnGrid(args.labels, moving!, preprocessing.spacing !== undefined && dims === 3);
-      const carried = warp(tensor(labels, [1, 1, ...shape]) as Tensor<'int32'>, field, { mode: 'nearest' });
+      const labelMap = await readLabelMap(args.labels, preprocessing);
+      checkSameGrid(labelMap, args.labels, moving, args.moving, preprocessing);
+      const labels = tensor(classesOf(labelMap.data, args.labels), [1, 1, ...shape]) as Tensor<'int32'>;
+      const carried = warp(labels, field, { mode: 'nearest' });
       await writeNifti(args.labelsOut, { ...onFixedGrid, data: Float32Array.from(carried.data) });
       lines.push(`wrote ${args.labelsOut}: labels of ${args.labels} carried onto ${args.fixed}`);
     }
@@ -126,23 +137,6 @@ export async function register(argv: string[], out: (text: string) => void): Pro
   } finally {
     await model.dispose();
   }
-}
-
-/** The label map as integers on MOVING's grid, or a clear error when it is on another grid. */
-async function labelsOnGrid(file: string, moving: ImageVolume, movingResampled: boolean): Promise<Int32Array> {
-  if (movingResampled)
-    throw new Error(
-      `--labels: the run resamples volumes to its spacing, which would need the labels resampled by nearest neighbour too; resample MOVING and its labels to the run's spacing first`,
-    );
-  const labels = await readImage(file);
-  // A 2D label map saved as NIfTI reads as one slice, [1, H, W].
-  const squeezed =
-    labels.shape.length > moving.shape.length && labels.shape[0] === 1 ? labels.shape.slice(1) : labels.shape;
-  if (squeezed.join() !== moving.shape.join())
-    throw new Error(
-      `${file} has shape [${labels.shape.join(', ')}] but the moving image has [${moving.shape.join(', ')}]; labels must be on its grid`,
-    );
-  return Int32Array.from(labels.data, Math.round);
 }
 
 /** Mean and largest displacement length, in voxels. */

@@ -41,8 +41,12 @@ export async function prepareImage(
   let volume = typeof image === 'string' ? await readImage(image) : image;
   if (typeof image === 'string' && preprocessing.spacing && volume.shape.length === 3)
     volume = resampleToSpacing(volume, preprocessing.spacing);
-  if (normalize) volume = normalizeIntensity(volume, preprocessing.normalize ?? { kind: 'percentile' });
-  return volume;
+  return normalize ? normalizeAsRecorded(volume, preprocessing) : volume;
+}
+
+/** The intensity mapping of a run (percentile clipping when it recorded none). */
+export function normalizeAsRecorded(volume: ImageVolume, preprocessing: Preprocessing): ImageVolume {
+  return normalizeIntensity(volume, preprocessing.normalize ?? { kind: 'percentile' });
 }
 
 /**
