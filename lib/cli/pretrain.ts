@@ -200,7 +200,8 @@ function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {
         ...(config.dims === 2 ? { sliceAxis: data.sliceAxis } : {}),
         cropSize: config.training.cropSize,
       }
-    : { dims: config.dims, demo: true, cropSize: config.training.cropSize };
+    : // Phantoms go in as drawn (within [0, 1]): encoding a demo run's images must not normalise them.
+      { dims: config.dims, demo: true, normalize: { kind: 'none' }, cropSize: config.training.cropSize };
   return { 'cover-torch.steps': String(config.steps), [PREPROCESSING_METADATA]: JSON.stringify(preprocessing) };
 }
 

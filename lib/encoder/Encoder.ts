@@ -137,7 +137,8 @@ export class Encoder {
     tiling: Pick<EncoderOptions, 'window' | 'overlap' | 'blend' | 'signal' | 'onProgress'>,
     grid: EncodedImage['grid'],
   ): Promise<EncodedImage> {
-    const axis = sliceAxisOf(this.preprocessing);
+    // A one-slice volume (a 2D NIfTI) is one image, whatever axis the run sliced along.
+    const axis = volume.shape[0] === 1 ? 0 : sliceAxisOf(this.preprocessing);
     const { count, rows, columns, at } = planesAcross(volume.shape as [number, number, number], axis);
     const { signal, onProgress, ...rest } = tiling;
     const voxels = volume.data.length;

@@ -77,6 +77,19 @@ describe('Encoder', () => {
     await model.dispose();
   });
 
+  it('encodes a one-slice volume as the 2D image it is, whatever axis the run sliced along', async () => {
+    const model = await CoverModel.create({ dims: 2, ...small });
+    const file = path.join(tempDir(), 'coronal.safetensors');
+    await model.save(file, { metadata: { [PREPROCESSING_METADATA]: JSON.stringify({ sliceAxis: 'coronal' }) } });
+    await using encoder = await Encoder.load(file);
+    const slice = volumeOf([1, 16, 32]);
+    const encoded = await encoder.encode(slice);
+    expect(encoded.features.shape).toEqual([8, 1, 16, 32]);
+    const plane = await encoder.encode({ ...slice, shape: [16, 32], spacing: [1, 1] });
+    expect(encoded.features.data).toEqual(plane.features.data);
+    await model.dispose();
+  });
+
   it('refuses an image of fewer dimensions than a 3D network takes', async () => {
     const model = await CoverModel.create({ dims: 3, ...small });
     await expect(Encoder.of(model).encode(volumeOf([16, 16]))).rejects.toThrow(
