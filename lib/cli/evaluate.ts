@@ -76,6 +76,7 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
       dims,
       wholeVolumes: true,
     });
+    for (const whole of wholes) checkClasses(whole, classes, segmenter.options.ignoreLabel);
     const cases: EvaluatedCase[] = [];
     for (const whole of wholes) {
       const predicted = await predictWhole(segmenter, whole, dims, predictOptions, preprocessing.sliceAxis);
@@ -168,4 +169,13 @@ function formatEvaluation(cases: EvaluatedCase[], classes: number): string {
     ).padStart(10)}`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** Before any prediction: a label the segmenter has no class for means the wrong labels or segmenter. */
+function checkClasses(whole: LabelledImage, classes: number, ignoreLabel: number | undefined): void {
+  const at = whole.labels.findIndex((label) => label !== ignoreLabel && (label < 0 || label >= classes));
+  if (at >= 0)
+    throw new Error(
+      `the labels of ${whole.source} hold ${whole.labels[at]} (voxel ${at}), but the segmenter has ${classes} classes (0 to ${classes - 1}${ignoreLabel !== undefined ? `, and ${ignoreLabel} ignored` : ''})`,
+    );
 }

@@ -82,6 +82,24 @@ describe('cover-torch finetune and evaluate', () => {
       (text) => progress.push(text),
     );
     expect(evaluated).toBe(0);
+    // Labels the segmenter has no class for are named with their file, before any prediction.
+    const foreign = path.join(tempDir(), 'foreign-labels.nii');
+    const threes = new Array(D * H * W).fill(0).fill(3, 100, 101);
+    fs.writeFileSync(
+      foreign,
+      niftiBytes({ dims: [3, W, H, D], values: threes, datatype: 2, pixdim: [1, 0.8, 0.9, 2] }),
+    );
+    const refused: string[] = [];
+    expect(
+      await runCli(
+        ['evaluate', out, '--images', cases[0]!.image, '--labels', foreign],
+        () => undefined,
+        (text) => refused.push(text),
+      ),
+    ).toBe(2);
+    expect(refused.join('')).toContain(
+      `the labels of ${cases[0]!.image} hold 3 (voxel 100), but the segmenter has 2 classes (0 to 1)`,
+    );
     const report = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(report.cases).toHaveLength(1);
     const written = report.cases[0].scores;
