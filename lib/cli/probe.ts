@@ -4,7 +4,8 @@ import { checkOutputFile } from './outputFile';
 import { readConfigFile } from '../config/loadConfig';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import { CoverModel } from '../model/CoverModel';
-import { brainProbeSlices, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
+import { brainProbeSlices, PROBE_NORMALIZE, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
+import { recordedPreprocessing } from '../encoder/preprocessing';
 import { SOURCE_NAMES, probeEncoder, probeIntensity, type SourceName, type ProbeScores } from '../probe/probeFeatures';
 import { PROBE_SETTINGS } from '../probe/linearProbe';
 import { weightsFileOf } from '../train/checkpoints';
@@ -90,6 +91,11 @@ export async function probe(
       try {
         if (model.options.dims !== 2)
           throw new Error(`${resolved.weights} is a 3D model; the probe scores 2D encoders`);
+        const trainedOn = recordedPreprocessing(model).normalize;
+        if (trainedOn && JSON.stringify(trainedOn) !== JSON.stringify(PROBE_NORMALIZE))
+          progress(
+            `note: ${target} was trained on images normalised as ${JSON.stringify(trainedOn)}; the probe's slices are normalised as ${JSON.stringify(PROBE_NORMALIZE)} for every run`,
+          );
         pretrained = await probeEncoder(model, slices, 0, encodeOptions);
         options = { ...model.options, dims: 2 };
       } finally {

@@ -35,9 +35,12 @@ export interface LabelledSlices {
   classes: readonly string[];
 }
 
+/** The probe's one input normalisation, the default of pretraining. */
+export const PROBE_NORMALIZE: NormalizeSpec = { kind: 'percentile', lower: 0.5, upper: 99.5 };
+
 /** The probe's train and test slices of ch2, with intensities normalised by `normalize`. */
 export async function brainProbeSlices(
-  normalize: NormalizeSpec = { kind: 'percentile', lower: 0.5, upper: 99.5 },
+  normalize: NormalizeSpec = PROBE_NORMALIZE,
   folder = MRICRON_TEMPLATES,
 ): Promise<{ train: LabelledSlices; test: LabelledSlices }> {
   const files = ['ch2.nii.gz', 'ch2bet.nii.gz', 'aal.nii.gz'].map((name) => path.join(folder, name));

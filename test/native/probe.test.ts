@@ -60,7 +60,11 @@ describe('linear probe', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-probe-'));
       try {
         const model = await CoverModel.create({ ...small, seed: 3 });
-        await model.save(path.join(dir, 'model.safetensors'));
+        // Trained (says its metadata) on min-max normalised images: the probe notes its own input.
+        const recorded = { dims: 2, normalize: { kind: 'minmax' } };
+        await model.save(path.join(dir, 'model.safetensors'), {
+          metadata: { 'cover-torch.preprocessing': JSON.stringify(recorded) },
+        });
         model.dispose();
         let text = '';
         const json = path.join(dir, 'report.json');
@@ -71,6 +75,7 @@ describe('linear probe', () => {
         );
         expect(code).toBe(0);
         expect(text).toMatch(/intensity alone\s+0\.\d{3}/);
+        expect(text).toContain('was trained on images normalised as {"kind":"minmax"}; the probe\'s slices are');
         const report = JSON.parse(fs.readFileSync(json, 'utf8'));
         expect(report.classes).toHaveLength(4);
         const run = report.runs[0];
