@@ -318,6 +318,7 @@ const cross = (a: number[], b: number[]) => [
   a[2]! * b[0]! - a[0]! * b[2]!,
   a[0]! * b[1]! - a[1]! * b[0]!,
 ];
+const sub = (a: number[], b: number[]) => [a[0]! - b[0]!, a[1]! - b[1]!, a[2]! - b[2]!];
 const dot = (a: number[], b: number[]) => a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]!;
 const unit = (a: number[]) => {
   const norm = Math.hypot(a[0]!, a[1]!, a[2]!);
@@ -369,11 +370,20 @@ function assembleVolume(slices: Slice[], source: string, limits: VoxelLimitOptio
   const ordered = slices
     .map((slice) => ({ slice, along: dot(slice.position ?? [0, 0, 0], normal) }))
     .sort((a, b) => a.along - b.along || a.slice.file.localeCompare(b.slice.file));
-  const sliceSpacing = several
+  const spacingAlongNormal = several
     ? checkSliceSpacing(ordered, source)
     : first.thickness && first.thickness > 0
       ? first.thickness
       : 1;
+  // The step from slice to slice, as the positions give it: along the normal, unless the
+  // slices are sheared (CT gantry tilt), where each one also shifts within its plane.
+  const sliceStep =
+    several && first.orientation
+      ? sub(ordered[ordered.length - 1]!.slice.position!, ordered[0]!.slice.position!).map(
+          (v) => v / (ordered.length - 1),
+        )
+      : normal.map((v) => v * spacingAlongNormal);
+  const sliceSpacing = Math.hypot(...sliceStep);
 
   const [rowSpacing, columnSpacing] = first.pixelSpacing;
   const planeSize = first.rows * first.columns;
@@ -393,11 +403,7 @@ function assembleVolume(slices: Slice[], source: string, limits: VoxelLimitOptio
   }
   // LPS affine of voxel (column, row, slice), then LPS -> RAS by negating the first two rows.
   const origin = ordered[0]!.slice.position ?? [0, 0, 0];
-  const columns = [
-    rowDirection.map((v) => v * columnSpacing),
-    columnDirection.map((v) => v * rowSpacing),
-    normal.map((v) => v * sliceSpacing),
-  ];
+  const columns = [rowDirection.map((v) => v * columnSpacing), columnDirection.map((v) => v * rowSpacing), sliceStep];
   const affine: number[] = [];
   for (let r = 0; r < 3; r++) {
     const sign = r < 2 ? -1 : 1;
