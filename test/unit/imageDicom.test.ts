@@ -421,6 +421,33 @@ describe('readDicomSeries', () => {
     );
   });
 
+  it('reads a series beside a file of another series that it cannot take, and refuses that file in its own', async () => {
+    const report = dicomFile({ rows: 2, columns: 2, pixels: [1, 2, 3, 4], seriesUid: '1.2.3.300', photometric: 'RGB' });
+    const folder = writeSeries('with-report', {
+      ...seriesFiles(AXIAL, 3, { seriesUid: '1.2.3.100', description: 'AX T1' }),
+      'DOSE.dcm': report,
+    });
+    expect((await readDicomSeries(folder, { seriesInstanceUid: '1.2.3.100' })).shape).toEqual([3, ROWS, COLUMNS]);
+    await expect(readDicomSeries(folder)).rejects.toThrow(
+      `${folder}: holds 2 DICOM series, expected one: 1.2.3.100 "AX T1" (3 files); 1.2.3.300 (1 files)`,
+    );
+    await expect(readDicomSeries(folder, { seriesInstanceUid: '1.2.3.300' })).rejects.toThrow(
+      `${path.join(folder, 'DOSE.dcm')}: PhotometricInterpretation is RGB, expected MONOCHROME1 or MONOCHROME2`,
+    );
+    const inSeries = dicomFile({
+      rows: 2,
+      columns: 2,
+      pixels: [1, 2, 3, 4],
+      seriesUid: '1.2.3.100',
+      photometric: 'RGB',
+    });
+    const mixed = writeSeries('rgb-in-series', {
+      ...seriesFiles(AXIAL, 3, { seriesUid: '1.2.3.100' }),
+      'ODD.dcm': inSeries,
+    });
+    await expect(readDicomSeries(mixed)).rejects.toThrow('ODD.dcm: PhotometricInterpretation is RGB');
+  });
+
   it('names a compressed transfer syntax', async () => {
     const file = path.join(dir, 'jpeg.dcm');
     fs.writeFileSync(file, dicomFile({ rows: 1, columns: 1, pixels: [1], transferSyntax: '1.2.840.10008.1.2.4.50' }));

@@ -52,6 +52,18 @@ export function isDicom(bytes: Uint8Array): boolean {
 }
 
 /** One parsed slice: what ordering, checking and decoding need. */
+/** Which series a file belongs to, and how to name it in messages. */
+interface SeriesMember {
+  seriesUid: string;
+  seriesLabel: string;
+}
+
+/** A file of the folder that cannot be read as a slice (compressed, colour...), and why. */
+interface Refused extends SeriesMember {
+  file: string;
+  refused: ImageReadError;
+}
+
 interface Slice {
   file: string;
   bytes: Uint8Array;
@@ -94,6 +106,7 @@ export async function readDicomSeries(folder: string, options: ReadDicomOptions 
     throw new ImageReadError(folder, fileSystemReason(error), { cause: error });
   }
   const slices: Slice[] = [];
+  const refused: Refused[] = [];
   let skipped = 0;
   let withoutImage = 0;
   // A few files at a time: enough to overlap disk reads, few enough to bound open handles.
@@ -102,9 +115,11 @@ export async function readDicomSeries(folder: string, options: ReadDicomOptions 
     for (const slice of await Promise.all(batch)) {
       if (slice === undefined) skipped++;
       else if (slice === NO_IMAGE) withoutImage++;
+      else if ('refused' in slice) refused.push(slice);
       else slices.push(slice);
     }
   }
+  if (slices.length === 0 && refused.length > 0) throw refused[0]!.refused;
   if (slices.length === 0) {
     const dicomOnly = withoutImage > 0 ? ` (${withoutImage} DICOM files without pixel data, e.g. a DICOMDIR)` : '';
     throw new ImageReadError(
@@ -114,7 +129,13 @@ export async function readDicomSeries(folder: string, options: ReadDicomOptions 
   }
   if (skipped + withoutImage > 0)
     debug('readDicomSeries: skipped %d entries without a DICOM image in %s', skipped + withoutImage, folder);
-  return assembleVolume(pickSeries(slices, folder, options.seriesInstanceUid), folder, options);
+  // A file this reader cannot take matters only in the series that is read: a colour dose
+  // report or a compressed scout beside the CT slices does not stop them.
+  const picked = pickSeries<Slice | Refused>([...slices, ...refused], folder, options.seriesInstanceUid);
+  const unreadable = picked.find((member): member is Refused => 'refused' in member);
+  if (unreadable) throw unreadable.refused;
+  if (refused.length > 0) debug('readDicomSeries: %d files of other series left unread in %s', refused.length, folder);
+  return assembleVolume(picked as Slice[], folder, options);
 }
 
 /** One DICOM file already in memory as a [1, H, W] volume. */
@@ -137,7 +158,7 @@ export async function startsLikeDicom(file: string): Promise<boolean> {
 /** A DICOM file without an image (a DICOMDIR, a report). */
 const NO_IMAGE = Symbol('no image');
 
-async function readSliceIfDicom(file: string): Promise<Slice | typeof NO_IMAGE | undefined> {
+async function readSliceIfDicom(file: string): Promise<Slice | Refused | typeof NO_IMAGE | undefined> {
   try {
     if (!(await stat(file)).isFile()) return undefined;
     if (!(await startsLikeDicom(file))) {
@@ -147,7 +168,16 @@ async function readSliceIfDicom(file: string): Promise<Slice | typeof NO_IMAGE |
   } catch (error) {
     throw new ImageReadError(file, fileSystemReason(error), { cause: error });
   }
-  const slice = parseSlice(await readFileBytes(file), file, false);
+  const bytes = await readFileBytes(file);
+  let slice: Slice | undefined;
+  try {
+    slice = parseSlice(bytes, file, false);
+  } catch (error) {
+    // Refused for its format, but of a known series: an error only if that series is read.
+    const member = error instanceof ImageReadError ? seriesOfFile(bytes) : undefined;
+    if (!member) throw error;
+    return { ...member, file, refused: error as ImageReadError };
+  }
   if (slice) return slice;
   debug('readDicomSeries: skipping %s (DICOM without PixelData, e.g. a DICOMDIR)', file);
   return NO_IMAGE;
@@ -239,9 +269,6 @@ function parseSlice(bytes: Uint8Array, file: string, requireImage: boolean): Sli
     );
   }
 
-  const seriesUid = set.string('x0020000e') ?? '';
-  const description = set.string('x0008103e');
-  const number = set.intString('x00200011');
   const spacing = numbers(set, 'x00280030', 2) ?? numbers(set, 'x00181164', 2) ?? [1, 1];
   if (!spacing.every((s) => s > 0)) {
     throw new ImageReadError(file, `PixelSpacing is ${spacing.join('\\')}, expected two positive numbers (mm)`);
@@ -252,14 +279,7 @@ function parseSlice(bytes: Uint8Array, file: string, requireImage: boolean): Sli
     file,
     bytes,
     littleEndian: syntax !== EXPLICIT_BIG,
-    seriesUid,
-    seriesLabel: [
-      seriesUid || '(no SeriesInstanceUID)',
-      number !== undefined ? `#${number}` : '',
-      description ? JSON.stringify(description) : '',
-    ]
-      .filter(Boolean)
-      .join(' '),
+    ...seriesOf(set),
     rows,
     columns,
     position: numbers(set, 'x00200032', 3),
@@ -278,6 +298,29 @@ function parseSlice(bytes: Uint8Array, file: string, requireImage: boolean): Sli
   };
 }
 
+function seriesOf(set: dicomParser.DataSet): SeriesMember {
+  const seriesUid = set.string('x0020000e') ?? '';
+  const description = set.string('x0008103e');
+  const number = set.intString('x00200011');
+  const seriesLabel = [
+    seriesUid || '(no SeriesInstanceUID)',
+    number !== undefined ? `#${number}` : '',
+    description ? JSON.stringify(description) : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return { seriesUid, seriesLabel };
+}
+
+/** The series of a file parseSlice refused, or undefined when its data set cannot be read at all. */
+function seriesOfFile(bytes: Uint8Array): SeriesMember | undefined {
+  try {
+    return seriesOf(dicomParser.parseDicom(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
 function tagText(tag: string): string {
   return `${tag.slice(1, 5).toUpperCase()},${tag.slice(5).toUpperCase()}`;
 }
@@ -289,8 +332,12 @@ function numbers(set: dicomParser.DataSet, tag: string, count: number): number[]
   return values.every((v) => v !== undefined && Number.isFinite(v)) ? (values as number[]) : undefined;
 }
 
-function pickSeries(slices: Slice[], folder: string, wanted: string | undefined): Slice[] {
-  const series = new Map<string, Slice[]>();
+function pickSeries<Member extends SeriesMember>(
+  slices: Member[],
+  folder: string,
+  wanted: string | undefined,
+): Member[] {
+  const series = new Map<string, Member[]>();
   for (const slice of slices) {
     const list = series.get(slice.seriesUid) ?? [];
     list.push(slice);
