@@ -176,6 +176,16 @@ describe('readImage: PNG and JPEG', () => {
     }
   });
 
+  it("reads a gray PNG's pixels whatever its tRNS chunk names as transparent", async () => {
+    const pixels = Uint8Array.from([0, 1, 7, 100, 200, 255]);
+    const plain = grayPng(3, 2, pixels, false);
+    // tRNS after IHDR (8 signature bytes + 25 of IHDR): gray level 100 is transparent.
+    const keyed = Buffer.concat([plain.subarray(0, 33), pngChunk('tRNS', Buffer.from([0, 100])), plain.subarray(33)]);
+    const file = tmp('gray-trns.png');
+    fs.writeFileSync(file, keyed);
+    expect(Array.from((await readImage(file)).data)).toEqual([0, 1, 7, 100, 200, 255]);
+  });
+
   it('reports corrupt PNG and JPEG files and non-images', async () => {
     fs.writeFileSync(
       tmp('bad.png'),

@@ -52,24 +52,9 @@ export function expectedImageDataBytes(header: PngHeader): number {
 export function shortImageData(bytes: Buffer): string | undefined {
   let header: PngHeader | undefined;
   const parts: Buffer[] = [];
-  for (let at = 8; at + 8 <= bytes.length;) {
-    const length = bytes.readUInt32BE(at);
-    const type = bytes.toString('latin1', at + 4, at + 8);
-    const data = bytes.subarray(at + 8, Math.min(bytes.length, at + 8 + length));
-    if (type === 'IHDR' && data.length >= 13) {
-      header = {
-        width: data.readUInt32BE(0),
-        height: data.readUInt32BE(4),
-        bitDepth: data[8]!,
-        colorType: data[9]!,
-        interlaced: data[12] === 1,
-      };
-    } else if (type === 'IDAT') {
-      parts.push(data);
-    } else if (type === 'IEND') {
-      break;
-    }
-    at += 12 + length;
+  for (const { type, data } of chunks(bytes)) {
+    if (type === 'IHDR') header = headerOf(data);
+    else if (type === 'IDAT') parts.push(data);
   }
   if (!header || parts.length === 0) return undefined;
   let inflated: number;
@@ -82,4 +67,43 @@ export function shortImageData(bytes: Buffer): string | undefined {
   const expected = expectedImageDataBytes(header);
   if (inflated >= expected) return undefined;
   return `truncated PNG: its image data holds ${inflated.toLocaleString('en')} bytes, but ${header.width} x ${header.height} pixels need ${expected.toLocaleString('en')}`;
+}
+
+/**
+ * The PNG without its tRNS chunk when that chunk names a transparent gray level or RGB
+ * colour (colour types 0 and 2): pngjs then sets every channel of such pixels to 0, so a
+ * gray value equal to the key would read as 0. Intensities ignore transparency; a palette's
+ * tRNS (alpha per entry) leaves the colours alone and stays.
+ */
+export function withoutTransparentColour(bytes: Buffer): Buffer {
+  let colorType: number | undefined;
+  for (const { type, data, at, end } of chunks(bytes)) {
+    if (type === 'IHDR') colorType = headerOf(data)?.colorType;
+    else if (type === 'tRNS' && (colorType === 0 || colorType === 2))
+      return Buffer.concat([bytes.subarray(0, at), bytes.subarray(end)]);
+  }
+  return bytes;
+}
+
+function headerOf(data: Buffer): PngHeader | undefined {
+  if (data.length < 13) return undefined;
+  return {
+    width: data.readUInt32BE(0),
+    height: data.readUInt32BE(4),
+    bitDepth: data[8]!,
+    colorType: data[9]!,
+    interlaced: data[12] === 1,
+  };
+}
+
+/** The chunks after the signature, up to IEND: type, data, and where the chunk starts and ends. */
+function* chunks(bytes: Buffer): Generator<{ type: string; data: Buffer; at: number; end: number }> {
+  for (let at = 8; at + 8 <= bytes.length;) {
+    const length = bytes.readUInt32BE(at);
+    const type = bytes.toString('latin1', at + 4, at + 8);
+    const end = Math.min(bytes.length, at + 12 + length);
+    yield { type, data: bytes.subarray(at + 8, Math.min(bytes.length, at + 8 + length)), at, end };
+    if (type === 'IEND') return;
+    at += 12 + length;
+  }
 }

@@ -1,7 +1,7 @@
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { ImageReadError, firstBytesHex, libraryMessage, type ImageVolume } from './ImageVolume';
-import { shortImageData } from './pngImageData';
+import { shortImageData, withoutTransparentColour } from './pngImageData';
 import { readFileBytes } from './readFileBytes';
 import { checkVoxelCount, validateVoxelLimit, type VoxelLimitOptions } from './voxelLimit';
 
@@ -64,7 +64,7 @@ function decodePng(bytes: Buffer, file: string, limits: VoxelLimitOptions): Imag
   let png: ReturnType<typeof PNG.sync.read>;
   try {
     // skipRescale keeps 16-bit samples (a Uint16Array) and low bit depths as stored.
-    png = PNG.sync.read(bytes, { skipRescale: true });
+    png = PNG.sync.read(withoutTransparentColour(bytes), { skipRescale: true });
   } catch (error) {
     throw new ImageReadError(file, `invalid PNG (${libraryMessage(error)})`, { cause: error });
   }
