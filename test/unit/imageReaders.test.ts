@@ -187,6 +187,17 @@ describe('readImage: synthetic NIfTI', () => {
     expectSameWorld(volume, [...twice, 0, 0, 0, 1], valueAt);
   });
 
+  it('reads a single file whose vox_offset was left at 0 from byte 352, as nibabel does', async () => {
+    const bytes = niftiBytes({ dims: [3, ...size], values });
+    bytes.writeFloatLE(0, 108);
+    const file = path.join(dir, 'offset0.nii');
+    fs.writeFileSync(file, bytes);
+    expect(Array.from((await readImage(file)).data)).toEqual(values);
+    bytes.writeFloatLE(-1, 108);
+    fs.writeFileSync(file, bytes);
+    await expect(readImage(file)).rejects.toThrow('vox_offset is -1, expected at least 352');
+  });
+
   it('converts metres and microns to millimetres (xyzt_units)', async () => {
     const metres = writeNifti('metres.nii', {
       dims: [3, ...size],

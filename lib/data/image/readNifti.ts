@@ -251,13 +251,16 @@ export function decodeNifti(bytes: Uint8Array, file: string, options: ReadNiftiO
     );
   }
 
-  const voxelOffset = Math.floor(header.vox_offset);
-  if (!(voxelOffset >= headerSize)) {
+  // A single file holds the header and 4 bytes of extension flags before the voxels. Some
+  // writers leave vox_offset at 0 (or the header size): as nibabel does, the data then starts
+  // right after those bytes.
+  const minimumOffset = headerSize + 4;
+  if (!(header.vox_offset >= 0))
     throw new ImageReadError(
       file,
-      `vox_offset is ${header.vox_offset}, expected at least ${headerSize} (voxel data starts after the header)`,
+      `vox_offset is ${header.vox_offset}, expected at least ${minimumOffset} (voxel data starts after the header)`,
     );
-  }
+  const voxelOffset = Math.max(minimumOffset, Math.floor(header.vox_offset));
   const voxels = size[0] * size[1] * size[2];
   const needed = voxels * volumes * type.bytes;
   const available = Math.max(0, bytes.length - voxelOffset);
