@@ -9,7 +9,8 @@ Computes dense features of IMAGE (NIfTI, DICOM series folder, PNG, JPEG) with a 
 encoder and writes them as a float32 NIfTI on the image's grid (one map per feature
 channel, along the 4th dimension). The image is prepared as the run prepared its training
 images (intensity normalisation and spacing recorded in final.safetensors), unless
---no-normalize. A 2D model encodes a volume slice by slice along the run's slice axis.
+--no-normalize; with a recorded spacing the grid is the resampled one, placed where the
+image is. A 2D model encodes a volume slice by slice along the run's slice axis.
 Options:
   --weights PATH   run folder, checkpoint folder or .safetensors file (required)
   --out FILE       .nii or .nii.gz to write (required)

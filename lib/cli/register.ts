@@ -12,9 +12,10 @@ import { checkSameGrid, classesOf, readLabelMap, squeeze } from './labelMaps';
 export const REGISTER_USAGE = `Usage: cover-torch register MOVING FIXED --weights RUN --out FIELD.nii.gz [options]
 
 Predicts, with a pretrained encoder's vector pyramid, the dense displacement that carries
-MOVING onto FIXED and writes it as a float32 NIfTI on FIXED's grid: one map per array axis
-along the 4th dimension ([H, W] order for 2D images, [D, H, W] for volumes), in voxels,
-such that fixed(x) ~ moving(x + field(x)). Both images (NIfTI, DICOM series folder, PNG,
+MOVING onto FIXED and writes it as a float32 NIfTI on FIXED's grid (resampled to the
+run's voxel size when it recorded one): one map per array axis along the 4th dimension
+([H, W] order for 2D images, [D, H, W] for volumes), in voxels, such that
+fixed(x) ~ moving(x + field(x)). Both images (NIfTI, DICOM series folder, PNG,
 JPEG) are prepared as the run prepared its training images, unless --no-normalize, and
 must have one shape (their world placement is not used: the outputs carry FIXED's); the
 model's dims must be the images' (a 2D model registers 2D images, a one-slice NIfTI too).
