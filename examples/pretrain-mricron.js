@@ -4,8 +4,9 @@
 // human T1 templates and a macaque T1 brain of Debian's mricron-data
 // (`apt-get install mricron-data`), axial, coronal and sagittal slices, 96x96 crops from
 // 144x144 patches, for a fixed time on the CPU. Leaves checkpoints and metrics.jsonl in
-// the output folder; `npx cover-torch plot <out>` draws the curves.
-//   node examples/pretrain-mricron.js [--minutes 10] [--out runs/mricron-2d] [--steps 600]
+// the output folder; `npx cover-torch plot <out>` draws the curves. `--resume` continues
+// the run in --out; a fresh run needs a folder of its own.
+//   node examples/pretrain-mricron.js [--minutes 10] [--out runs/mricron-2d] [--steps 600] [--resume]
 const path = require('node:path');
 const { CoverModel, ImageDataset, Trainer, createLogger, patchBatches } = require('cover-torch');
 
