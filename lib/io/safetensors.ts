@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { DTYPES, TYPED_ARRAY_CONSTRUCTORS } from '../native/binding';
-import type { DType, Tensor } from '../tensor';
+import { assertTensor, type DType, type Tensor } from '../tensor';
 import { writeFileAtomic } from './writeFileAtomic';
 
 /**
@@ -9,15 +9,31 @@ import { writeFileAtomic } from './writeFileAtomic';
  * little-endian data. PyTorch reads it with `safetensors.torch.load_file`.
  */
 
+/** `__metadata__` is the format's; `__proto__` cannot be a plain object's key. */
+const RESERVED_NAMES = ['__metadata__', '__proto__'];
+
 const FROM_SAFETENSORS: Record<string, DType> = Object.fromEntries(
   (Object.keys(DTYPES) as DType[]).map((dtype) => [DTYPES[dtype].safetensors, dtype]),
 );
-/** Writes named tensors (and string metadata) to `file` atomically. */
+/**
+ * Writes named tensors (and string metadata) to `file` atomically. Everything is checked
+ * first: the write replaces the file, so it must never replace a good one with one that
+ * cannot be read back.
+ */
 export async function saveSafetensors(
   file: string,
   tensors: Record<string, Tensor>,
   metadata: Record<string, string> = {},
 ): Promise<void> {
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== 'string')
+      throw new TypeError(`Expected a string for metadata["${key}"] but received ${typeof value}`);
+  }
+  for (const [name, tensor] of Object.entries(tensors)) {
+    if (RESERVED_NAMES.includes(name))
+      throw new RangeError(`A tensor cannot be named "${name}" in a safetensors file (a reserved name)`);
+    assertTensor(tensor, `tensors["${name}"]`);
+  }
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
@@ -68,13 +84,16 @@ export async function loadSafetensors(
   if (
     typeof metadata !== 'object' ||
     metadata === null ||
+    Array.isArray(metadata) ||
     Object.values(metadata).some((value) => typeof value !== 'string')
   )
     fail('__metadata__ is not an object of strings');
   const tensors: Record<string, Tensor> = {};
+  const spans: Array<[number, number]> = [];
   const isCount = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
   for (const [name, entry] of Object.entries(entries)) {
     if (name === '__metadata__') continue;
+    if (name === '__proto__') fail('a tensor is named "__proto__"');
     const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
     const ours =
       typeof dtype === 'string' && Object.hasOwn(FROM_SAFETENSORS, dtype) ? FROM_SAFETENSORS[dtype] : undefined;
@@ -94,10 +113,32 @@ export async function loadSafetensors(
       fail(`tensor "${name}" has data offsets that do not match its shape or the file size`);
     }
     const [begin, end] = offsets as [number, number];
+    spans.push([begin, end]);
     // Copy into an aligned buffer of its own: file offsets need not be element-aligned.
     const copy = new ArrayBuffer(count * ArrayType.BYTES_PER_ELEMENT);
     new Uint8Array(copy).set(bytes.subarray(dataStart + begin, dataStart + end));
     tensors[name] = { dtype: ours as DType, shape: shape as number[], data: new ArrayType(copy, 0, count) } as Tensor;
   }
+  checkSpans(spans, bytes.byteLength - dataStart, fail);
   return { tensors, metadata: metadata as Record<string, string> };
+}
+
+/**
+ * The tensors' byte ranges must tile the data section, as the format requires: no gap (a
+ * header length that lies shifts every tensor by the gap), no overlap (tensors would share
+ * bytes), nothing after the last one.
+ */
+function checkSpans(spans: Array<[number, number]>, dataBytes: number, fail: (why: string) => never): void {
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let next = 0;
+  for (const [begin, end] of spans) {
+    if (begin !== next)
+      fail(
+        begin < next
+          ? `two tensors share the bytes from ${begin}`
+          : `no tensor holds data bytes ${next} to ${begin}; is the header length right?`,
+      );
+    next = end;
+  }
+  if (next !== dataBytes) fail(`the tensors hold ${next} bytes of data but the file has ${dataBytes} after the header`);
 }
