@@ -14,7 +14,7 @@ import { formatProgress } from '../log/formatProgress';
 import { createLogger, formatCommandLine, type Logger } from '../log/logger';
 import { CoverModel } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
-import { bestCheckpoint, latestCheckpoint } from '../train/checkpoints';
+import { bestCheckpoint, latestCheckpoint, STEPS_METADATA } from '../train/checkpoints';
 import { Trainer } from '../train/Trainer';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { parsePretrainArgs } from './pretrainArgs';
@@ -71,6 +71,9 @@ async function train(
     Buffer.from(YAML.stringify(withoutCliSwitches(config))),
   ]);
   const model = await CoverModel.create({ dims: config.dims, seed: config.seed, ...config.model });
+  // How the images were prepared goes into every weights file of the run, checkpoints too,
+  // so that an encoder loaded from any of them prepares new images the same way.
+  model.metadata = runMetadata(config);
   try {
     const { cropSize, ...training } = config.training;
     model.configureTraining({ ...training, cropSize, seed: config.seed });
@@ -100,6 +103,8 @@ async function train(
     let lastReport = 0;
     // L_vec against the no-motion baseline, per step: the run's summary compares its ends.
     const ratios: number[] = [];
+    let trained = 0;
+    trainer.on('end', (result) => (trained = result.step));
     for await (const record of trainer.steps(batches.from)) {
       if (!record.skipped && record.zeroBaseline > 0) ratios.push(record.vectorLoss / record.zeroBaseline);
       const values = { L_vec: record.vectorLoss, 'no-motion': record.zeroBaseline, L_con: record.consistencyLoss };
@@ -134,7 +139,8 @@ async function train(
     // A stable name for what the run produced, with how its images were prepared, so
     // features of new images can be computed the same way.
     const final = path.join(config.out, FINAL_WEIGHTS);
-    await model.save(final, { metadata: runMetadata(config) });
+    // The steps trained, fewer than configured when early stopping ended the run.
+    await model.save(final, { metadata: { [STEPS_METADATA]: String(trained) } });
     logger.info('done', {
       ...summarise(ratios),
       final,
@@ -189,7 +195,7 @@ async function batchSource(
 /** The weights a finished run leaves in its folder. */
 export const FINAL_WEIGHTS = 'final.safetensors';
 
-/** Metadata of the final weights: the steps and how the training images were prepared. */
+/** Metadata of a run's weights: how the training images were prepared. */
 function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {
   const data = config.data;
   const preprocessing = data
@@ -202,7 +208,7 @@ function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {
       }
     : // Phantoms go in as drawn (within [0, 1]): encoding a demo run's images must not normalise them.
       { dims: config.dims, demo: true, normalize: { kind: 'none' }, cropSize: config.training.cropSize };
-  return { 'cover-torch.steps': String(config.steps), [PREPROCESSING_METADATA]: JSON.stringify(preprocessing) };
+  return { [PREPROCESSING_METADATA]: JSON.stringify(preprocessing) };
 }
 
 /**

@@ -57,7 +57,7 @@ export class Encoder {
     this.#owned = owned;
   }
 
-  /** Loads a run folder (its final.safetensors, else its latest checkpoint), a checkpoint or a weights file. */
+  /** Loads a run folder (its newest weights: see weightsFileOf), a checkpoint or a weights file. */
   static async load(target: string, options?: Partial<ModelOptions>): Promise<Encoder> {
     return new Encoder(await CoverModel.load(target, options), true);
   }

@@ -142,3 +142,28 @@ function checkSpans(spans: Array<[number, number]>, dataBytes: number, fail: (wh
   }
   if (next !== dataBytes) fail(`the tensors hold ${next} bytes of data but the file has ${dataBytes} after the header`);
 }
+
+/**
+ * The `__metadata__` of a safetensors file, from its header alone (the tensors are not read);
+ * {} when the file has none or is not a readable safetensors file.
+ */
+export async function readSafetensorsMetadata(file: string): Promise<Record<string, string>> {
+  const handle = await fs.open(file, 'r').catch(() => undefined);
+  if (!handle) return {};
+  try {
+    const length = Buffer.alloc(8);
+    await handle.read(length, 0, 8, 0);
+    const headerLength = Number(length.readBigUInt64LE(0));
+    if (!(headerLength > 0 && headerLength <= 100_000_000)) return {};
+    const header = Buffer.alloc(headerLength);
+    await handle.read(header, 0, headerLength, 8);
+    const metadata = (JSON.parse(header.toString('utf8')) as { __metadata__?: unknown }).__metadata__;
+    return typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata)
+      ? (metadata as Record<string, string>)
+      : {};
+  } catch {
+    return {};
+  } finally {
+    await handle.close();
+  }
+}

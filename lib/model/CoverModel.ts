@@ -71,7 +71,7 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
   /**
    * The string metadata of the file a loaded model came from (safetensors header): what
    * `save(file, { metadata })` stored, e.g. how a run normalised its images. Empty for a
-   * created model.
+   * created model until set; `save` writes it back.
    */
   metadata: Readonly<Record<string, string>> = {};
 
@@ -270,16 +270,17 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
 
   /**
    * Writes the weights to a safetensors file (atomically) with PyTorch state_dict names, so
-   * `model.load_state_dict(safetensors.torch.load_file(path))` works in Python. `metadata`
-   * (strings) goes into the file's header beside the model options; `load` gives it back
-   * as `model.metadata`.
+   * `model.load_state_dict(safetensors.torch.load_file(path))` works in Python. The file's
+   * header carries the model options and `model.metadata` (what the model was loaded with, or
+   * set, e.g. how its training images were prepared; checkpoints carry it too), with
+   * `options.metadata` (strings) over it; `load` gives it back as `model.metadata`.
    */
   async save(file: string, options: { metadata?: Record<string, string> } = {}): Promise<void> {
     // The seed and the device describe this run, not the network.
     const { seed: _seed, device: _device, ...modelOptions } = this.options;
     void _seed;
     void _device;
-    const metadata = options.metadata ?? {};
+    const metadata = { ...this.metadata, ...options.metadata };
     for (const [key, value] of Object.entries(metadata)) {
       if (typeof value !== 'string')
         throw new TypeError(`Expected a string for metadata["${key}"] but received ${typeof value}`);

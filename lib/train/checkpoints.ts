@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { PlateauState } from './plateau';
 import type { Trainable } from './trainable';
-import { loadSafetensors } from '../io/safetensors';
+import { loadSafetensors, readSafetensorsMetadata } from '../io/safetensors';
 import { pathExists } from '../io/pathExists';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import { firstNonFinite } from '../validate';
@@ -96,27 +96,38 @@ async function stepFolders(dirpath: string): Promise<string[]> {
   return names.sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
 }
 
+/** Where a run's final.safetensors records the steps it trained. */
+export const STEPS_METADATA = 'cover-torch.steps';
+
 /**
  * The weights file a path names: a .safetensors file itself, a checkpoint folder's
  * model.safetensors, or for a run folder its final.safetensors (a finished run) or else its
- * latest checkpoint's weights.
+ * latest checkpoint's weights; the checkpoint too when it is newer than final.safetensors
+ * (a finished run resumed for more steps and stopped before its new end).
  */
 export async function weightsFileOf(target: string): Promise<string> {
   const info = await fs.stat(target).catch(() => undefined);
   if (!info)
     throw new Error(`${target} does not exist; expected a run folder, a checkpoint folder or a .safetensors file`);
   if (info.isFile()) return target;
-  for (const name of ['final.safetensors', 'model.safetensors']) {
-    const file = path.join(target, name);
-    if (
-      await fs.stat(file).then(
-        (s) => s.isFile(),
-        () => false,
-      )
-    )
-      return file;
+  const isFile = (file: string) =>
+    fs.stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  const checkpoint = path.join(target, 'model.safetensors');
+  if (await isFile(checkpoint)) return checkpoint;
+  const final = path.join(target, 'final.safetensors');
+  const hasFinal = await isFile(final);
+  const latest = await latestCheckpoint(path.join(target, 'checkpoints')).catch((error: unknown) => {
+    if (hasFinal) return undefined; // the checkpoints only matter when newer than final.safetensors
+    throw error;
+  });
+  if (hasFinal) {
+    const finalSteps = Number((await readSafetensorsMetadata(final))[STEPS_METADATA]);
+    const latestStep = latest ? Number(/step-(\d+)$/.exec(latest)?.[1]) : NaN;
+    return latestStep > finalSteps ? path.join(latest!, 'model.safetensors') : final;
   }
-  const latest = await latestCheckpoint(path.join(target, 'checkpoints'));
   if (!latest)
     throw new Error(`${target} holds no weights (no final.safetensors, model.safetensors or checkpoints/latest.json)`);
   return path.join(latest, 'model.safetensors');

@@ -164,6 +164,17 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
     const weight = a['backbone.inc.double_conv.0.weight']!;
     expect(parsed.tensors['backbone.inc.double_conv.0.weight']).toEqual(['F32', [8, 1, 3, 3], weight.data[0]]);
     expect(parsed.metadata.format).toBe('pt');
+
+    // Metadata travels with the weights: a loaded model saved again keeps it, options over it.
+    model.metadata = { note: 'run a', 'cover-torch.steps': '3' };
+    await model.save(file);
+    const again = await CoverModel.load(file);
+    const copy = path.join(dir, 'copy.safetensors');
+    await again.save(copy, { metadata: { 'cover-torch.steps': '5' } });
+    const copied = await CoverModel.load(copy);
+    expect(copied.metadata).toMatchObject({ note: 'run a', 'cover-torch.steps': '5' });
+    copied.dispose();
+    again.dispose();
     model.dispose();
     loaded.dispose();
   });

@@ -41,15 +41,22 @@ describe('pretraining', () => {
     expect(metrics.every((m) => Number.isFinite(m.vectorLoss) && m.learningRate >= 0)).toBe(true);
     const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8'));
     expect(latest).toEqual({ step: 4, path: 'step-000004' });
-    // The phantoms were trained on as drawn: encoders of the run must not normalise them.
-    const header = fs.readFileSync(path.join(out, 'final.safetensors'));
-    const metadata = JSON.parse(header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString()).__metadata__;
-    expect(JSON.parse(metadata['cover-torch.preprocessing'])).toEqual({
+    // The phantoms were trained on as drawn: encoders of the run must not normalise them,
+    // whichever of its weights files they load (checkpoints too).
+    const metadataOf = (file: string) => {
+      const bytes = fs.readFileSync(file);
+      return JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()).__metadata__;
+    };
+    const final = metadataOf(path.join(out, 'final.safetensors'));
+    expect(JSON.parse(final['cover-torch.preprocessing'])).toEqual({
       dims: 2,
       demo: true,
       normalize: { kind: 'none' },
       cropSize: [32, 32],
     });
+    expect(final['cover-torch.steps']).toBe('4');
+    const checkpoint = metadataOf(path.join(out, 'checkpoints', 'step-000002', 'model.safetensors'));
+    expect(checkpoint['cover-torch.preprocessing']).toBe(final['cover-torch.preprocessing']);
     const kept = fs.readdirSync(path.join(out, 'checkpoints')).sort();
     expect(kept.filter((name) => !name.startsWith('best'))).toEqual(['latest.json', 'step-000002', 'step-000004']);
     // The best checkpoint is one of the two written, and best.json names it.

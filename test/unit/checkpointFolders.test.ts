@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { latestCheckpoint, removeInterruptedWrites, saveCheckpoint } from '../../lib/train/checkpoints';
+import { saveSafetensors, tensor } from '../../lib';
+import { latestCheckpoint, removeInterruptedWrites, saveCheckpoint, weightsFileOf } from '../../lib/train/checkpoints';
 import { useTempDir } from '../tempDir';
 
 /** A model whose files say which step wrote them. */
@@ -68,5 +69,21 @@ describe('checkpoint folders', () => {
       'step-000002',
     ]);
     expect(await removeInterruptedWrites(path.join(dir, 'absent'))).toEqual([]);
+  });
+
+  it("gives a run folder's newest weights: final.safetensors, or a checkpoint trained past it", async () => {
+    const run = path.join(tempDir(), 'resumed-run');
+    const checkpoints = path.join(run, 'checkpoints');
+    await saveCheckpoint(checkpoints, fakeModel(), { step: 4 }, 3);
+    const final = path.join(run, 'final.safetensors');
+    const weights = { w: tensor(Float32Array.from([1]), [1]) };
+    await saveSafetensors(final, weights, { 'cover-torch.steps': '4' });
+    expect(await weightsFileOf(run)).toBe(final);
+    // Resumed for more steps and stopped at 6: the checkpoint is the run's newest.
+    await saveCheckpoint(checkpoints, fakeModel(), { step: 6 }, 3);
+    expect(await weightsFileOf(run)).toBe(path.join(checkpoints, 'step-000006', 'model.safetensors'));
+    // A final.safetensors that does not say its steps is taken as it is.
+    await saveSafetensors(final, weights);
+    expect(await weightsFileOf(run)).toBe(final);
   });
 });
