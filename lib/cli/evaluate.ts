@@ -139,7 +139,8 @@ async function predictWhole(
   return predicted;
 }
 
-function formatEvaluation(cases: EvaluatedCase[], classes: number): string {
+/** The score table `evaluate` prints: one line per image, then the means. */
+export function formatEvaluation(cases: EvaluatedCase[], classes: number): string {
   const number = (value: number, digits: number) =>
     (Number.isNaN(value) ? '-' : value === Infinity ? 'inf' : value.toFixed(digits)).padStart(9);
   const header = `${'image'.padEnd(40)}${'mean Dice'.padStart(10)}${'mean HD95'.padStart(10)}  ${Array.from(
@@ -168,6 +169,9 @@ function formatEvaluation(cases: EvaluatedCase[], classes: number): string {
       2,
     ).padStart(10)}`,
   );
+  // Its mean leaves out a class found in only one of the two maps: say so where it happened.
+  if (cases.some(({ scores }) => scores.perClass.some((c) => c.hausdorff95 === Infinity)))
+    lines.push('(mean HD95 leaves out classes present in only one of prediction and truth: their HD95 is inf)');
   return `${lines.join('\n')}\n`;
 }
 
