@@ -174,6 +174,7 @@ async function batchSource(
     onError: data.onError,
     cacheSize: data.cacheSize,
     maxVoxels: data.maxVoxels,
+    volumesOnly: config.dims === 3,
     logger,
   });
   return {

@@ -249,6 +249,23 @@ describe('patch batches', () => {
     await expect(take(patchBatches(data, { dims: 3, cropSize: [16, 16, 16], batchSize: 1 }), 1)).rejects.toThrow(
       'photo.png is a 2D image; 3D training needs volumes',
     );
+    // A dataset of volumes only skips a stray picture like an unreadable file, when told to skip.
+    const warnings: string[] = [];
+    const mixed = new ImageDataset(['photo.png', 'volume'], {
+      read: async (file) => (file === 'photo.png' ? flat : indexVolume([28, 30, 40])),
+      normalize: { kind: 'none' },
+      volumesOnly: true,
+      onError: 'skip',
+      logger: { debug: () => undefined, info: () => undefined, warn: (m) => warnings.push(m), error: () => undefined },
+    });
+    const [batch] = await take(
+      patchBatches(mixed, { dims: 3, cropSize: [16, 16, 16], batchSize: 4, minForeground: 0 }),
+      1,
+    );
+    expect(batch!.shape).toEqual([4, 1, 24, 24, 24]);
+    expect(warnings).toEqual([
+      'skipping an unreadable image: photo.png: is a 2D image; 3D training needs volumes (or use dims 2)',
+    ]);
   });
 
   // A single slice [1, H, W] (a 2D NIfTI) is a 2D image whatever the slice axis, and no volume.

@@ -1,4 +1,11 @@
-import { readImage, normalizeIntensity, resampleToSpacing, type ImageVolume, type NormalizeSpec } from '../image';
+import {
+  ImageReadError,
+  readImage,
+  normalizeIntensity,
+  resampleToSpacing,
+  type ImageVolume,
+  type NormalizeSpec,
+} from '../image';
 import { silentLogger, type Logger } from '../../log/logger';
 
 import { findImageFiles } from './findImageFiles';
@@ -16,6 +23,11 @@ export interface ImageDatasetOptions {
   logger?: Logger;
   /** Largest image read by the default reader, in voxels. Default 2^29 (see readImage). */
   maxVoxels?: number;
+  /**
+   * Only volumes (3D training): a 2D image (or one slice) counts as unreadable, so that
+   * `onError: 'skip'` passes over a stray picture as it does over a broken file. Default false.
+   */
+  volumesOnly?: boolean;
   /** Reads one image; default readImage (NIfTI, DICOM series, PNG, JPEG). */
   read?: (file: string) => Promise<ImageVolume>;
 }
@@ -72,6 +84,8 @@ export class ImageDataset {
     const read = this.#options.read ?? ((path: string) => readImage(path, maxVoxels ? { maxVoxels } : {}));
     try {
       let volume = await read(file);
+      if (this.#options.volumesOnly && (volume.shape.length !== 3 || volume.shape[0] === 1))
+        throw new ImageReadError(file, 'is a 2D image; 3D training needs volumes (or use dims 2)');
       if (spacing && volume.shape.length === spacing.length)
         volume = resampleToSpacing(volume, spacing, maxVoxels ? { maxVoxels } : {});
       return normalizeIntensity(volume, normalize);
