@@ -123,6 +123,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
       throw error;
     }
     try {
+      await segmenter.#checkHead(headTensors);
       await callNative(() => nativeModelOf(model).loadSegmentationHeadState(headTensors));
     } catch (error) {
       void segmenter.dispose();
@@ -262,6 +263,14 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
    */
   async loadStateDict(tensors: Record<string, Tensor>): Promise<void> {
     const { encoderTensors, headTensors } = splitHead(tensors);
+    // The head is checked first: nothing changes, the encoder neither, for a head that does not fit.
+    await this.#checkHead(headTensors);
+    await this.#encoder.loadStateDict(encoderTensors);
+    await callNative(() => nativeModelOf(this.#encoder).loadSegmentationHeadState(headTensors));
+  }
+
+  /** Refuses head tensors of another shape or class count, not float32, not finite, or unknown. */
+  async #checkHead(headTensors: Record<string, Tensor>): Promise<void> {
     const native = nativeModelOf(this.#encoder);
     const current = await callNative(() => native.segmentationHeadState());
     for (const [name, t] of Object.entries(current)) {
@@ -275,8 +284,13 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
       if (firstNonFinite(given.data as Float32Array) >= 0)
         throw new RangeError(`"${HEAD_PREFIX}${name}" holds NaN or Inf; weights must be finite`);
     }
-    await this.#encoder.loadStateDict(encoderTensors);
-    await callNative(() => native.loadSegmentationHeadState(headTensors));
+    const unknown = Object.keys(headTensors).find((name) => !Object.hasOwn(current, name));
+    if (unknown !== undefined)
+      throw new RangeError(
+        `Unexpected head tensor "${HEAD_PREFIX}${unknown}"; the head has ${Object.keys(current)
+          .map((name) => `"${HEAD_PREFIX}${name}"`)
+          .join(', ')}`,
+      );
   }
 
   /** The fine-tuning optimiser's moments, for an exact resume (see the Trainer's checkpoints). */

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { CoverModel, Segmenter, tensor, type Tensor } from '../../lib';
+import { CoverModel, Segmenter, loadSafetensors, saveSafetensors, tensor, type Tensor } from '../../lib';
 import { useTempDir } from '../tempDir';
 
 const small = { dims: 2 as const, channels: [8, 16, 16, 16, 16] as [number, number, number, number, number] };
@@ -173,6 +173,26 @@ describe('Segmenter', () => {
       }
       // A plain model load is refused and names the head's tensors it did not expect.
       await expect(CoverModel.load(file)).rejects.toThrow(/unexpected tensor "segmentation_head\./);
+
+      // A head that does not fit is refused before anything changes: the encoder neither.
+      const { tensors } = await loadSafetensors(file);
+      const before = await segmenter.stateDict();
+      const withExtra = { ...tensors, 'segmentation_head.extra': tensor(new Float32Array(1), [1]) };
+      await expect(segmenter.loadStateDict(withExtra)).rejects.toThrow(
+        'Unexpected head tensor "segmentation_head.extra"',
+      );
+      const after = await segmenter.stateDict();
+      for (const name of Object.keys(before)) expect(after[name]!.data).toEqual(before[name]!.data);
+      // A file whose head is not finite does not load.
+      const headName = Object.keys(tensors).find((name) => name.startsWith('segmentation_head.'))!;
+      const poisoned = {
+        ...tensors,
+        [headName]: { ...tensors[headName]!, data: new Float32Array(tensors[headName]!.data.length).fill(NaN) },
+      };
+      const { metadata } = await loadSafetensors(file);
+      const nanFile = path.join(temp(), 'nan-head.safetensors');
+      await saveSafetensors(nanFile, poisoned as never, metadata);
+      await expect(Segmenter.load(nanFile)).rejects.toThrow(`"${headName}" holds NaN or Inf; weights must be finite`);
     } finally {
       await segmenter.dispose();
     }
