@@ -305,8 +305,9 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
   async loadTrainingState(file: string): Promise<void> {
     const { tensors, metadata } = await loadSafetensors(file);
     const generator = tensors.generator;
+    if (!generator || !/^\d{1,15}$/.test(metadata.steps ?? ''))
+      throw new Error(`${file} is not a cover-torch training state (a generator and a step count expected)`);
     const steps = Number(metadata.steps);
-    if (!generator || !Number.isInteger(steps)) throw new Error(`${file} is not a cover-torch training state`);
     const optimizer: Record<string, Tensor> = {};
     for (const [name, tensor] of Object.entries(tensors)) {
       if (name.startsWith('optimizer.')) optimizer[name.slice('optimizer.'.length)] = tensor;

@@ -33,11 +33,13 @@ export function withoutWindowGrid(
 ): Record<string, Tensor> {
   const given = tensors[WINDOW_GRID];
   if (!given) return tensors;
+  if (given.dtype !== 'float32')
+    throw new TypeError(
+      `"${WINDOW_GRID}" is ${given.dtype}; expected float32 weights (a file saved in half or double precision?)`,
+    );
   const expected = windowGrid(dims, radius);
   const same =
-    given.shape.join() === expected.shape.join() &&
-    given.dtype === 'float32' &&
-    expected.data.every((value, i) => given.data[i] === value);
+    given.shape.join() === expected.shape.join() && expected.data.every((value, i) => given.data[i] === value);
   if (!same)
     throw new RangeError(
       `"${WINDOW_GRID}" of shape [${given.shape.join(', ')}] is not the window of this model (radius ${radius}, ${dims}D: offsets -${radius}..${radius} per axis, shape [${expected.shape.join(', ')}])`,

@@ -36,6 +36,23 @@ NamedTensors namedTensorsOf(torch::nn::Module& module) {
   return tensors;
 }
 
+namespace {
+
+// When the names given carry a prefix ("module." from DataParallel, "encoder." from a
+// wrapper), says which: otherwise every tensor reads as missing and the cause is hidden.
+std::string prefixHint(const std::map<std::string, torch::Tensor>& given, const std::string& name) {
+  for (const auto& [key, tensor] : given) {
+    if (key.size() > name.size() && key.compare(key.size() - name.size(), name.size(), name) == 0 &&
+        key[key.size() - name.size() - 1] == '.') {
+      return "; the names given start with \"" + key.substr(0, key.size() - name.size()) +
+             "\" (remove that prefix)";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
 void copyNamedTensors(torch::nn::Module& module, const NamedTensors& tensors,
                       const std::string& what) {
   torch::NoGradGuard noGrad;
@@ -47,7 +64,8 @@ void copyNamedTensors(torch::nn::Module& module, const NamedTensors& tensors,
     if (!given.count(item.key())) missing.push_back(item.key());
   }
   TORCH_CHECK(missing.empty(), what, " is missing ", missing.size(), " tensor(s), e.g. \"",
-              missing.empty() ? "" : missing.front(), "\"");
+              missing.empty() ? "" : missing.front(), "\"",
+              missing.empty() ? "" : prefixHint(given, missing.front()));
   // Check everything before copying anything: a bad file leaves the module as it was.
   std::vector<std::pair<torch::Tensor*, const torch::Tensor*>> copies;
   for (const auto& [name, tensor] : given) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 
 #include "core/loss.h"
 
@@ -246,6 +247,37 @@ namespace {
 void checkShape(const torch::Tensor& value, const torch::Tensor& param, const std::string& key) {
   TORCH_CHECK(value.sizes() == param.sizes(), "optimizer state \"", key, "\" has shape ",
               value.sizes(), ", expected ", param.sizes());
+  TORCH_CHECK(value.scalar_type() == param.scalar_type(), "optimizer state \"", key, "\" is ",
+              value.scalar_type(), ", expected ", param.scalar_type());
+}
+
+// A state is of this optimizer over these parameters, whole: every key one this kind keeps
+// for one of them, and for all of them or none (every parameter takes part in every step, so
+// a state that covers some is cut short or another model's). Anything else would load as
+// moments silently dropped or left at zero.
+void checkStateCoverage(const std::vector<std::string>& names, const std::string& kind,
+                        const std::map<std::string, torch::Tensor>& byName) {
+  const std::vector<std::string> suffixes =
+      kind == "sgd" ? std::vector<std::string>{".momentum_buffer"}
+                    : std::vector<std::string>{".step", ".exp_avg", ".exp_avg_sq"};
+  std::set<std::string> expected;
+  for (const auto& name : names)
+    for (const auto& suffix : suffixes) expected.insert(name + suffix);
+  for (const auto& [key, value] : byName) {
+    TORCH_CHECK(expected.count(key) > 0, "optimizer state has \"", key, "\", which ", kind,
+                " does not keep for these parameters (a state of another optimizer or model?)");
+  }
+  size_t covered = 0;
+  std::string uncovered;
+  for (const auto& name : names) {
+    if (byName.count(name + suffixes.front()) > 0)
+      ++covered;
+    else if (uncovered.empty())
+      uncovered = name;
+  }
+  TORCH_CHECK(covered == 0 || covered == names.size(), "optimizer state covers ", covered, " of ",
+              names.size(), " parameters (none for \"", uncovered,
+              "\"); expected all of them or none");
 }
 
 }  // namespace
@@ -262,6 +294,7 @@ void loadNamedOptimizerState(torch::optim::Optimizer& optimizer,
     TORCH_CHECK(found != byName.end(), "optimizer state is missing \"", key, "\"");
     return found->second;
   };
+  checkStateCoverage(names, kind, byName);
   // Every entry is built and checked first; the optimiser's state is replaced only after.
   std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>> entries;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -271,25 +304,27 @@ void loadNamedOptimizerState(torch::optim::Optimizer& optimizer,
     if (kind == "adam" || kind == "adamw") {
       if (!byName.count(name + ".step")) continue;  // parameter not stepped yet
       const auto step = take(name + ".step").item<int64_t>();
-      const auto expAvg = take(name + ".exp_avg").to(device).clone();
-      const auto expAvgSq = take(name + ".exp_avg_sq").to(device).clone();
+      const auto expAvg = take(name + ".exp_avg");
+      const auto expAvgSq = take(name + ".exp_avg_sq");
       checkShape(expAvg, params[i], name + ".exp_avg");
       checkShape(expAvgSq, params[i], name + ".exp_avg_sq");
       if (kind == "adam") {
         auto adam = std::make_unique<torch::optim::AdamParamState>();
-        adam->step(step).exp_avg(expAvg).exp_avg_sq(expAvgSq);
+        adam->step(step).exp_avg(expAvg.to(device).clone()).exp_avg_sq(expAvgSq.to(device).clone());
         entry = std::move(adam);
       } else {
         auto adamw = std::make_unique<torch::optim::AdamWParamState>();
-        adamw->step(step).exp_avg(expAvg).exp_avg_sq(expAvgSq);
+        adamw->step(step)
+            .exp_avg(expAvg.to(device).clone())
+            .exp_avg_sq(expAvgSq.to(device).clone());
         entry = std::move(adamw);
       }
     } else {
       if (!byName.count(name + ".momentum_buffer")) continue;
-      const auto buffer = take(name + ".momentum_buffer").to(device).clone();
+      const auto buffer = take(name + ".momentum_buffer");
       checkShape(buffer, params[i], name + ".momentum_buffer");
       auto sgd = std::make_unique<torch::optim::SGDParamState>();
-      sgd->momentum_buffer(buffer);
+      sgd->momentum_buffer(buffer.to(device).clone());
       entry = std::move(sgd);
     }
     entries.emplace_back(params[i].unsafeGetTensorImpl(), std::move(entry));

@@ -130,6 +130,33 @@ TEST_CASE("trainer: a training state that fails a check changes nothing") {
   EXPECT(threw);
   EXPECT(trainer.stepsTaken() == 1);
 
+  // A state of another optimizer, one cut short, or one in another dtype: refused, nothing changed.
+  const auto refusal = [&](const NamedTensorList& state) {
+    try {
+      trainer.loadTrainingState(state, generatorBefore, 7);
+    } catch (const c10::Error& error) {
+      return std::string(error.what_without_backtrace());
+    }
+    return std::string();
+  };
+  NamedTensorList sgd;
+  for (const auto& [name, value] : before) {
+    const auto dot = name.rfind('.');
+    if (name.substr(dot) == ".exp_avg")
+      sgd.emplace_back(name.substr(0, dot) + ".momentum_buffer", value);
+  }
+  EXPECT(refusal(sgd).find("which adam does not keep for these parameters") != std::string::npos);
+  const NamedTensorList cutShort(before.begin() + 3,
+                                 before.end());  // the first parameter's three entries
+  EXPECT(refusal(cutShort).find("expected all of them or none") != std::string::npos);
+  auto doubled = before;
+  doubled[1].second = doubled[1].second.to(torch::kFloat64);
+  EXPECT(refusal(doubled).find("is Double, expected Float") != std::string::npos);
+  EXPECT(trainer.stepsTaken() == 1);
+  const auto unchanged = trainer.optimizerState();
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT(torch::equal(before[i].second, unchanged[i].second));
+
   // A whole valid state is taken.
   trainer.loadTrainingState(before, generatorBefore, 9);
   EXPECT(trainer.stepsTaken() == 9);

@@ -200,6 +200,21 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
     await expect(CoverModel.load(mislabelled)).rejects.toThrow(
       `${mislabelled}: the model options from its metadata "cover-torch.model-options" are not valid: Expected 2 or 3 for dims but received "2" of type string`,
     );
+    // A state_dict of a wrapped module (DataParallel's "module.") says what to remove.
+    const state = await model.stateDict();
+    const prefixed = Object.fromEntries(Object.entries(state).map(([name, t]) => [`module.${name}`, t]));
+    await expect(model.loadStateDict(prefixed)).rejects.toThrow(
+      /the names given start with "module\." \(remove that prefix\)/,
+    );
+    // A window grid in double precision is named for its dtype, not its (right) shape.
+    const grid = state['mov.grid']!;
+    const doubled = {
+      ...state,
+      'mov.grid': { dtype: 'float64', shape: grid.shape, data: Float64Array.from(grid.data as Float32Array) },
+    };
+    await expect(model.loadStateDict(doubled as never)).rejects.toThrow(
+      '"mov.grid" is float64; expected float32 weights',
+    );
     model.dispose();
   });
 
@@ -229,5 +244,13 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
     expect([...head, ...tail]).toEqual(full);
     uninterrupted.dispose();
     resumed.dispose();
+
+    // The state of an Adam run does not load into SGD training: its moments would be dropped.
+    const other = await CoverModel.load(path.join(dir, 'resume.safetensors'));
+    other.configureTraining({ ...training, optimizer: { kind: 'sgd' } });
+    await expect(other.loadTrainingState(path.join(dir, 'resume.training.safetensors'))).rejects.toThrow(
+      /optimizer state has ".*\.exp_avg", which sgd does not keep for these parameters/,
+    );
+    other.dispose();
   });
 });
