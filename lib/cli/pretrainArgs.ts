@@ -61,6 +61,8 @@ export async function parsePretrainArgs(
       throw new Error(`unknown option --${name}${guess ? `; did you mean --${guess}?` : ''}\n\n${PRETRAIN_USAGE}`);
     }
     if (SWITCHES.includes(name)) {
+      // "--resume=false" must not resume.
+      if (inline !== undefined) throw new Error(`--${name} takes no value (it is a switch), got "--${name}=${inline}"`);
       flags.push([name, true]);
       continue;
     }
@@ -69,6 +71,10 @@ export async function parsePretrainArgs(
     flags.push([name, value]);
   }
 
+  const given = (flag: string) => flags.filter(([name]) => name === flag).length;
+  if (given('config') > 1) throw new Error('--config given twice; one configuration file per run');
+  if (given('demo') > 0 && given('data') > 0)
+    throw new Error('--demo and --data exclude each other: train on the demo phantoms or on your images');
   const configFile = flags.find(([name]) => name === 'config')?.[1] as string | undefined;
   let config: Record<string, unknown> = configFile ? await readConfigFile(path.resolve(cwd, configFile)) : {};
   const origins = new Map<string, string>();
@@ -97,7 +103,8 @@ export async function parsePretrainArgs(
       set(FIELD_OF_FLAG[name], verbatim ? value : parseOptionValue(value as string), `--${name}`);
     }
   }
-  const crop = flags.find(([name]) => name === 'crop')?.[1];
+  // After the other flags, which may set dims; the last --crop counts, as for every flag.
+  const crop = flags.filter(([name]) => name === 'crop').at(-1)?.[1];
   if (crop !== undefined) {
     const dims = config.dims === 3 ? 3 : 2;
     set('training.cropSize', new Array<unknown>(dims).fill(parseOptionValue(crop as string)), '--crop');

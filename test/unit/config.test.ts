@@ -263,4 +263,20 @@ describe('pretraining configuration', () => {
       'Cannot read the config file',
     );
   });
+
+  // Each of these used to be accepted and to train on something else than asked.
+  it('refuses flags that contradict each other or themselves, and takes the last of a repeated one', async () => {
+    await expect(parsePretrainArgs(['--demo', '--resume=false'])).rejects.toThrow(
+      '--resume takes no value (it is a switch), got "--resume=false"',
+    );
+    await expect(parsePretrainArgs(['--data', 'scans', '--demo'])).rejects.toThrow(
+      '--demo and --data exclude each other',
+    );
+    const file = write('twice.yaml', 'demo: true\n');
+    await expect(parsePretrainArgs(['--config', file, '--config', file])).rejects.toThrow('--config given twice');
+    expect((await parsePretrainArgs(['--demo', '--crop', '32', '--crop', '64'])).training.cropSize).toEqual([64, 64]);
+    expect((await parsePretrainArgs(['--demo', '--crop', '32', '--dims', '3'])).training.cropSize).toEqual([
+      32, 32, 32,
+    ]);
+  });
 });
