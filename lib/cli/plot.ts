@@ -50,7 +50,7 @@ export async function plot(argv: string[], out: (text: string) => void): Promise
   const svg = path.resolve(options.out ?? path.join(path.dirname(file), 'losses.svg'));
   await fs.mkdir(path.dirname(svg), { recursive: true });
   await writeFileAtomic(svg, [Buffer.from(plotRun(records, title, window))]);
-  out(`wrote ${svg} (${records.length} steps)\n`);
+  out(`wrote ${svg} (${records.length} step${records.length === 1 ? '' : 's'})\n`);
   return 0;
 }
 

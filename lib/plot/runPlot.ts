@@ -46,12 +46,28 @@ export function movingAverage(values: number[], window: number): number[] {
   });
 }
 
+/**
+ * The largest finite value, at least `floor`. A loop: spreading a run's values into
+ * Math.max overflows the call stack past about 60,000 steps.
+ */
+function largest(values: readonly number[], floor: number): number {
+  let high = floor;
+  for (const value of values) if (Number.isFinite(value) && value > high) high = value;
+  return high;
+}
+
 function escapeXml(text: string): string {
-  return text.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+  return (
+    text
+      // Control characters have no place in XML 1.0, escaped or not.
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
+      .replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!)
+  );
 }
 
 function panel({ x, y, width, height, title, steps, series, yMax, yLabel }: Panel): string {
-  const maxStep = Math.max(...steps, 1);
+  const maxStep = largest(steps, 1);
   const sx = (step: number) => x + (step / maxStep) * width;
   // Non-finite values (skipped steps) are drawn at the top edge rather than breaking the line.
   const sy = (value: number) => y + height - (Math.min(Number.isFinite(value) ? value : yMax, yMax) / yMax) * height;
@@ -87,13 +103,12 @@ function panel({ x, y, width, height, title, steps, series, yMax, yLabel }: Pane
 export function plotRun(records: PlottedRecord[], title: string, window = 25): string {
   const steps = records.map((r) => r.step);
   const pick = (key: keyof PlottedRecord) => records.map((r) => r[key]);
-  const finite = (values: number[]) => values.filter(Number.isFinite);
   const vec = pick('vectorLoss');
   const base = pick('zeroBaseline');
   const con = pick('consistencyLoss');
   const variation = pick('featureVariation');
   const smooth = (values: number[]) => movingAverage(values, window);
-  const high = Math.max(...finite(smooth(base)), ...finite(smooth(vec)), 1e-6);
+  const high = Math.max(largest(smooth(base), 1e-6), largest(smooth(vec), 1e-6));
   const body = [
     panel({
       ...{ x: 70, y: 40, width: 620, height: 260, title: 'Vector loss', steps, yLabel: 'voxels' },
@@ -105,7 +120,7 @@ export function plotRun(records: PlottedRecord[], title: string, window = 25): s
     }),
     panel({
       ...{ x: 70, y: 360, width: 280, height: 180, title: 'Consistency loss L_con', steps, yLabel: '1 - cos' },
-      yMax: Math.max(0.05, Math.ceil(Math.max(...finite(smooth(con)), 0) * 115) / 100),
+      yMax: Math.max(0.05, Math.ceil(largest(smooth(con), 0) * 115) / 100),
       series: [{ name: 'L_con', values: con, smoothed: smooth(con), color: '#d62728' }],
     }),
     panel({

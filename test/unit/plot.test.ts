@@ -23,6 +23,12 @@ describe('run plot', () => {
     expect(movingAverage([2, NaN, 4, 6], 2)).toEqual([2, 2, 4, 5]);
   });
 
+  it('plots runs of any length, and titles with control characters as valid XML', () => {
+    const long = Array.from({ length: 70_000 }, (_, i) => record(i + 1, 10 / (i + 1)));
+    expect(plotRun(long as never, 'long run').startsWith('<svg')).toBe(true);
+    expect(plotRun([record(1, 9)] as never, 'bell\u0007 run')).toContain('>bell run</text>');
+  });
+
   it('draws each series as a line under an escaped title', () => {
     const svg = plotRun([record(1, 9), record(2, 7), record(3, 5)] as never, 'run <a&b>', 2);
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
