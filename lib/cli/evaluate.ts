@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import { checkOutputFile } from './outputFile';
 import { CoverModel } from '../model/CoverModel';
@@ -9,6 +10,7 @@ import { planesAcross, recordedPreprocessing, sliceAxisOf } from '../encoder/pre
 import { readLabelledImages, slicesOf, type LabelledImage } from './labelledImages';
 import { evaluationReport, type EvaluatedCase } from './evaluateReport';
 import { shorten } from './shorten';
+import { readRunRecords } from './plot';
 
 export const EVALUATE_USAGE = `Usage: cover-torch evaluate SEGMENTER --images SRC --labels SRC [options]
 
@@ -48,14 +50,26 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
     ...args.list('--images').map((image) => ['--images', image] as const),
     ...args.list('--labels').map((labels) => ['--labels', labels] as const),
   ] as const;
-  for (const [flag, file] of [
-    ['--json', args.value('--json')],
-    ['--report', report],
-  ] as const)
-    if (file) await checkOutputFile(file, flag, inputs);
+  const json = args.value('--json');
+  if (report !== undefined) {
+    if (!/\.html?$/i.test(report))
+      throw new Error(`--report ${report}: the report is an HTML page; expected a name ending in .html`);
+    await checkOutputFile(report, '--report', inputs);
+  }
+  if (json !== undefined) {
+    if (report !== undefined && path.resolve(json) === path.resolve(report))
+      throw new Error(`--json and --report both name ${json}: each output needs its own file`);
+    await checkOutputFile(json, '--json', inputs);
+  }
   const run = args.value('--run');
   if (run && !report) throw new Error('--run only adds to the report: pass --report FILE.html with it');
-  // The run's network is loaded first: a wrong --run fails before the images are segmented.
+  // The run's curves and network first: a wrong --run fails before the images are segmented.
+  if (run)
+    await readRunRecords(path.join(run, 'metrics.jsonl')).catch((error: unknown) => {
+      throw new Error(`--run ${run}: expected a pretraining run folder (${(error as Error).message})`, {
+        cause: error,
+      });
+    });
   const pretrained = run ? await CoverModel.load(run) : undefined;
   const segmenter = await Segmenter.load(args.positional[0]!).catch(async (error: unknown) => {
     await pretrained?.dispose();
@@ -92,7 +106,6 @@ export async function evaluate(argv: string[], out: (text: string) => void): Pro
       });
     }
     out(formatEvaluation(cases, classes));
-    const json = args.value('--json');
     const scores = cases.map(({ whole, scores }) => ({ source: whole.source, scores }));
     if (json)
       await writeFileAtomic(json, [Buffer.from(`${JSON.stringify({ classes, exclude, cases: scores }, null, 2)}\n`)]);

@@ -279,6 +279,14 @@ describe('cover-torch finetune and evaluate', () => {
     }
     expect(await run('evaluate', 'seg', '--images', 'i', '--labels', 'l', '--json', '/')).toBe(2);
     expect(err.pop()).toContain('--json / is a folder; expected a file name');
+    const evaluate = ['evaluate', 'seg', '--images', 'i', '--labels', 'l'];
+    expect(await run(...evaluate, '--json', 'same.html', '--report', 'same.html')).toBe(2);
+    expect(err.pop()).toContain('--json and --report both name same.html: each output needs its own file');
+    expect(await run(...evaluate, '--report', 'scores.json')).toBe(2);
+    expect(err.pop()).toContain('--report scores.json: the report is an HTML page; expected a name ending in .html');
+    // --run must be a pretraining run folder (its curves), checked before any image is segmented.
+    expect(await run(...evaluate, '--report', 'r.html', '--run', path.join(tempDir(), 'pretrained'))).toBe(2);
+    expect(err.pop()).toMatch(/--run .*pretrained: expected a pretraining run folder \(cannot read .*metrics\.jsonl/);
     expect(await run('probe', 'r', '--json', '/nonexistent/p.json')).toBe(2);
     expect(err.pop()).toContain('--json /nonexistent/p.json: its folder /nonexistent does not exist');
   });
