@@ -35,8 +35,31 @@ const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
 /** `key=value key2=value2` (strings bare, everything else as JSON). */
 export function formatFields(fields: Record<string, unknown> | undefined): string {
   return Object.entries(fields ?? {})
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .map(([key, value]) => `${key}=${formatValue(value)}`)
     .join(' ');
+}
+
+/**
+ * One field's value on one line: numbers as JavaScript writes them (NaN and Infinity too,
+ * which JSON would turn into null: a skipped step's loss must say which it was), strings bare
+ * unless a space, quote or line break would break the key=value form, the rest as JSON.
+ */
+function formatValue(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'string') return /^[^\s"]*$/.test(value) ? value : JSON.stringify(value);
+  try {
+    return (
+      JSON.stringify(value, (_, inner: unknown) =>
+        typeof inner === 'number' && !Number.isFinite(inner)
+          ? String(inner)
+          : typeof inner === 'bigint'
+            ? String(inner)
+            : inner,
+      ) ?? String(value)
+    );
+  } catch {
+    return String(value); // a circular object
+  }
 }
 
 /** `info  message key=value ...` as one line. */
@@ -51,6 +74,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     throw new TypeError(`Expected one of ${LOG_LEVELS.join(', ')} for level but received ${JSON.stringify(level)}`);
   }
   const format = options.format ?? 'text';
+  if (format !== 'text' && format !== 'json')
+    throw new TypeError(`Expected 'text' or 'json' for format but received ${JSON.stringify(format)}`);
   const sink =
     options.sink ??
     ((record: LogRecord) =>

@@ -1,4 +1,4 @@
-import { createLogger, formatText, type LogRecord } from '../../lib/log/logger';
+import { createLogger, formatFields, formatText, type LogRecord } from '../../lib/log/logger';
 import { formatDuration, formatProgress } from '../../lib/log/formatProgress';
 
 describe('logger', () => {
@@ -22,6 +22,25 @@ describe('logger', () => {
     expect(records).toEqual([]);
     expect(() => createLogger({ level: 'loud' as never })).toThrow(
       'Expected one of debug, info, warn, error, silent for level but received "loud"',
+    );
+    expect(() => createLogger({ format: 'xml' as never })).toThrow("Expected 'text' or 'json' for format");
+  });
+
+  it('keeps every record on one key=value line, and NaN apart from Infinity', () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const line = formatFields({
+      loss: NaN,
+      gradNorm: Infinity,
+      file: 'a b.nii',
+      why: 'two\nlines',
+      plain: 'x.nii',
+      nested: { low: -Infinity },
+      circular,
+      big: 2n ** 70n,
+    });
+    expect(line).toBe(
+      'loss=NaN gradNorm=Infinity file="a b.nii" why="two\\nlines" plain=x.nii nested={"low":"-Infinity"} circular=[object Object] big=1180591620717411303424',
     );
   });
 });
