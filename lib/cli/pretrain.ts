@@ -100,6 +100,8 @@ async function train(
       `pretraining a ${config.dims}D model (${model.parameterCount().toLocaleString('en')} parameters) on ${batches.description}`,
       { steps: config.steps, out: config.out },
     );
+    // The progress line stands for the per-step info lines: shown where they would be.
+    const progressLine = output.isTTY && (config.logLevel === 'debug' || config.logLevel === 'info');
     let lastReport = 0;
     // L_vec against the no-motion baseline, per step: the run's summary compares its ends.
     const ratios: number[] = [];
@@ -108,7 +110,7 @@ async function train(
     for await (const record of trainer.steps(batches.from)) {
       if (!record.skipped && record.zeroBaseline > 0) ratios.push(record.vectorLoss / record.zeroBaseline);
       const values = { L_vec: record.vectorLoss, 'no-motion': record.zeroBaseline, L_con: record.consistencyLoss };
-      if (output.isTTY && config.logLevel !== 'silent') {
+      if (progressLine) {
         output.write(
           `\r\x1b[K${formatProgress({ step: record.step, startStep: record.startStep, total: config.steps, elapsedMs: record.elapsedMs, values }, output.columns ?? 100)}`,
         );
@@ -126,7 +128,7 @@ async function train(
         steps_per_s: round((record.step - record.startStep) / (record.elapsedMs / 1000)),
       });
     }
-    if (output.isTTY && config.logLevel !== 'silent') output.write('\n');
+    if (progressLine) output.write('\n');
     if (signal?.aborted) {
       // Interrupted (Ctrl-C): say where the run stands and how to go on; 130 by convention.
       const checkpoint = await latestCheckpoint(path.join(config.out, 'checkpoints'));

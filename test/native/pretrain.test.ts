@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { pretrain } from '../../lib/cli/pretrain';
 import {
   CoverModel,
   Trainer,
@@ -179,6 +180,18 @@ describe('pretraining', () => {
       `${ch2}: image of 181 x 217 x 181 voxels (7,109,137) is larger than the 1,000 voxels accepted`,
     );
     expect(fs.existsSync(brokenOut)).toBe(false);
+  });
+
+  it('draws a progress line on a terminal only where the step lines would show', async () => {
+    const seen = async (level: string) => {
+      let text = '';
+      const output = { isTTY: true, columns: 100, write: (chunk: string) => (text += chunk) };
+      const args = ['--demo', '--steps', '2', '--crop', '32', '--batch-size', '1', '--log-level', level];
+      expect(await pretrain([...args, '--out', path.join(dir, `tty-${level}`)], output)).toBe(0);
+      return text;
+    };
+    expect(await seen('info')).toContain('2/2');
+    expect(await seen('warn')).toBe('');
   });
 
   it('explains bad command-line arguments', () => {
