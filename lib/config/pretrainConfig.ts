@@ -155,6 +155,12 @@ export function resolvePretrainConfig(value: unknown, origin = 'configuration'):
     );
   }
   const steps = config.steps ?? (demo ? (dims === 2 ? 300 : 60) : 2000);
+  if (config.warmupSteps !== undefined && config.warmupSteps > steps)
+    throw new ConfigError(
+      [`Expected warmupSteps between 0 and steps (${steps}) but received ${config.warmupSteps}`],
+      prefix,
+      ['warmupSteps'],
+    );
   return {
     ...config,
     data: config.data,

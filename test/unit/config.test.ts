@@ -275,6 +275,9 @@ describe('pretraining configuration', () => {
     const file = write('twice.yaml', 'demo: true\n');
     await expect(parsePretrainArgs(['--config', file, '--config', file])).rejects.toThrow('--config given twice');
     expect((await parsePretrainArgs(['--demo', '--crop', '32', '--crop', '64'])).training.cropSize).toEqual([64, 64]);
+    await expect(parsePretrainArgs(['--demo', '--steps', '2', '--set', 'warmupSteps=5'])).rejects.toThrow(
+      'Invalid command line: Expected warmupSteps between 0 and steps (2) but received 5 (from --set warmupSteps)',
+    );
     expect((await parsePretrainArgs(['--demo', '--crop', '32', '--dims', '3'])).training.cropSize).toEqual([
       32, 32, 32,
     ]);
