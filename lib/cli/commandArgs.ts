@@ -40,6 +40,10 @@ export function parseCommandArgs(argv: string[], usage: string, spec: CommandArg
     else if (spec.values.includes(arg) || spec.lists?.includes(arg)) {
       const value = argv[++i];
       if (value === undefined) throw new Error(`${arg} needs a value\n\n${usage}`);
+      // "--out --freeze-encoder" forgot the value: taking the next option as it would both
+      // name a file after it and drop it.
+      if (spec.flags?.includes(value) || spec.values.includes(value) || spec.lists?.includes(value))
+        throw new Error(`${arg} needs a value, but the next argument is the option ${value}\n\n${usage}`);
       if (spec.values.includes(arg)) values.set(arg, value);
       else lists.set(arg, [...(lists.get(arg) ?? []), value]);
     } else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}\n\n${usage}`);

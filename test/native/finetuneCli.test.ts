@@ -279,6 +279,8 @@ describe('cover-torch finetune and evaluate', () => {
     }
     expect(await run('evaluate', 'seg', '--images', 'i', '--labels', 'l', '--json', '/')).toBe(2);
     expect(err.pop()).toContain('--json / is a folder; expected a file name');
+    expect(await run(...finetune, '--out', '--freeze-encoder')).toBe(2);
+    expect(err.pop()).toContain('--out needs a value, but the next argument is the option --freeze-encoder');
     const evaluate = ['evaluate', 'seg', '--images', 'i', '--labels', 'l'];
     expect(await run(...evaluate, '--json', 'same.html', '--report', 'same.html')).toBe(2);
     expect(err.pop()).toContain('--json and --report both name same.html: each output needs its own file');
