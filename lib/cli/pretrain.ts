@@ -222,11 +222,16 @@ async function refuseChangedSettings(config: ResolvedPretrainConfig): Promise<vo
   const file = path.join(config.out, 'config.yaml');
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return;
-  const changes = changedOnResume(YAML.parse(text), JSON.parse(JSON.stringify(withoutCliSwitches(config))));
+  const saved = YAML.parse(text) as { warmupSteps?: unknown };
+  const changes = changedOnResume(saved, JSON.parse(JSON.stringify(withoutCliSwitches(config))));
+  // Without its own value, warmupSteps follows --steps (5%): the most likely difference.
+  const warmup = changes.some((change) => change.startsWith('warmupSteps:'))
+    ? ` (warmupSteps is 5% of the steps unless set: keep the run's with --set warmupSteps=${String(saved.warmupSteps)})`
+    : '';
   if (changes.length > 0)
     throw new Error(
       `--resume continues ${config.out} as its config.yaml describes, but these differ:\n  ${changes.join('\n  ')}\n` +
-        `Resume with --config ${file} --resume (steps, checkpoints and logging may change), or start a new run with another --out.`,
+        `Resume with --config ${file} --resume (steps, checkpoints and logging may change)${warmup}, or start a new run with another --out.`,
     );
 }
 

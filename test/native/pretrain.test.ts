@@ -87,6 +87,14 @@ describe('pretraining', () => {
       `--resume continues ${out} as its config.yaml describes, but these differ:\n  seed: 0 -> 3`,
     );
     expect(fs.readFileSync(path.join(out, 'config.yaml'), 'utf8')).toBe(config);
+    // More steps by flags move the default warmup (5% of them): the refusal says how to keep it.
+    const longer = args.map((arg, i) => (args[i - 1] === '--steps' ? '40' : arg));
+    const more = spawnSync(process.execPath, [cli, 'pretrain', ...longer, '--out', out, '--resume'], {
+      encoding: 'utf8',
+    });
+    expect(more.status).toBe(2);
+    expect(more.stderr).toContain('warmupSteps: 0 -> 2');
+    expect(more.stderr).toContain("keep the run's with --set warmupSteps=0");
   });
 
   const ch2 = '/usr/share/mricron/templates/ch2.nii.gz'; // Debian's mricron-data (.ci/run installs it)
