@@ -51,7 +51,6 @@ export function isDicom(bytes: Uint8Array): boolean {
   );
 }
 
-/** One parsed slice: what ordering, checking and decoding need. */
 /** Which series a file belongs to, and how to name it in messages. */
 interface SeriesMember {
   seriesUid: string;
@@ -64,6 +63,7 @@ interface Refused extends SeriesMember {
   refused: ImageReadError;
 }
 
+/** One parsed slice: what ordering, checking and decoding need. */
 interface Slice {
   file: string;
   bytes: Uint8Array;
