@@ -10,7 +10,7 @@ Pretrains a COVER encoder on your images (--data, or data.sources in --config) o
 built-in procedural phantoms (--demo). Command-line options override the config file.
 Options:
   --config FILE           JSON or YAML configuration (every option, see the README)
-  --data PATH             image file, folder or glob (repeatable): .nii, .nii.gz, DICOM
+  --data PATH...          image files, folders or globs (repeatable): .nii, .nii.gz, DICOM
                           series folders, .png, .jpg
   --demo                  train on built-in phantoms
   --dims 2|3              2D images or 3D volumes (default 2)
@@ -69,6 +69,10 @@ export async function parsePretrainArgs(
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`--${name} needs a value`);
     flags.push([name, value]);
+    // An unquoted glob (--data scans/*.nii.gz) reaches us expanded by the shell: the paths
+    // after --data, up to the next option, are its sources too.
+    if (name === 'data' && inline === undefined)
+      while (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) flags.push([name, argv[++i]!]);
   }
 
   const given = (flag: string) => flags.filter(([name]) => name === flag).length;

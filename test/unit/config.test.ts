@@ -275,6 +275,11 @@ describe('pretraining configuration', () => {
     const file = write('twice.yaml', 'demo: true\n');
     await expect(parsePretrainArgs(['--config', file, '--config', file])).rejects.toThrow('--config given twice');
     expect((await parsePretrainArgs(['--demo', '--crop', '32', '--crop', '64'])).training.cropSize).toEqual([64, 64]);
+    // A shell-expanded glob after --data: every path up to the next option is a source.
+    const sources = (await parsePretrainArgs(['--data', 'a.nii', 'b.nii', '--steps', '5', '--data', 'c'], '/cwd')).data!
+      .sources;
+    expect(sources).toEqual(['/cwd/a.nii', '/cwd/b.nii', '/cwd/c']);
+    await expect(parsePretrainArgs(['--demo', 'stray'])).rejects.toThrow('unexpected argument "stray"');
     await expect(parsePretrainArgs(['--demo', '--steps', '2', '--set', 'warmupSteps=5'])).rejects.toThrow(
       'Invalid command line: Expected warmupSteps between 0 and steps (2) but received 5 (from --set warmupSteps)',
     );
