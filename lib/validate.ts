@@ -36,6 +36,20 @@ export function checkNumber(value: unknown, name: string, min: number, max = FLO
   return value;
 }
 
+/**
+ * Refuses an option name outside `allowed` (a misspelt option would otherwise be ignored,
+ * its default used), with the closest allowed name as a hint. `call` names the function.
+ */
+export function refuseUnknownOptions(options: object, allowed: readonly string[], call: string): void {
+  for (const key of Object.keys(options)) {
+    if (allowed.includes(key)) continue;
+    const suggestion = closest(key, allowed);
+    throw new TypeError(
+      `Unknown option "${key}" for ${call}${suggestion ? `; did you mean "${suggestion}"?` : '.'} Allowed: ${allowed.join(', ')}`,
+    );
+  }
+}
+
 /** The allowed name closest to `key`, for "did you mean" hints; undefined when none is close. */
 export function closest(key: string, allowed: readonly string[]): string | undefined {
   // A shortened name ("elastic") most likely means the first option it starts.

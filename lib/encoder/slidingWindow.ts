@@ -1,5 +1,5 @@
 import { tensor, type Tensor } from '../tensor';
-import { closest } from '../validate';
+import { refuseUnknownOptions } from '../validate';
 import { addBox, gatherBox, strides } from './boxes';
 
 /**
@@ -47,14 +47,7 @@ const TILING_OPTIONS = ['window', 'overlap', 'blend', 'signal', 'onProgress'];
 export function checkTilingOptions(options: unknown, extra: readonly string[], call: string): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new TypeError(`Expected an options object for ${call} but received ${JSON.stringify(options)}`);
-  const allowed = [...extra, ...TILING_OPTIONS];
-  for (const key of Object.keys(options)) {
-    if (allowed.includes(key)) continue;
-    const suggestion = closest(key, allowed);
-    throw new TypeError(
-      `Unknown option "${key}" for ${call}${suggestion ? `; did you mean "${suggestion}"?` : '.'} Allowed: ${allowed.join(', ')}`,
-    );
-  }
+  refuseUnknownOptions(options, [...extra, ...TILING_OPTIONS], call);
   const given = options as Partial<SlidingWindowOptions>;
   const stray = (['overlap', 'blend'] as const).filter((key) => given[key] !== undefined);
   if (given.window === undefined && stray.length > 0)

@@ -1,4 +1,4 @@
-import { closest, checkInteger, checkNumber } from '../../validate';
+import { checkInteger, checkNumber, refuseUnknownOptions } from '../../validate';
 import { SLICE_AXES } from './patches';
 import { patchSizeFor, type PatchBatchOptions, type StreamPatchOptions } from './patchBatches';
 import type { ImageVolume } from '../image';
@@ -17,14 +17,8 @@ export function checkPatchOptions(
 ): number[] {
   if (typeof options !== 'object' || options === null)
     throw new TypeError(`Expected an options object for ${call} but received ${String(options)}`);
-  const allowed = [...PATCH_OPTIONS, ...(call === 'patchBatches' ? ['startStep'] : ['patchesPerImage', 'normalize'])];
-  for (const key of Object.keys(options)) {
-    if (allowed.includes(key)) continue;
-    const suggestion = closest(key, allowed);
-    throw new TypeError(
-      `Unknown option "${key}" for ${call}${suggestion ? `; did you mean "${suggestion}"?` : '.'} Allowed: ${allowed.join(', ')}`,
-    );
-  }
+  const extra = call === 'patchBatches' ? ['startStep'] : ['patchesPerImage', 'normalize'];
+  refuseUnknownOptions(options, [...PATCH_OPTIONS, ...extra], call);
   if (options.dims !== 2 && options.dims !== 3)
     throw new RangeError(`Expected dims 2 or 3 for ${call} but received ${String(options.dims)}`);
   if (!Array.isArray(options.cropSize) || options.cropSize.length !== options.dims)
