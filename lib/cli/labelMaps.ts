@@ -1,5 +1,5 @@
 /** Label maps as the commands that take them (finetune, evaluate, register) read them. */
-import { readImage, resampleToSpacing, type ImageVolume } from '../data/image';
+import { planeShape, readImage, resampleToSpacing, type ImageVolume } from '../data/image';
 import type { Preprocessing } from '../encoder/preprocessing';
 
 /**
@@ -26,7 +26,7 @@ export function checkSameGrid(
   preprocessing: Preprocessing,
 ): void {
   const resampled = preprocessing.spacing && labels.shape.length === 3 ? ' (both resampled to the run spacing)' : '';
-  if (squeeze(labels.shape).join() !== squeeze(image.shape).join())
+  if (planeShape(labels.shape).join() !== planeShape(image.shape).join())
     throw new Error(
       `${labelFile} has shape [${labels.shape.join(', ')}] but its image ${imageFile} has [${image.shape.join(', ')}]${resampled}; label maps must be on their image's grid`,
     );
@@ -64,9 +64,4 @@ export function classesOf(values: Float32Array, file: string): Int32Array {
     classes[i] = rounded;
   }
   return classes;
-}
-
-/** A 2D image saved as NIfTI reads as one slice, [1, H, W]. */
-export function squeeze(shape: number[]): number[] {
-  return shape.length === 3 && shape[0] === 1 ? shape.slice(1) : shape;
 }

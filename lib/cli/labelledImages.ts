@@ -1,5 +1,5 @@
-import { type ImageVolume } from '../data/image';
-import { checkSameGrid, classesOf, readLabelMap, squeeze } from './labelMaps';
+import { planeShape, type ImageVolume } from '../data/image';
+import { checkSameGrid, classesOf, readLabelMap } from './labelMaps';
 import { findImageFiles } from '../data/dataset/findImageFiles';
 import { planesAcross, prepareImage, sliceAxisOf, type Preprocessing } from '../encoder/preprocessing';
 
@@ -35,7 +35,7 @@ export async function readLabelledImages(
   for (const [i, file] of images.entries()) {
     const volume = await prepareImage(file, options.preprocessing, options.normalize);
     const labelVolume = await readLabelMap(labels[i]!, options.preprocessing);
-    const shape = squeeze(volume.shape);
+    const shape = planeShape(volume.shape);
     checkSameGrid(labelVolume, labels[i]!, volume, file, options.preprocessing);
     const labelValues = classesOf(labelVolume.data, labels[i]!);
     if (shape.length === options.dims || (options.wholeVolumes && options.dims === 2 && shape.length === 3)) {

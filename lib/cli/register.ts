@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { ImageVolume } from '../data/image';
+import { planeShape, type ImageVolume } from '../data/image';
 import { warp } from '../encoder/warp';
 import { writeNifti } from '../io/writeNifti';
 import { CoverModel } from '../model/CoverModel';
@@ -7,7 +7,7 @@ import { tensor, type Tensor } from '../tensor';
 import { parseCommandArgs } from './commandArgs';
 import { checkOutputFile } from './outputFile';
 import { normalizeAsRecorded, prepareImage, recordedPreprocessing } from '../encoder/preprocessing';
-import { checkSameGrid, classesOf, readLabelMap, squeeze } from './labelMaps';
+import { checkSameGrid, classesOf, readLabelMap } from './labelMaps';
 
 export const REGISTER_USAGE = `Usage: cover-torch register MOVING FIXED --weights RUN --out FIELD.nii.gz [options]
 
@@ -105,8 +105,8 @@ export async function register(argv: string[], out: (text: string) => void): Pro
     const [moving, fixed] = (await Promise.all(
       [args.moving, args.fixed].map((file) => prepareImage(file, preprocessing, false)),
     )) as [ImageVolume, ImageVolume];
-    const shape = squeeze(fixed.shape);
-    if (squeeze(moving.shape).join() !== shape.join())
+    const shape = planeShape(fixed.shape);
+    if (planeShape(moving.shape).join() !== shape.join())
       throw new Error(
         `${args.moving} has shape [${moving.shape.join(', ')}] but ${args.fixed} has [${fixed.shape.join(', ')}]; resample both to one grid first`,
       );

@@ -1,4 +1,4 @@
-import type { ImageVolume } from '../data/image';
+import { isPlanar, type ImageVolume } from '../data/image';
 import { CoverModel } from '../model/CoverModel';
 import type { ModelOptions } from '../model/modelOptions';
 import { toFloat16 } from '../float16';
@@ -138,7 +138,7 @@ export class Encoder {
     grid: EncodedImage['grid'],
   ): Promise<EncodedImage> {
     // A one-slice volume (a 2D NIfTI) is one image, whatever axis the run sliced along.
-    const axis = volume.shape[0] === 1 ? 0 : sliceAxisOf(this.preprocessing);
+    const axis = isPlanar(volume.shape) ? 0 : sliceAxisOf(this.preprocessing);
     const { count, rows, columns, at } = planesAcross(volume.shape as [number, number, number], axis);
     const { signal, onProgress, ...rest } = tiling;
     const voxels = volume.data.length;

@@ -1,5 +1,6 @@
 import {
   ImageReadError,
+  isPlanar,
   readImage,
   normalizeIntensity,
   resampleToSpacing,
@@ -84,7 +85,7 @@ export class ImageDataset {
     const read = this.#options.read ?? ((path: string) => readImage(path, maxVoxels ? { maxVoxels } : {}));
     try {
       let volume = await read(file);
-      if (this.#options.volumesOnly && (volume.shape.length !== 3 || volume.shape[0] === 1))
+      if (this.#options.volumesOnly && isPlanar(volume.shape))
         throw new ImageReadError(file, 'is a 2D image; 3D training needs volumes (or use dims 2)');
       if (spacing && volume.shape.length === spacing.length)
         volume = resampleToSpacing(volume, spacing, maxVoxels ? { maxVoxels } : {});

@@ -1,6 +1,6 @@
 import { seededRandom } from '../phantom';
 import { tensor, type Tensor } from '../../tensor';
-import { normalizeIntensity, type ImageVolume, type NormalizeSpec } from '../image';
+import { isPlanar, normalizeIntensity, planeShape, type ImageVolume, type NormalizeSpec } from '../image';
 import type { ImageDataset } from './ImageDataset';
 import { checkPatchOptions, checkStreamedImage } from './patchOptions';
 import { cropInto, foregroundShare, SLICE_AXES, takeSlice, type SliceAxis } from './patches';
@@ -142,12 +142,12 @@ function planeFor(
 ): { data: Float32Array; shape: number[] } {
   // A single slice [1, H, W] (a 2D NIfTI, one DICOM file) is a 2D image: slicing it along
   // another axis would give one-row strips.
-  const planar = image.shape.length === 2 || image.shape[0] === 1;
+  const planar = isPlanar(image.shape);
   if (options.dims === 3) {
     if (planar) throw new Error(`${image.source} is a 2D image; 3D training needs volumes (or use dims 2)`);
     return image;
   }
-  if (planar) return { data: image.data, shape: image.shape.slice(-2) };
+  if (planar) return { data: image.data, shape: planeShape(image.shape) };
   const choice = options.sliceAxis ?? 'axial';
   const axis = choice === 'any' ? ([0, 1, 2] as const)[Math.floor(random() * 3)]! : SLICE_AXES[choice];
   return takeSlice(image.data, image.shape, axis, Math.floor(random() * image.shape[axis]!));

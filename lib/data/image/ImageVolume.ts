@@ -57,3 +57,16 @@ export function libraryMessage(error: unknown): string {
   }
   return String(error);
 }
+
+/**
+ * The shape of an image as the 2D image it may be: [H, W] for a 2D image and for a volume of
+ * one slice ([1, H, W], as every 2D NIfTI and single DICOM file reads), else the shape itself.
+ */
+export function planeShape(shape: readonly number[]): number[] {
+  return shape.length === 3 && shape[0] === 1 ? shape.slice(1) : [...shape];
+}
+
+/** Whether an image is 2D: [H, W], or a volume of one slice. */
+export function isPlanar(shape: readonly number[]): boolean {
+  return planeShape(shape).length === 2;
+}

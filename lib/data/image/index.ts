@@ -1,5 +1,5 @@
 /** Medical image input: readers for NIfTI, DICOM, PNG and JPEG, orientation, normalisation and resampling. */
-export { ImageReadError, type ImageVolume } from './ImageVolume';
+export { ImageReadError, isPlanar, planeShape, type ImageVolume } from './ImageVolume';
 export { axisCodes, closestAxes, toClosestCanonical, type AxisMapping, type VoxelGrid } from './orientation';
 export { readNifti, type ReadNiftiOptions } from './readNifti';
 export { readDicomSeries, type ReadDicomOptions } from './readDicomSeries';
