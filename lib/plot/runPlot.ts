@@ -56,6 +56,9 @@ function largest(values: readonly number[], floor: number): number {
   return high;
 }
 
+/** Runs of at most this many records get a dot at each smoothed value. */
+const MARKED_RUN_LENGTH = 20;
+
 function escapeXml(text: string): string {
   return (
     text
@@ -91,6 +94,12 @@ function panel({ x, y, width, height, title, steps, series, yMax, yLabel }: Pane
       `<polyline fill="none" stroke="${color}" ${extra} points="${points.map((v, j) => `${sx(steps[j]!).toFixed(1)},${sy(v).toFixed(1)}`).join(' ')}"/>`;
     if (values) parts.push(line(values, 'stroke-opacity="0.18" stroke-width="1"'));
     parts.push(line(smoothed, 'stroke-width="2"'));
+    // A line through one point draws nothing, and a few points read better as dots.
+    if (steps.length <= MARKED_RUN_LENGTH) {
+      smoothed.forEach((v, j) =>
+        parts.push(`<circle cx="${sx(steps[j]!).toFixed(1)}" cy="${sy(v).toFixed(1)}" r="3" fill="${color}"/>`),
+      );
+    }
     parts.push(
       `<line x1="${x + width - 150}" x2="${x + width - 130}" y1="${y + 14 + i * 16}" y2="${y + 14 + i * 16}" stroke="${color}" stroke-width="2"/>`,
     );

@@ -38,6 +38,14 @@ describe('run plot', () => {
     expect(svg).not.toContain('NaN');
   });
 
+  it('marks each value of a short run with a dot, so a one-step run is visible', () => {
+    // Five smoothed series (L_vec, baseline, L_con, reachable, featureVariation), one point each.
+    expect(plotRun([record(1, 9)] as never, 'one step').match(/<circle /g)).toHaveLength(5);
+    expect(plotRun([record(1, 9), record(2, 7)] as never, 'two steps').match(/<circle /g)).toHaveLength(10);
+    const long = Array.from({ length: 100 }, (_, i) => record(i + 1, 9));
+    expect(plotRun(long as never, 'long run')).not.toContain('<circle ');
+  });
+
   it('cover-torch plot RUN writes RUN/losses.svg, skipped steps (null) included', async () => {
     const run = path.join(tempDir(), 'run');
     fs.mkdirSync(run);
