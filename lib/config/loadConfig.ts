@@ -10,16 +10,19 @@ export async function readConfigFile(file: string): Promise<Record<string, unkno
   } catch (error) {
     throw new Error(`Cannot read the config file ${file}: ${(error as Error).message}`, { cause: error });
   }
+  const json = path.extname(file).toLowerCase() === '.json';
   let value: unknown;
   try {
-    value = path.extname(file).toLowerCase() === '.json' ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
+    value = json ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true });
   } catch (error) {
-    throw new Error(
-      `The config file ${file} is not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
+    throw new Error(`The config file ${file} is not valid ${json ? 'JSON' : 'YAML'}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  // JSON.parse keeps the last of a repeated key; which one was meant is unknown, as YAML says.
+  const repeated = json ? YAML.parseDocument(text).errors.find((error) => error.code === 'DUPLICATE_KEY') : undefined;
+  if (repeated) {
+    throw new Error(`The config file ${file} sets an option twice (remove one of them): ${repeated.message}`);
   }
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {

@@ -264,6 +264,17 @@ describe('pretraining configuration', () => {
     );
   });
 
+  it('refuses a JSON config file that sets an option twice, as YAML does', async () => {
+    const twice = write('twice.json', '{ "demo": true, "training": { "learningRate": 1e-3, "learningRate": 1e-4 } }');
+    await expect(parsePretrainArgs(['--config', twice])).rejects.toThrow(
+      `The config file ${twice} sets an option twice (remove one of them): Map keys must be unique`,
+    );
+    const yaml = write('twice.yaml', 'demo: true\nsteps: 3\nsteps: 4\n');
+    await expect(parsePretrainArgs(['--config', yaml])).rejects.toThrow('Map keys must be unique');
+    const once = write('once.json', '{\t"demo": true, "steps": 3 }');
+    expect((await parsePretrainArgs(['--config', once])).steps).toBe(3);
+  });
+
   // Each of these used to be accepted and to train on something else than asked.
   it('refuses flags that contradict each other or themselves, and takes the last of a repeated one', async () => {
     await expect(parsePretrainArgs(['--demo', '--resume=false'])).rejects.toThrow(
