@@ -114,8 +114,10 @@ export async function parsePretrainArgs(
     set('training.cropSize', new Array<unknown>(dims).fill(parseOptionValue(crop as string)), '--crop');
   }
 
-  // Relative data paths in a config file are relative to the file, like most tools' configs.
-  const base = configFile && !origins.has('data.sources') ? path.dirname(path.resolve(cwd, configFile)) : cwd;
+  // Relative data paths in a config file are relative to the file, like most tools' configs;
+  // those given on the command line (--data, --set data.sources=..., --set data={...}) to the working folder.
+  const sourcesFromFlags = origins.has('data.sources') || origins.has('data');
+  const base = configFile && !sourcesFromFlags ? path.dirname(path.resolve(cwd, configFile)) : cwd;
   const origin = configFile ? `configuration (${configFile} and the command line)` : 'command line';
   try {
     const resolved = resolvePretrainConfig(config, origin);

@@ -221,6 +221,16 @@ describe('pretraining configuration', () => {
     expect((await parsePretrainArgs(['--config', json, '--data', 'x.nii'])).data?.sources).toEqual([
       path.resolve('x.nii'),
     ]);
+    // Sources given by --set are the command line's too, however the group is spelt.
+    for (const set of ['data.sources=[x.nii]', 'data={sources: [x.nii]}']) {
+      expect((await parsePretrainArgs(['--config', yaml, '--set', set])).data?.sources).toEqual([
+        path.resolve('x.nii'),
+      ]);
+    }
+    // Other data options from the command line leave the file's sources relative to the file.
+    expect((await parsePretrainArgs(['--config', yaml, '--set', 'data.spacing=[1,1,1]'])).data?.sources).toEqual([
+      path.join(dir, 'scans/*.nii.gz'),
+    ]);
   });
 
   it('accepts the README example configuration', async () => {
