@@ -5,7 +5,8 @@
 //   2. with --addon, the whole addon builds and links against a CUDA LibTorch (torch 2.14 and
 //      its NVIDIA wheels, provisioned into .cuda-torch by provisionCudaTorch.sh) into
 //      build-cuda/, and loads here without the loader's cache: its LibTorch is a CUDA build,
-//      CUDA is unavailable, a CPU model trains a step, and a CUDA model is refused.
+//      CUDA is unavailable, a CPU model trains a step, and a CUDA model is refused; then the
+//      C++ tests' and benchmarks' CUDA-only sources compile there too.
 // The kernels' arithmetic is tested on the CPU by the C++ tests; scripts/gpu-check.sh runs
 // them on a GPU.
 const fs = require('node:fs');
@@ -96,9 +97,41 @@ function buildAndLoadAddon() {
   run(command, args, { env: { ...process.env, COVER_TORCH_BINARY: binary, LIBTORCH: libtorch.folder } });
 }
 
+/**
+ * Compiles the C++ test and benchmark sources that hold CUDA-only code (behind
+ * COVER_TORCH_CUDA): nothing else compiles them before scripts/gpu-check.sh does, on a GPU
+ * machine whose time is short. Their objects only, not the whole programs (those take
+ * minutes more on two cores and compile the same code as the CPU build's tests).
+ * @param {string} buildDir
+ */
+function compileCudaOnlySources(buildDir) {
+  const programs = { tests: 'cover_torch_core_tests', bench: 'cover_torch_bench' };
+  const objects = [];
+  for (const [folder, target] of Object.entries(programs)) {
+    const sources = fs.readdirSync(path.join(ROOT, 'native', folder)).filter((name) => name.endsWith('.cpp'));
+    for (const source of sources.sort()) {
+      if (fs.readFileSync(path.join(ROOT, 'native', folder, source), 'utf8').includes('COVER_TORCH_CUDA'))
+        objects.push(`CMakeFiles/${target}.dir/native/${folder}/${source}.o`);
+    }
+  }
+  if (objects.length === 0) return;
+  // Objects are targets of their own only for Ninja; with another generator, the programs.
+  const ninja = /^CMAKE_GENERATOR:INTERNAL=Ninja$/m.test(
+    fs.readFileSync(path.join(buildDir, 'CMakeCache.txt'), 'utf8'),
+  );
+  const started = Date.now();
+  run('cmake', ['--build', buildDir, '--target', ...(ninja ? objects : Object.values(programs))]);
+  log(
+    `compiled ${objects.length} CUDA-only test/benchmark source(s) in ${Math.round((Date.now() - started) / 1000)} s`,
+  );
+}
+
 try {
   compileKernels();
-  if (process.argv.includes('--addon')) buildAndLoadAddon();
+  if (process.argv.includes('--addon')) {
+    buildAndLoadAddon();
+    compileCudaOnlySources(path.join(ROOT, 'build-cuda'));
+  }
 } catch (error) {
   console.error(`cuda-check: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

@@ -7,17 +7,21 @@
 #      step on the GPU against one on the CPU), then every other C++ test;
 #   3. runs the GPU benchmarks (kernels against the reference MoV, training steps, the
 #      largest 3D crop) and the plain-PyTorch baseline step on the same GPU.
-# Everything lands in OUT (default ./gpu-check-out): summary.txt, the logs, bench.jsonl and
-# baseline.jsonl. Exit status 0 only when every test passed.
+# Everything lands in OUT (default ./gpu-check-out), in seven files at most (a lent GPU
+# machine sends back eight): summary.txt, build.log (configure, build, program start),
+# tests-cuda.txt, tests-cpu.txt, bench.jsonl, baseline.jsonl and bench-errors.txt.
+# Exit status 0 only when every test passed.
 #
 #   scripts/gpu-check.sh            (npm run gpu-check, where Node exists)
 #   OUT=/tmp/report PYTHON=python3 scripts/gpu-check.sh
 # To fit a time limit (build ~3 min on 16 cores, tests ~3 min, benchmarks up to 2 min each):
 #   GPU_CHECK_SKIP_TESTS=1        no tests;   GPU_CHECK_SKIP_CPU_TESTS=1  only the "cuda: " ones
 #   GPU_CHECK_SKIP_BENCH=1        no benchmarks or baseline;  GPU_CHECK_SKIP_BASELINE=1  no baseline
-#   GPU_CHECK_SCENARIOS=REGEX     the benchmark scenarios to run (default ^cuda-)
+#   GPU_CHECK_SCENARIOS=REGEX     the benchmark scenarios to run (default ^cuda-); those the
+#                                 issue's figures rest on run first, the rest after them
 #   GPU_CHECK_DEADLINE=S          start no benchmark or baseline S seconds after the start
 #   GPU_CHECK_SCENARIO_TIMEOUT=S  bound each benchmark (default 120)
+#   GPU_CHECK_TEST_TIMEOUT=S      bound each "cuda: " test (default 180)
 # A rerun on the same machine reuses the build (GPU_CHECK_BUILD, default build-gpu/), so
 # the check can be split over calls: tests and the MoV benchmarks first, then the rest.
 # Everything is written as it finishes, so a run cut short keeps what it had done; a run
@@ -27,7 +31,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu-check-out}
 build=${GPU_CHECK_BUILD:-$root/build-gpu}
 python=${PYTHON:-python3}
-mkdir -p "$out"
+mkdir -p "$out" "$build"
 : >"$out/summary.txt"
 say() { echo "gpu-check: $*" | tee -a "$out/summary.txt"; }
 fail() {
@@ -61,14 +65,21 @@ nvrtc=$(find "$(dirname "$torch_dir")/nvidia" -name 'libnvrtc.so*' ! -name '*bui
 [ -n "$nvrtc" ] || nvrtc=$(ls "$cuda_root"/lib64/libnvrtc.so* 2>/dev/null | head -n 1)
 generator=$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles")
 say "LibTorch $torch_dir; CUDA toolkit $cuda_root; build $build ($generator)"
+# The tools' versions first: a failure below may be theirs.
+{
+  cmake --version | head -n 1
+  c++ --version | head -n 1
+  "$nvcc" --version | tail -n 1
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+} >"$out/build.log" 2>&1
 
 cmake -S "$root" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
   -DCOVER_TORCH_CORE_ONLY=ON -DCOVER_TORCH_LIBTORCH="$torch_dir" \
   -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root" -DCUDAToolkit_ROOT="$cuda_root" -DCMAKE_CUDA_COMPILER="$nvcc" \
   -DTORCH_CUDA_ARCH_LIST="8.0;9.0" ${nvrtc:+-DCUDA_nvrtc_LIBRARY="$nvrtc"} \
-  >"$out/configure.log" 2>&1 || fail "CMake configure failed (configure.log)" "$out/configure.log"
+  >>"$out/build.log" 2>&1 || fail "CMake configure failed (build.log)" "$out/build.log"
 cmake --build "$build" --target cover_torch_core_tests cover_torch_bench -j "$(nproc)" \
-  >"$out/build.log" 2>&1 || fail "build failed (build.log)" "$out/build.log"
+  >>"$out/build.log" 2>&1 || fail "build failed (build.log)" "$out/build.log"
 say "built in $(($(date +%s) - started)) s"
 
 # The programs find LibTorch and the CUDA runtime by their RUNPATH alone (CMakeLists.txt's
@@ -76,20 +87,23 @@ say "built in $(($(date +%s) - started)) s"
 # here, not an empty list of tests.
 tests="$build/cover_torch_core_tests"
 for program in "$tests" "$build/cover_torch_bench"; do
-  "$program" --list >"$out/$(basename "$program").list" 2>>"$out/start.log" ||
-    fail "$(basename "$program") does not start (start.log)" "$out/start.log"
+  "$program" --list >"$build/$(basename "$program").list" 2>>"$out/build.log" ||
+    fail "$(basename "$program") does not start (build.log)" "$out/build.log"
 done
 failed=0
-# 1. What only this machine can check, first, one process per test.
+# 1. What only this machine can check, first, one process per test. Kernel launches are
+# synchronous here, so that a fault is reported by the kernel that made it.
+test_limit=${GPU_CHECK_TEST_TIMEOUT:-180}
+[[ "$test_limit" =~ ^[0-9]+$ ]] || fail "GPU_CHECK_TEST_TIMEOUT is whole seconds, got \"$test_limit\""
 if [ -z "${GPU_CHECK_WITHOUT_GPU:-}" ] && [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
   while IFS= read -r name; do
-    if timeout 600 "$tests" --run "$name" >>"$out/tests-cuda.txt" 2>&1; then
+    if CUDA_LAUNCH_BLOCKING=1 timeout "$test_limit" "$tests" --run "$name" >>"$out/tests-cuda.txt" 2>&1; then
       say "ok   $name"
     else
       failed=$((failed + 1))
       say "FAIL $name (tests-cuda.txt)"
     fi
-  done < <(grep '^cuda: ' "$out/cover_torch_core_tests.list")
+  done < <(grep '^cuda: ' "$build/cover_torch_core_tests.list")
 fi
 # 2. The rest of the suite, on this machine's CPU.
 if [ -n "${GPU_CHECK_SKIP_TESTS:-}" ] || [ -n "${GPU_CHECK_SKIP_CPU_TESTS:-}" ]; then
@@ -117,16 +131,22 @@ pastDeadline() {
   say "deadline (GPU_CHECK_DEADLINE=$deadline s) passed: $1 not run"
 }
 
-# 3. Benchmarks, each in its own process; one JSON object per line.
+# 3. Benchmarks, each in its own process; one JSON object per line. The scenarios the
+# issue's figures rest on come first, so that a deadline leaves out the others.
 : >"$out/bench.jsonl"
+first='^cuda-(mov-3d-128-c8-j1-r2-(kernel|reference)|mov-2d-384-c32-j4-r2-kernel|step-(2d-384-b24|3d-128-b2)(-bf16)?|step-3d-largest)$'
+chosen=$(grep -E "${GPU_CHECK_SCENARIOS:-^cuda-}" "$build/cover_torch_bench.list")
 while IFS= read -r scenario; do
+  [ -z "$scenario" ] && continue
   pastDeadline "$scenario" && continue
-  if line=$(timeout "$limit" "$build/cover_torch_bench" "$scenario" 2>>"$out/bench-errors.txt"); then
-    echo "{\"scenario\":\"$scenario\",\"result\":$line}" >>"$out/bench.jsonl"
-  else
-    say "benchmark $scenario failed or ran out of time (bench-errors.txt)"
+  line=$(timeout "$limit" "$build/cover_torch_bench" "$scenario" 2>>"$out/bench-errors.txt")
+  status=$?
+  # A result printed before a failure (a crash on the way out) is kept, marked with it.
+  if [[ "$line" == "{"*"}" ]]; then
+    echo "{\"scenario\":\"$scenario\",\"exitStatus\":$status,\"result\":$line}" >>"$out/bench.jsonl"
   fi
-done < <(grep -E "${GPU_CHECK_SCENARIOS:-^cuda-}" "$out/cover_torch_bench.list")
+  [ "$status" -eq 0 ] || say "benchmark $scenario failed (status $status; 124: out of time) (bench-errors.txt)"
+done < <(grep -E "$first" <<<"$chosen"; grep -vE "$first" <<<"$chosen")
 say "benchmarks: $(wc -l <"$out/bench.jsonl") scenarios in bench.jsonl"
 
 # 4. The plain-PyTorch step on the same GPU, fp32 and bf16 autocast.
@@ -136,7 +156,9 @@ for shape in "--dims 2 --size 384 --batch 24" "--dims 3 --size 128 --batch 2"; d
   for precision in "" "--bf16"; do
     pastDeadline "baseline $shape $precision" && continue
     # shellcheck disable=SC2086
-    if line=$(timeout "$limit" "$python" "$root/bench/baseline/cover_step.py" time $shape --steps 6 --device cuda $precision 2>>"$out/bench-errors.txt"); then
+    # All cores, as the GPU step has: the baseline makes its views on the CPU.
+    if line=$(timeout "$limit" "$python" "$root/bench/baseline/cover_step.py" time $shape --steps 6 --device cuda \
+      --threads "$(nproc)" $precision 2>>"$out/bench-errors.txt"); then
       echo "{\"baseline\":\"$shape $precision\",\"result\":$line}" >>"$out/baseline.jsonl"
     else
       say "baseline $shape $precision failed (bench-errors.txt)"

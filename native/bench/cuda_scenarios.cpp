@@ -16,6 +16,7 @@
 
 #include "bench/scenarios.h"
 #include "core/mov.h"
+#include "core/runtime_info.h"
 #include "core/trainer.h"
 #endif
 
@@ -63,8 +64,9 @@ GpuMeasurement measureGpu(const std::function<void()>& run, int repeats) {
 
 std::string json(const std::vector<std::pair<std::string, double>>& numbers,
                  const std::string& kind) {
+  static const std::string gpu = core::runtimeInfo().cudaDeviceNames.at(0);
   std::ostringstream out;
-  out << "{\"kind\":\"" << kind << "\",\"gpu\":\"" << torch::cuda::device_count() << " device(s)\"";
+  out << "{\"kind\":\"" << kind << "\",\"gpu\":\"" << gpu << "\"";
   for (const auto& [key, value] : numbers) {
     out << ",\"" << key << "\":";
     if (std::isfinite(value)) {
