@@ -200,6 +200,8 @@ export interface Binding {
   getNumThreads(): number;
   setNumThreads(numThreads: number): void;
   setDefaultNumThreadsOnce(numThreads: number): void;
+  /** Ends every model's native thread after its running call (see loadBinding.ts, stopModelsAtExit). */
+  stopModelsForExit(): void;
   /** LibTorch warnings raised in native work since the last call (oldest first), and how many older ones were dropped. */
   takeWarnings(): { messages: string[]; dropped: number };
   /** Bytes of live CPU tensors and their peak; `resetPeak` starts a new peak from now. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { describeLibtorch } from '../../scripts/libtorch/describeLibtorch';
 import { readManifest, BINARY_NAME, type BuildManifest } from '../../scripts/manifest';
 import { packageRoot } from '../packageRoot';
@@ -94,10 +95,27 @@ export function loadBinding(): LoadedBinding {
       continue;
     }
     binding.setDefaultNumThreadsOnce(defaultThreadCount(process.env));
+    stopModelsAtExit(binding);
     loaded = { binding, binaryPath, manifest };
     return loaded;
   }
   throw new Error(missingBinaryMessage(attempts));
+}
+
+const STOP_AT_EXIT = Symbol.for('cover-torch.stopModelsAtExit');
+
+/**
+ * process.exit and uncaught errors end in the C library's exit, which destroys LibTorch's
+ * static objects while a model's thread may be in the middle of a step (a crash, not the
+ * exit code asked for). The "exit" event comes first: there every model's thread ends after
+ * its running call. Once per process (the mark is on `process`, which every module copy,
+ * e.g. each jest test file's, shares); worker threads end theirs as Node tears them down.
+ */
+function stopModelsAtExit(binding: Binding): void {
+  const marked = process as unknown as Record<symbol, boolean>;
+  if (!isMainThread || marked[STOP_AT_EXIT]) return;
+  marked[STOP_AT_EXIT] = true;
+  process.once('exit', () => binding.stopModelsForExit());
 }
 
 function missingBinaryMessage(attempts: string[]): string {

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "addon/bindings.h"
+#include "addon/model_executor.h"
 #include "addon/model_wrap.h"
 #include "core/cpu_allocator.h"
 
@@ -22,6 +23,9 @@ class CoverTorchAddon : public Napi::Addon<CoverTorchAddon> {
     const Napi::Function model = ModelWrap::DefineClass(env);
     modelConstructor_ = Napi::Persistent(model);  // per env, released with it
     exports.Set("Model", model);
+    exports.Set("stopModelsForExit", Napi::Function::New(env, [](const Napi::CallbackInfo&) {
+                  ModelExecutor::StopAllForExit();
+                }));
   }
 
  private:

@@ -3,15 +3,38 @@
 #include <pthread.h>
 
 #include <thread>
+#include <vector>
 
 #include "core/cpu_allocator.h"
 #include "core/runtime_info.h"
 #include "core/warning_capture.h"
 
 namespace cover::addon {
+namespace {
+
+// Every started executor, for StopAllForExit. Allocated once and never freed: it must
+// outlive the static destructors that run at exit.
+struct Registry {
+  std::mutex mutex;
+  std::vector<std::weak_ptr<ModelExecutor>> executors;
+};
+Registry& registry() {
+  static auto* instance = new Registry();
+  return *instance;
+}
+
+void remember(const std::shared_ptr<ModelExecutor>& executor) {
+  auto& known = registry();
+  std::lock_guard<std::mutex> lock(known.mutex);
+  std::erase_if(known.executors, [](const auto& entry) { return entry.expired(); });
+  known.executors.push_back(executor);
+}
+
+}  // namespace
 
 std::shared_ptr<ModelExecutor> ModelExecutor::Start(Napi::Env env, const std::string& name) {
   std::shared_ptr<ModelExecutor> executor(new ModelExecutor());
+  remember(executor);
   executor->env_ = env;
   executor->selfUntilFinalized_ = executor;
   executor->delivery_ = Delivery::New(
@@ -38,13 +61,17 @@ void ModelExecutor::Enqueue(Napi::Env env, std::unique_ptr<ModelCall> call) {
 
 void ModelExecutor::Loop() {
   pthread_setname_np(pthread_self(), "cover-model");
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    threadId_ = std::this_thread::get_id();
+  }
   ModelState state;
   for (;;) {
     std::unique_ptr<ModelCall> call;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) break;  // closing, and nothing left to run
+      if (exiting_ || queue_.empty()) break;  // exiting, or closing with nothing left to run
       call = std::move(queue_.front());
       queue_.pop_front();
     }
@@ -52,6 +79,13 @@ void ModelExecutor::Loop() {
       const core::ThreadShare share;       // this call's share of the thread budget
       const core::WarningCapture capture;  // LibTorch warnings go to the JS logger
       call->Run(state);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (exiting_) {
+        call.release();  // nobody is left to settle it; the process is ending
+        break;
+      }
     }
     // Unlimited queue: never blocks. Fails only while Node tears the environment down,
     // when nobody is left to settle the call.
@@ -94,6 +128,27 @@ void ModelExecutor::Finish() {
   finished_ = true;
   napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
   delivery_.Release();  // its finalizer drops selfUntilFinalized_
+}
+
+void ModelExecutor::StopAllForExit() {
+  std::vector<std::shared_ptr<ModelExecutor>> live;
+  {
+    auto& known = registry();
+    std::lock_guard<std::mutex> lock(known.mutex);
+    for (const auto& entry : known.executors)
+      if (auto executor = entry.lock()) live.push_back(executor);
+  }
+  for (auto& executor : live) executor->StopForExit();
+}
+
+void ModelExecutor::StopForExit() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  exiting_ = true;
+  closing_ = true;
+  wake_.notify_all();
+  if (threadId_ == std::this_thread::get_id()) return;  // exit() from within a call
+  // The running call (at most a training step) ends first; queued calls are left alone.
+  wake_.wait(lock, [this] { return threadDone_; });
 }
 
 void ModelExecutor::OnEnvCleanup(void* raw) {

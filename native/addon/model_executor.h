@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "addon/js_errors.h"
@@ -62,6 +63,12 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
 
   bool closed() const { return closing_; }
 
+  // Main JS thread, when the process is about to exit (its "exit" event): every model
+  // thread in the process drops its queued calls and ends after the one it is running.
+  // process.exit and uncaught errors end in std::exit, whose handlers destroy LibTorch's
+  // static objects, into which a running call would crash. No model may be used after.
+  static void StopAllForExit();
+
   ModelExecutor(const ModelExecutor&) = delete;
   ModelExecutor& operator=(const ModelExecutor&) = delete;
   ~ModelExecutor() = default;
@@ -75,13 +82,16 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   void Enqueue(Napi::Env env, std::unique_ptr<ModelCall> call);
   void Loop();
   void Finish();
+  void StopForExit();
 
   // Shared with the thread (guarded by mutex_).
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<ModelCall>> queue_;
   bool closing_ = false;
+  bool exiting_ = false;  // the process is exiting: run nothing more, settle nothing
   bool threadDone_ = false;
+  std::thread::id threadId_;  // the executor's thread, once it runs
 
   // JS thread only.
   Napi::Env env_{nullptr};
