@@ -251,6 +251,15 @@ void checkShape(const torch::Tensor& value, const torch::Tensor& param, const st
               value.scalar_type(), ", expected ", param.scalar_type());
 }
 
+// Moments that Adam or momentum can go on from: finite, and (second moments) not negative.
+// Anything else turns the next update's weights into NaN while the step looks normal.
+void checkMoment(const torch::Tensor& value, const std::string& key, bool nonNegative) {
+  TORCH_CHECK(torch::isfinite(value).all().item<bool>(), "optimizer state \"", key,
+              "\" holds NaN or infinite values; expected finite moments");
+  TORCH_CHECK(!nonNegative || (value >= 0).all().item<bool>(), "optimizer state \"", key,
+              "\" holds negative values; expected a mean of squares (>= 0)");
+}
+
 // A state is of this optimizer over these parameters, whole: every key one this kind keeps
 // for one of them, and for all of them or none (every parameter takes part in every step, so
 // a state that covers some is cut short or another model's). Anything else would load as
@@ -304,10 +313,16 @@ void loadNamedOptimizerState(torch::optim::Optimizer& optimizer,
     if (kind == "adam" || kind == "adamw") {
       if (!byName.count(name + ".step")) continue;  // parameter not stepped yet
       const auto step = take(name + ".step").item<int64_t>();
+      // A parameter has state once it took a step; Adam's bias correction divides by
+      // 1 - beta^step, zero at step 0.
+      TORCH_CHECK(step >= 1, "optimizer state \"", name, ".step\" is ", step,
+                  "; expected the number of steps taken (>= 1)");
       const auto expAvg = take(name + ".exp_avg");
       const auto expAvgSq = take(name + ".exp_avg_sq");
       checkShape(expAvg, params[i], name + ".exp_avg");
       checkShape(expAvgSq, params[i], name + ".exp_avg_sq");
+      checkMoment(expAvg, name + ".exp_avg", false);
+      checkMoment(expAvgSq, name + ".exp_avg_sq", true);
       if (kind == "adam") {
         auto adam = std::make_unique<torch::optim::AdamParamState>();
         adam->step(step).exp_avg(expAvg.to(device).clone()).exp_avg_sq(expAvgSq.to(device).clone());
@@ -323,6 +338,7 @@ void loadNamedOptimizerState(torch::optim::Optimizer& optimizer,
       if (!byName.count(name + ".momentum_buffer")) continue;
       const auto buffer = take(name + ".momentum_buffer");
       checkShape(buffer, params[i], name + ".momentum_buffer");
+      checkMoment(buffer, name + ".momentum_buffer", false);
       auto sgd = std::make_unique<torch::optim::SGDParamState>();
       sgd->momentum_buffer(buffer.to(device).clone());
       entry = std::move(sgd);

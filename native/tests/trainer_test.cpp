@@ -152,6 +152,22 @@ TEST_CASE("trainer: a training state that fails a check changes nothing") {
   auto doubled = before;
   doubled[1].second = doubled[1].second.to(torch::kFloat64);
   EXPECT(refusal(doubled).find("is Double, expected Float") != std::string::npos);
+  // Moments no update can go on from (the next step's weights would be NaN).
+  const auto edited = [&](size_t entry, const torch::Tensor& value) {
+    auto state = before;
+    state[entry].second = value;
+    return refusal(state);
+  };
+  EXPECT(before[0].first.ends_with(".step") && before[1].first.ends_with(".exp_avg") &&
+         before[2].first.ends_with(".exp_avg_sq"));
+  EXPECT(edited(0, torch::tensor(-5, torch::kInt64)).find("expected the number of steps taken") !=
+         std::string::npos);
+  EXPECT(edited(0, torch::tensor(0, torch::kInt64)).find("expected the number of steps taken") !=
+         std::string::npos);
+  EXPECT(edited(1, torch::full_like(before[1].second, NAN)).find("NaN or infinite") !=
+         std::string::npos);
+  EXPECT(edited(2, -torch::ones_like(before[2].second)).find("expected a mean of squares") !=
+         std::string::npos);
   EXPECT(trainer.stepsTaken() == 1);
   const auto unchanged = trainer.optimizerState();
   for (size_t i = 0; i < before.size(); ++i)
