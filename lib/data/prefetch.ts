@@ -35,6 +35,10 @@ export async function* prefetch<T>(source: AsyncIterable<T> | Iterable<T>, depth
       yield result.value;
     }
   } finally {
-    await iterator.return?.();
+    // An async generator runs return() only after the next() calls already made: waiting
+    // for it would wait for items nobody takes, forever if the source never sends them.
+    const closing = Promise.resolve(iterator.return?.());
+    if (queue.length === 0) await closing;
+    else closing.catch(() => undefined);
   }
 }

@@ -353,6 +353,8 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
           reason = 'early-stopping';
           break;
         }
+        // Here too, not only when the next batch arrives: a source may never send it.
+        if (step >= options.maxSteps || options.signal?.aborted) break;
       }
       if (reason !== 'early-stopping')
         reason = step >= options.maxSteps ? 'max-steps' : options.signal?.aborted ? 'aborted' : 'batches-exhausted';

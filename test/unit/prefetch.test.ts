@@ -50,4 +50,26 @@ describe('prefetch', () => {
     expect(fromStream).toEqual([4, 5, 6]);
     await expect(prefetch([1], 0).next()).rejects.toThrow(RangeError);
   });
+
+  it('lets the consumer leave while items it asked ahead for are still pending', async () => {
+    const closed: string[] = [];
+    async function* source(name: string, silent: boolean) {
+      try {
+        yield 1;
+        if (silent) await new Promise(() => undefined);
+        yield 2;
+      } finally {
+        closed.push(name);
+      }
+    }
+    const firstOf = async (items: AsyncIterable<number>) => {
+      for await (const item of items) return item;
+    };
+    // Leaving does not wait for an item the source never sends (this would time out).
+    expect(await firstOf(prefetch(source('silent', true), 2))).toBe(1);
+    // A source that does send it is still closed, once the item asked ahead for is in.
+    expect(await firstOf(prefetch(source('finite', false), 2))).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toEqual(['finite']);
+  });
 });

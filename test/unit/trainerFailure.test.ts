@@ -52,6 +52,23 @@ describe('Trainer when a step fails', () => {
     expect(errors).toEqual(['no final checkpoint: the failed step left the weights part-way through an update']);
   });
 
+  it('stops at maxSteps or an abort without waiting for a batch the source never sends', async () => {
+    async function* twoThenSilence() {
+      yield 0;
+      yield 1;
+      await new Promise(() => undefined);
+    }
+    const model = failingModel(0, new Error('unused'));
+    const result = await new Trainer(model, { maxSteps: 2 }).fit(twoThenSilence());
+    expect(result).toMatchObject({ step: 2, reason: 'max-steps' });
+    const controller = new AbortController();
+    const trainer = new Trainer(model, { maxSteps: 10, signal: controller.signal });
+    trainer.on('trainBatchEnd', (record) => {
+      if (record.step === 2) controller.abort();
+    });
+    expect(await trainer.fit(twoThenSilence())).toMatchObject({ reason: 'aborted' });
+  });
+
   it('matches the text the native step starts such errors with', () => {
     const header = fs.readFileSync(path.join(__dirname, '../../native/core/trainer.h'), 'utf8');
     expect(header).toContain(`kPartialUpdate = ${JSON.stringify(PARTIAL_UPDATE_MESSAGE)};`);
