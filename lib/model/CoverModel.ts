@@ -252,9 +252,12 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
       throw new TypeError(
         `Expected a state dict (an object of tensors by parameter name) but received ${tensors === null ? 'null' : Array.isArray(tensors) ? 'an array' : typeof tensors}`,
       );
-    tensors = withoutWindowGrid(tensors, this.options.dims, this.options.radius);
+    // Own entries, each read once: what is checked is what the native side reads (it would
+    // also see inherited properties, and call a getter again).
+    const own: Record<string, Tensor> = Object.fromEntries(Object.entries(tensors));
+    for (const [name, tensor] of Object.entries(own)) assertTensor(tensor, `stateDict["${name}"]`);
+    tensors = withoutWindowGrid(own, this.options.dims, this.options.radius);
     for (const [name, tensor] of Object.entries(tensors)) {
-      assertTensor(tensor, `stateDict["${name}"]`);
       // A cast would hide a file of another precision; NaN or Inf would make a dead model.
       if (tensor.dtype !== 'float32')
         throw new TypeError(

@@ -275,6 +275,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
     const current = await callNative(() => native.segmentationHeadState());
     for (const [name, t] of Object.entries(current)) {
       const given = headTensors[name];
+      if (given) assertTensor(given, `"${HEAD_PREFIX}${name}"`);
       if (!given || given.shape.join() !== t.shape.join())
         throw new RangeError(
           `Expected "${HEAD_PREFIX}${name}" of shape [${t.shape.join(', ')}] (a head of ${this.options.classes} classes) but ${given ? `received [${given.shape.join(', ')}]` : 'it is missing'}`,

@@ -215,6 +215,21 @@ print(json.dumps({'tensors': out, 'metadata': header.get('__metadata__')}))`;
     await expect(model.loadStateDict(doubled as never)).rejects.toThrow(
       '"mov.grid" is float64; expected float32 weights',
     );
+    // What is checked is what loads: inherited tensors are not taken, a getter is read once.
+    const firstName = Object.keys(state).find((name) => name !== 'mov.grid')!;
+    const nan = { ...state[firstName]!, data: new Float32Array(state[firstName]!.data.length).fill(NaN) };
+    await expect(model.loadStateDict(Object.create({ ...state, [firstName]: nan }))).rejects.toThrow(
+      /missing \d+ tensor\(s\)/,
+    );
+    let reads = 0;
+    const changing = { ...state };
+    Object.defineProperty(changing, firstName, {
+      enumerable: true,
+      get: () => (reads++ === 0 ? state[firstName] : nan),
+    });
+    await model.loadStateDict(changing);
+    const reloaded = await model.stateDict();
+    expect(Array.from(reloaded[firstName]!.data as Float32Array).every(Number.isFinite)).toBe(true);
     model.dispose();
   });
 

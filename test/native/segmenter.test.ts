@@ -181,6 +181,16 @@ describe('Segmenter', () => {
       await expect(segmenter.loadStateDict(withExtra)).rejects.toThrow(
         'Unexpected head tensor "segmentation_head.extra"',
       );
+      // So is a head tensor whose data is not a typed array (it reached the native load).
+      const headKey = Object.keys(tensors).find((name) => name.startsWith('segmentation_head.'))!;
+      const encoderKey = Object.keys(tensors).find((name) => name.startsWith('backbone.'))!;
+      const shifted = (tensors[encoderKey]!.data as Float32Array).map((value) => value + 1);
+      const plainArray = {
+        ...tensors,
+        [encoderKey]: { ...tensors[encoderKey]!, data: shifted }, // would show if the encoder loaded
+        [headKey]: { ...tensors[headKey]!, data: Array.from(tensors[headKey]!.data as Float32Array) },
+      };
+      await expect(segmenter.loadStateDict(plainArray as never)).rejects.toThrow(`"${headKey}"`);
       const after = await segmenter.stateDict();
       for (const name of Object.keys(before)) expect(after[name]!.data).toEqual(before[name]!.data);
       // A file whose head is not finite does not load.
