@@ -14,6 +14,7 @@ import { resolveTrainingOptions, type TrainingOptions } from './trainingOptions'
 import { PRETRAINING_SCORE } from './pretrainingScore';
 import { windowGrid, withoutWindowGrid, WINDOW_GRID } from './windowGrid';
 import type { Trainable } from '../train/trainable';
+import { frozenCopy } from '../frozenCopy';
 
 let liveNativeModel: (model: CoverModel) => RawModel;
 
@@ -80,7 +81,7 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
     native: RawModel,
     built: { parameterCount: number; device: string },
   ) {
-    this.options = options;
+    this.options = frozenCopy(options);
     this.device = built.device;
     this.#parameterCount = built.parameterCount;
     this.#native = native;

@@ -10,6 +10,7 @@ import { resolveSegmenterOptions, type ResolvedSegmenterOptions, type SegmenterO
 import { scoreSegmentation, type SegmentationScores } from './segmentationMetrics';
 import { weightsFileOf } from '../train/checkpoints';
 import type { Trainable, TrainingScore } from '../train/trainable';
+import { frozenCopy } from '../frozenCopy';
 
 /** What one fine-tuning step reports. */
 export type SegmentationStepMetrics = RawSegmentationMetrics;
@@ -60,7 +61,7 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
 
   private constructor(encoder: CoverModel, options: ResolvedSegmenterOptions) {
     this.#encoder = encoder;
-    this.options = options;
+    this.options = frozenCopy(options);
   }
 
   /**

@@ -101,6 +101,9 @@ describe('CoverModel', () => {
       /cropSize\[0\] = 32 is larger than the image \(24\)/,
     );
     await expect(model.trainStep(images([1, 1, 48, 48], 1), -1)).rejects.toThrow(RangeError);
+    // The options describe the network built: changing them would save a file of another one.
+    expect(() => ((model.options as { radius: number }).radius = 3)).toThrow(TypeError);
+    expect(() => (model.options.channels as number[]).push(8)).toThrow(TypeError);
     model.dispose();
     expect(() => model.parameterCount()).toThrow(DisposedError);
   });
