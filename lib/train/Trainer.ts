@@ -109,6 +109,9 @@ export interface EarlyStoppingOptions<Monitor extends string = MonitoredMetric |
 
 /** Thrown by {@link Trainer.fit} when more steps than `maxNonFiniteSteps` were not finite. */
 export class NonFiniteTrainingError extends Error {
+  /** The checkpoint of the last good weights, when the Trainer writes checkpoints. */
+  checkpoint: string | undefined;
+
   constructor(readonly steps: number[]) {
     super(
       `Training stopped: ${steps.length} steps had a non-finite loss or gradient (steps ${steps.join(', ')}); ` +
@@ -373,6 +376,10 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
             lastCheckpoint: lastCheckpoint ?? 'none',
           });
         else await save();
+        if (failure?.error instanceof NonFiniteTrainingError && lastCheckpoint) {
+          failure.error.checkpoint = lastCheckpoint;
+          failure.error.message += ` The last good weights are in ${lastCheckpoint}.`;
+        }
       } catch (error) {
         // An error of training already on its way out is the one to report; otherwise (the
         // loop finished, or the caller left it) a lost final checkpoint must not pass silently.

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PARTIAL_UPDATE_MESSAGE, Trainer } from '../../lib/train/Trainer';
+import { NonFiniteTrainingError, PARTIAL_UPDATE_MESSAGE, Trainer } from '../../lib/train/Trainer';
 import type { Trainable, TrainableMetrics } from '../../lib/train/trainable';
 import { useTempDir } from '../tempDir';
 
@@ -67,6 +67,30 @@ describe('Trainer when a step fails', () => {
       if (record.step === 2) controller.abort();
     });
     expect(await trainer.fit(twoThenSilence())).toMatchObject({ reason: 'aborted' });
+  });
+
+  it('names the checkpoint of the last good weights when non-finite steps stop training', async () => {
+    const dirpath = path.join(tempDir(), 'non-finite');
+    const model = failingModel(0, new Error('unused'));
+    let calls = 0;
+    const skipping = {
+      ...model,
+      trainStep: async (batch: number, rate: number) => {
+        calls += 1;
+        return calls > 2 ? { skipped: true, gradNorm: NaN, learningRate: rate } : model.trainStep(batch, rate);
+      },
+    };
+    const trainer = new Trainer(skipping, {
+      maxSteps: 10,
+      maxNonFiniteSteps: 1,
+      checkpoint: { dirpath, everyNTrainSteps: 100 },
+    });
+    const error = await trainer.fit([0, 1, 2, 3, 4, 5]).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(NonFiniteTrainingError);
+    const { checkpoint, message, steps } = error as NonFiniteTrainingError;
+    expect(steps).toEqual([3, 4]); // more than maxNonFiniteSteps
+    expect(checkpoint).toBe(path.join(dirpath, 'step-000004'));
+    expect(message).toContain(`The last good weights are in ${checkpoint}.`);
   });
 
   it('matches the text the native step starts such errors with', () => {
