@@ -14,12 +14,13 @@ export interface LoadedBinding {
   manifest: BuildManifest;
 }
 
-/** Binary paths to try, in order: COVER_TORCH_BINARY, then the local build. */
+/**
+ * Binary paths to try: COVER_TORCH_BINARY alone when set (a binary asked for by name that
+ * does not load is an error, not a reason to load another), else the local build.
+ */
 export function binaryCandidates(root: string, env: NodeJS.ProcessEnv): string[] {
-  const candidates: string[] = [];
-  if (env.COVER_TORCH_BINARY) candidates.push(path.resolve(env.COVER_TORCH_BINARY));
-  candidates.push(path.join(root, 'build', 'Release', BINARY_NAME));
-  return candidates;
+  if (env.COVER_TORCH_BINARY) return [path.resolve(env.COVER_TORCH_BINARY)];
+  return [path.join(root, 'build', 'Release', BINARY_NAME)];
 }
 
 /**

@@ -45,9 +45,10 @@ describe('loading with a mismatched LibTorch', () => {
     }
   });
 
-  it('reports a missing explicit binary and falls back to the local build', () => {
+  it('refuses to load another binary than the one COVER_TORCH_BINARY names', () => {
     const result = loadWith({ COVER_TORCH_BINARY: '/nonexistent/cover_torch.node' });
-    expect(result.status).toBe(0);
-    expect(result.stdout.trim()).toBe('loaded');
+    expect(result.status).toBe(7);
+    expect(result.stdout).toContain('/nonexistent/cover_torch.node: not found');
+    expect(result.stdout).not.toContain(path.join('build', 'Release'));
   });
 });

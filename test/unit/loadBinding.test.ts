@@ -21,12 +21,9 @@ describe('binary selection', () => {
     libtorch: { ...describeLibtorch(folder), source: 'LIBTORCH' },
   });
 
-  it('tries COVER_TORCH_BINARY before the local build', () => {
+  it('tries COVER_TORCH_BINARY alone when it is set, the local build otherwise', () => {
     expect(binaryCandidates('/pkg', {})).toEqual(['/pkg/build/Release/cover_torch.node']);
-    expect(binaryCandidates('/pkg', { COVER_TORCH_BINARY: '/x/a.node' })).toEqual([
-      '/x/a.node',
-      '/pkg/build/Release/cover_torch.node',
-    ]);
+    expect(binaryCandidates('/pkg', { COVER_TORCH_BINARY: '/x/a.node' })).toEqual(['/x/a.node']);
   });
 
   it('accepts a binary whose LibTorch is present and matches LIBTORCH', () => {
