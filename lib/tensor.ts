@@ -27,10 +27,21 @@ export function dtypeOf(data: unknown): DType | undefined {
  * Uint8Array uint8, Uint16Array float16: half-precision bits, see lib/float16).
  * @throws TypeError for an unsupported array, RangeError for a bad shape or length.
  */
+export function tensor(data: Float32Array, shape: readonly number[]): Tensor<'float32'>;
+export function tensor(data: Float64Array, shape: readonly number[]): Tensor<'float64'>;
+export function tensor(data: Int32Array, shape: readonly number[]): Tensor<'int32'>;
+export function tensor(data: BigInt64Array, shape: readonly number[]): Tensor<'int64'>;
+export function tensor(data: Uint8Array, shape: readonly number[]): Tensor<'uint8'>;
+export function tensor(data: Uint16Array, shape: readonly number[]): Tensor<'float16'>;
+export function tensor<D extends DType>(data: TypedArrayByDType[D], shape: readonly number[]): Tensor<D>;
 export function tensor<D extends DType>(data: TypedArrayByDType[D], shape: readonly number[]): Tensor<D> {
   const dtype = dtypeOf(data);
   if (dtype === undefined) {
-    throw typeError('data', 'a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array', data);
+    throw typeError(
+      'data',
+      'a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array or Uint16Array (float16 bits)',
+      data,
+    );
   }
   const made = { dtype, shape: [...shape], data } as unknown as Tensor<D>;
   assertTensor(made, 'tensor');

@@ -1,4 +1,4 @@
-import { tensor, dtypeOf, numel } from '../../lib/tensor';
+import { tensor, dtypeOf, numel, type Tensor } from '../../lib/tensor';
 
 describe('tensor', () => {
   it('infers the dtype from the array type', () => {
@@ -8,6 +8,13 @@ describe('tensor', () => {
     expect(tensor(new BigInt64Array(2), [2]).dtype).toBe('int64');
     expect(tensor(new Uint8Array(4), [2, 2]).dtype).toBe('uint8');
     expect(dtypeOf(new Int16Array(1))).toBeUndefined();
+    // The type follows too, so a tensor made here is typed for functions that take one dtype.
+    const typed: [Tensor<'float32'>, Tensor<'int64'>, Tensor<'float16'>] = [
+      tensor(new Float32Array(1), [1]),
+      tensor(new BigInt64Array(1), [1]),
+      tensor(new Uint16Array(1), [1]),
+    ];
+    expect(typed.map((t) => t.dtype)).toEqual(['float32', 'int64', 'float16']);
     expect(numel([2, 3, 4])).toBe(24);
     expect(numel([])).toBe(1);
   });
@@ -15,7 +22,7 @@ describe('tensor', () => {
   it('rejects unsupported arrays, bad dimensions and mismatched lengths with clear messages', () => {
     expect(() => tensor(new Int16Array(2) as never, [2])).toThrow(
       new TypeError(
-        'Expected a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array for data but received a Int16Array',
+        'Expected a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array or Uint16Array (float16 bits) for data but received a Int16Array',
       ),
     );
     expect(() => tensor(new Float32Array(2), [-1, -2])).toThrow(
