@@ -1,4 +1,5 @@
 import { tensor, type Tensor } from '../tensor';
+import { checkInteger } from '../validate';
 
 /**
  * Procedural phantoms for the built-in demo: a body outline holding several organ-like
@@ -18,6 +19,14 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** Sizes are whole voxels; the seed an integer (taken modulo 2^32: the generator is 32-bit). */
+function checkPhantomArguments(size: readonly number[], seed: number): void {
+  if (!Array.isArray(size) || (size.length !== 2 && size.length !== 3))
+    throw new TypeError(`Expected a phantom size of 2 or 3 axes, e.g. [64, 64], but received ${JSON.stringify(size)}`);
+  size.forEach((side, axis) => checkInteger(side, `size[${axis}]`, 1));
+  checkInteger(seed, 'seed', Number.MIN_SAFE_INTEGER);
+}
+
 interface Blob {
   centre: number[];
   radii: number[];
@@ -26,6 +35,7 @@ interface Blob {
 
 /** One phantom of `size` (2 or 3 axes), row-major. */
 export function phantom(size: readonly number[], seed: number): Float32Array {
+  checkPhantomArguments(size, seed);
   const random = seededRandom(seed);
   const n = size.length;
   const body: Blob = {
@@ -78,6 +88,8 @@ export function phantom(size: readonly number[], seed: number): Float32Array {
 
 /** A batch (B, 1, *size) of phantoms with seeds seed, seed + 1, ... */
 export function phantomBatch(batchSize: number, size: readonly number[], seed: number): Tensor<'float32'> {
+  checkInteger(batchSize, 'batchSize', 1);
+  checkPhantomArguments(size, seed + batchSize - 1);
   const per = size.reduce((a, b) => a * b, 1);
   const data = new Float32Array(batchSize * per);
   for (let b = 0; b < batchSize; b++) data.set(phantom(size, seed + b), b * per);

@@ -1,4 +1,6 @@
-import { tensor, type Tensor } from '../tensor';
+import { typeError } from '../errors';
+import { assertTensor, tensor, type Tensor } from '../tensor';
+import { refuseUnknownOptions } from '../validate';
 
 /**
  * Resampling by a displacement field, for label propagation and for checking a predicted
@@ -12,6 +14,7 @@ export type WarpMode = 'linear' | 'nearest';
 
 /** Label or intensity tensors warp can resample. */
 type Warpable = Tensor<'float32'> | Tensor<'uint8'> | Tensor<'int32'>;
+const WARPABLE: readonly string[] = ['float32', 'uint8', 'int32'];
 
 export interface WarpOptions {
   /** `linear` (n-linear interpolation, float32 images) or `nearest` (labels, any dtype). Default `linear`. */
@@ -20,6 +23,12 @@ export interface WarpOptions {
 
 /** Resamples `image` (B, C, *S) at x + field(x), `field` (B, n, *S) in voxels. */
 export function warp<T extends Warpable>(image: T, field: Tensor<'float32'>, options: WarpOptions = {}): T {
+  assertTensor(image, 'image');
+  assertTensor(field, 'field');
+  if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+  refuseUnknownOptions(options, ['mode'], 'warp');
+  if (!WARPABLE.includes(image.dtype))
+    throw new TypeError(`Expected a float32, uint8 or int32 image for warp but received ${image.dtype}`);
   const mode = options.mode ?? 'linear';
   if (mode !== 'linear' && mode !== 'nearest')
     throw new RangeError(`Expected mode 'linear' or 'nearest' but received ${String(mode)}`);

@@ -20,4 +20,14 @@ describe('phantoms', () => {
     expect(batch.data.subarray(0, 256)).toEqual(phantom([16, 16], 7));
     expect(batch.data.subarray(512)).toEqual(phantom([16, 16], 9));
   });
+
+  it('refuses sizes and seeds that would give another phantom than asked for', () => {
+    expect(() => phantom([2.5, 4], 0)).toThrow('Expected an integer between 1 and');
+    expect(() => phantom([], 0)).toThrow('Expected a phantom size of 2 or 3 axes');
+    expect(() => phantom([8, 8], NaN)).toThrow(/for seed but received NaN/);
+    expect(() => phantom([8, 8], 0.5)).toThrow(/for seed but received 0.5/);
+    expect(() => phantomBatch(1.5, [8, 8], 0)).toThrow(/for batchSize but received 1.5/);
+    // Seeds are taken modulo 2^32, as large run seeds times a step count make them.
+    expect(phantom([8, 8], 2 ** 32 + 3)).toEqual(phantom([8, 8], 3));
+  });
 });

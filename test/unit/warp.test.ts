@@ -41,9 +41,18 @@ describe('warp', () => {
     expect(() => warp(labels, constantField([2, 3, 4], [0, 0, 0]))).toThrow(/use mode 'nearest' for uint8 labels/);
   });
 
-  it('refuses a field that does not match the image', () => {
+  it('refuses a field that does not match the image, malformed tensors and unknown options', () => {
     expect(() => warp(ramp, constantField([4, 4], [0, 0]))).toThrow(
       'Expected a float32 field of shape [1, 2, 4, 5] but received float32 [1, 2, 4, 4]',
+    );
+    const short = { ...constantField([4, 5], [0, 0]), data: new Float32Array(3) };
+    expect(() => warp(ramp, short)).toThrow('Expected 40 elements in field.data for shape [1, 2, 4, 5] but received 3');
+    expect(() => warp(ramp, constantField([4, 5], [0, 0]), { mdoe: 'nearest' } as never)).toThrow(
+      'Unknown option "mdoe" for warp; did you mean "mode"?',
+    );
+    const int64 = tensor(new BigInt64Array(20), [1, 1, 4, 5]);
+    expect(() => warp(int64 as never, constantField([4, 5], [0, 0]), { mode: 'nearest' })).toThrow(
+      'Expected a float32, uint8 or int32 image for warp but received int64',
     );
   });
 });
