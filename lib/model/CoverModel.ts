@@ -15,6 +15,9 @@ import { PRETRAINING_SCORE } from './pretrainingScore';
 import { windowGrid, withoutWindowGrid, WINDOW_GRID } from './windowGrid';
 import type { Trainable } from '../train/trainable';
 import { frozenCopy } from '../frozenCopy';
+import { DisposedError } from '../native/disposedError';
+
+export { DisposedError };
 
 let liveNativeModel: (model: CoverModel) => RawModel;
 
@@ -43,14 +46,6 @@ export interface EncodeOptions extends Partial<Omit<SlidingWindowOptions, 'fullR
    * per-voxel use such as a linear probe). Default false: level l has ceil(S / 2^l) voxels.
    */
   fullResolution?: boolean;
-}
-
-/** Thrown when a disposed model is used. */
-export class DisposedError extends Error {
-  constructor() {
-    super('This model was disposed; create or load a new one');
-    this.name = 'DisposedError';
-  }
 }
 
 /** Where a weights file records the model options (safetensors metadata). */

@@ -1,4 +1,5 @@
 import { TYPED_ARRAY_CONSTRUCTORS, type DType, type RawTensor } from './binding';
+import { DISPOSED_MESSAGE, DisposedError } from './disposedError';
 
 /**
  * Values made by the addon belong to the JS realm the addon was first loaded in. Code in
@@ -17,6 +18,9 @@ export function adoptTensor<D extends DType>(raw: RawTensor<D>): RawTensor<D> {
 
 /** The same error as an instance of this realm's Error, TypeError or RangeError. */
 export function adoptError(error: unknown): unknown {
+  // A call that reached the model after dispose() (the second of a job's calls) is refused
+  // natively; it is the same DisposedError as a call refused here.
+  if ((error as { message?: unknown } | null)?.message === DISPOSED_MESSAGE) return new DisposedError();
   if (error instanceof Error || typeof error !== 'object' || error === null) return error;
   const { name, message } = error as { name?: unknown; message?: unknown };
   if (typeof message !== 'string') return error;

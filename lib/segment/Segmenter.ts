@@ -252,8 +252,11 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
   /** Encoder and head weights by name (the head's as `segmentation_head.*`), copied to JS memory. */
   async stateDict(): Promise<Record<string, Tensor>> {
     const native = nativeModelOf(this.#encoder);
-    const head = await callNative(() => native.segmentationHeadState());
-    const tensors = await this.#encoder.stateDict();
+    // Both calls are queued now, so that a dispose() made after this call lets both finish.
+    const [head, tensors] = await Promise.all([
+      callNative(() => native.segmentationHeadState()),
+      this.#encoder.stateDict(),
+    ]);
     for (const [name, t] of Object.entries(head)) tensors[HEAD_PREFIX + name] = adoptTensor(t);
     return tensors;
   }

@@ -115,6 +115,13 @@ describe('CoverModel', () => {
     model.dispose();
     expect(Number.isFinite((await running).totalLoss)).toBe(true);
     await expect(model.forward(images([1, 1, 32, 32], 1), images([1, 1, 32, 32], 1))).rejects.toThrow(DisposedError);
+    // A job of several native calls (tiles) whose later calls meet the disposed model.
+    const tiled = await CoverModel.create({ dims: 2, ...small, seed: 6 });
+    const encoding = tiled.encode(images([1, 1, 64, 64], 2), { window: 32 });
+    tiled.dispose();
+    await expect(encoding).rejects.toThrow(DisposedError);
+    const executor = fs.readFileSync(path.join(__dirname, '../../native/addon/model_executor.cpp'), 'utf8');
+    expect(executor).toContain(JSON.stringify(new DisposedError().message));
   });
 
   it('trains a step with finite metrics', async () => {

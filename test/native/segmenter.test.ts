@@ -140,6 +140,18 @@ describe('Segmenter', () => {
     }
   });
 
+  it('finishes a save made before dispose()', async () => {
+    const segmenter = await Segmenter.create(await CoverModel.create({ ...small, seed: 3 }), { classes: 2, seed: 4 });
+    const file = path.join(temp(), 'saved-while-disposing.safetensors');
+    const saving = segmenter.save(file);
+    const disposing = segmenter.dispose();
+    await saving;
+    await disposing;
+    const loaded = await Segmenter.load(file);
+    expect(loaded.options.classes).toBe(2);
+    await loaded.dispose();
+  });
+
   it('saves encoder, head and options to one file and loads them back', async () => {
     // Created from a weights file that records how its images were prepared.
     const encoderFile = path.join(temp(), 'encoder.safetensors');
