@@ -9,7 +9,7 @@ import type { StepMetrics } from '../model/CoverModel';
 import { MONITORED_METRICS, type MonitoredMetric } from '../model/pretrainingScore';
 import { DEFAULT_LEARNING_RATE } from '../model/trainingOptions';
 import type { Tensor } from '../tensor';
-import { checkInteger, checkNumber } from '../validate';
+import { checkInteger, checkNumber, refuseUnknownOptions } from '../validate';
 import { MetricsCsvFile } from './metricsCsv';
 import { startMetricsFile, truncateMetricsFile } from './metricsFile';
 import {
@@ -121,6 +121,36 @@ export class NonFiniteTrainingError extends Error {
   }
 }
 
+// Every option name, as records so that the compiler says when one is added to the types.
+const FIT_OPTIONS = Object.keys({
+  maxSteps: 1,
+  learningRate: 1,
+  warmupSteps: 1,
+  prefetch: 1,
+  signal: 1,
+  checkpoint: 1,
+  metricsFile: 1,
+  csvFile: 1,
+  resume: 1,
+  logger: 1,
+  maxNonFiniteSteps: 1,
+  earlyStopping: 1,
+} satisfies Record<keyof FitOptions, 1>);
+const CHECKPOINT_OPTIONS = Object.keys({
+  dirpath: 1,
+  everyNTrainSteps: 1,
+  saveLast: 1,
+  weightsOnly: 1,
+  saveBest: 1,
+} satisfies Record<keyof CheckpointOptions, 1>);
+const EARLY_STOPPING_OPTIONS = Object.keys({
+  monitor: 1,
+  mode: 1,
+  patience: 1,
+  minDelta: 1,
+  every: 1,
+} satisfies Record<keyof EarlyStoppingOptions, 1>);
+
 /** Batches to train on, or a function giving them from a step on (for exact resumes). */
 export type BatchSource<Batch = Tensor> =
   AsyncIterable<Batch> | Iterable<Batch> | ((startStep: number) => AsyncIterable<Batch> | Iterable<Batch>);
@@ -180,6 +210,20 @@ export class Trainer<Batch = Tensor, Metrics extends TrainableMetrics = StepMetr
 
   constructor(model: Trainable<Batch, Metrics>, options: FitOptions) {
     super();
+    if (typeof (model as Partial<Trainable<Batch, Metrics>> | null)?.trainStep !== 'function')
+      throw new TypeError(
+        'Expected a model to train (a CoverModel, a Segmenter or another Trainable) as the first argument',
+      );
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError('Expected Trainer options, at least { maxSteps }');
+    // A misspelt option would otherwise be ignored and its default used.
+    refuseUnknownOptions(options, FIT_OPTIONS, 'Trainer');
+    if (options.checkpoint) refuseUnknownOptions(options.checkpoint, CHECKPOINT_OPTIONS, 'Trainer checkpoint');
+    if (options.earlyStopping)
+      refuseUnknownOptions(options.earlyStopping, EARLY_STOPPING_OPTIONS, 'Trainer earlyStopping');
+    const signal = options.signal as Partial<AbortSignal> | undefined;
+    if (signal !== undefined && (typeof signal?.aborted !== 'boolean' || typeof signal.addEventListener !== 'function'))
+      throw new TypeError('Expected an AbortSignal for signal (from an AbortController)');
     checkInteger(options.maxSteps, 'maxSteps', 1);
     if (options.maxNonFiniteSteps !== undefined) checkInteger(options.maxNonFiniteSteps, 'maxNonFiniteSteps', 0);
     if (options.prefetch !== undefined) checkInteger(options.prefetch, 'prefetch', 1, 64);

@@ -93,6 +93,18 @@ describe('Trainer when a step fails', () => {
     expect(message).toContain(`The last good weights are in ${checkpoint}.`);
   });
 
+  it('refuses misspelt options and a missing model instead of ignoring them', () => {
+    const model = failingModel(0, new Error('unused'));
+    expect(() => new Trainer(model, { maxSteps: 2, prefetc: 1 } as never)).toThrow(
+      'Unknown option "prefetc" for Trainer; did you mean "prefetch"?',
+    );
+    expect(() => new Trainer(model, { maxSteps: 2, checkpoint: { dirpath: 'x', evry: 1 } } as never)).toThrow(
+      'Unknown option "evry" for Trainer checkpoint',
+    );
+    expect(() => new Trainer(null as never, { maxSteps: 2 })).toThrow('Expected a model to train');
+    expect(() => new Trainer(model, { maxSteps: 2, signal: {} as never })).toThrow('Expected an AbortSignal');
+  });
+
   it('matches the text the native step starts such errors with', () => {
     const header = fs.readFileSync(path.join(__dirname, '../../native/core/trainer.h'), 'utf8');
     expect(header).toContain(`kPartialUpdate = ${JSON.stringify(PARTIAL_UPDATE_MESSAGE)};`);
