@@ -5,7 +5,11 @@
  */
 export async function* prefetch<T>(source: AsyncIterable<T> | Iterable<T>, depth: number): AsyncGenerator<T> {
   if (!Number.isInteger(depth) || depth < 1)
-    throw new RangeError(`Expected a positive integer for depth but received ${depth}`);
+    throw new RangeError(`Expected a positive integer for depth but received ${JSON.stringify(depth)}`);
+  if (typeof source !== 'object' || source === null || !(Symbol.asyncIterator in source || Symbol.iterator in source))
+    throw new TypeError(
+      `Expected batches as an iterable or async iterable (an array, a generator, a stream) but received ${source === null ? 'null' : typeof source}`,
+    );
   const iterator = (Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()) as
     AsyncIterator<T> | Iterator<T>;
   const queue: Array<Promise<IteratorResult<T>>> = [];

@@ -25,7 +25,15 @@ export function sliceAxisOf(preprocessing: Preprocessing): number {
 /** The preprocessing recorded in a loaded model's weights file ({} when none is). */
 export function recordedPreprocessing(model: CoverModel): Preprocessing {
   const recorded = model.metadata[PREPROCESSING_METADATA];
-  return (recorded ? JSON.parse(recorded) : {}) as Preprocessing;
+  if (!recorded) return {};
+  try {
+    return JSON.parse(recorded) as Preprocessing;
+  } catch (error) {
+    throw new Error(
+      `The weights' metadata "${PREPROCESSING_METADATA}" is not valid JSON (${(error as Error).message}); expected what pretraining recorded, e.g. {"dims":2,"normalize":{"kind":"none"}}`,
+      { cause: error },
+    );
+  }
 }
 
 /**

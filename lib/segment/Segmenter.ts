@@ -74,6 +74,10 @@ export class Segmenter implements Trainable<LabelledBatch, SegmentationStepMetri
     options: SegmenterOptions,
     modelOptions?: Partial<ModelOptions>,
   ): Promise<Segmenter> {
+    if (typeof encoder !== 'string' && !(encoder instanceof CoverModel))
+      throw new TypeError(
+        `Expected a CoverModel or the path of a run folder or weights file for the encoder but received ${encoder === null ? 'null' : typeof encoder}`,
+      );
     const resolved = resolveSegmenterOptions(options);
     const owner = typeof encoder === 'string' ? undefined : ownedEncoders.get(encoder);
     if (owner)

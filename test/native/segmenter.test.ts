@@ -140,6 +140,12 @@ describe('Segmenter', () => {
     }
   });
 
+  it('says what an encoder must be', async () => {
+    await expect(Segmenter.create(42 as never, { classes: 2 })).rejects.toThrow(
+      'Expected a CoverModel or the path of a run folder or weights file for the encoder but received number',
+    );
+  });
+
   it('finishes a save made before dispose()', async () => {
     const segmenter = await Segmenter.create(await CoverModel.create({ ...small, seed: 3 }), { classes: 2, seed: 4 });
     const file = path.join(temp(), 'saved-while-disposing.safetensors');

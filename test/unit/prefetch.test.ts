@@ -72,4 +72,13 @@ describe('prefetch', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(closed).toEqual(['finite']);
   });
+
+  it('says what it expected of a source that is not iterable', async () => {
+    await expect(prefetch(null as never, 2).next()).rejects.toThrow(
+      'Expected batches as an iterable or async iterable (an array, a generator, a stream) but received null',
+    );
+    await expect(prefetch([1], '2' as never).next()).rejects.toThrow(
+      'Expected a positive integer for depth but received "2"',
+    );
+  });
 });
