@@ -1,5 +1,5 @@
 /** Label maps as the commands that take them (finetune, evaluate, register) read them. */
-import { planeShape, readImage, resampleToSpacing, type ImageVolume } from '../data/image';
+import { planeShape, readImage, resampleToSpacing, spacingFor, type ImageVolume } from '../data/image';
 import type { Preprocessing } from '../encoder/preprocessing';
 
 /**
@@ -8,8 +8,8 @@ import type { Preprocessing } from '../encoder/preprocessing';
  */
 export async function readLabelMap(file: string, preprocessing: Preprocessing): Promise<ImageVolume> {
   const labels = await readImage(file);
-  if (!preprocessing.spacing || labels.shape.length !== 3) return labels;
-  return resampleToSpacing(labels, preprocessing.spacing, { interpolation: 'nearest' });
+  const target = preprocessing.spacing && spacingFor(labels, preprocessing.spacing);
+  return target ? resampleToSpacing(labels, target, { interpolation: 'nearest' }) : labels;
 }
 
 /**

@@ -1,4 +1,11 @@
-import { normalizeIntensity, readImage, resampleToSpacing, type ImageVolume, type NormalizeSpec } from '../data/image';
+import {
+  normalizeIntensity,
+  readImage,
+  resampleToSpacing,
+  spacingFor,
+  type ImageVolume,
+  type NormalizeSpec,
+} from '../data/image';
 import type { CoverModel } from '../model/CoverModel';
 
 /** How a run prepared its training images, as its weights file records it. */
@@ -47,8 +54,8 @@ export async function prepareImage(
   normalize: boolean,
 ): Promise<ImageVolume> {
   let volume = typeof image === 'string' ? await readImage(image) : image;
-  if (typeof image === 'string' && preprocessing.spacing && volume.shape.length === 3)
-    volume = resampleToSpacing(volume, preprocessing.spacing);
+  const target = typeof image === 'string' && preprocessing.spacing && spacingFor(volume, preprocessing.spacing);
+  if (target) volume = resampleToSpacing(volume, target);
   return normalize ? normalizeAsRecorded(volume, preprocessing) : volume;
 }
 

@@ -210,6 +210,64 @@ describe('patch batches', () => {
     );
   });
 
+  it('reads a file that failed only once, however often it is drawn', async () => {
+    let reads = 0;
+    const failing = async () => {
+      reads += 1;
+      throw new Error('broken');
+    };
+    const skipping = new ImageDataset(['a', 'b'], { read: failing, onError: 'skip', normalize: { kind: 'none' } });
+    for (let i = 0; i < 20; i++) expect(await skipping.get(i % 2)).toBeUndefined();
+    expect(reads).toBe(2);
+    expect(() => skipping.get(2)).toThrow('Expected an integer between 0 and 1 for index but received 2');
+  });
+
+  it('refuses options that would hang, skip every image or be ignored', () => {
+    const files = ['0'];
+    expect(() => new ImageDataset(files, { read, cacheSize: -1 })).toThrow(/for cacheSize but received -1/);
+    expect(() => new ImageDataset(files, { read, onError: 'throw' as never })).toThrow(
+      'Expected onError "error" or "skip" but received "throw"',
+    );
+    expect(() => new ImageDataset(files, { read, cachesize: 2 } as never)).toThrow(
+      'Unknown option "cachesize" for ImageDataset; did you mean "cacheSize"?',
+    );
+    expect(() => new ImageDataset(files, { read, normalize: { kind: 'percentil' } as never })).toThrow(/normalize/);
+    expect(() => new ImageDataset(files, { read, spacing: [1] })).toThrow('Expected spacing as 2 or 3 positive');
+    expect(() => new ImageDataset('abc' as never)).toThrow('Expected a list of image file paths');
+  });
+
+  it('checks what a custom reader returns, and NaN voxels left unnormalised', async () => {
+    const wrong = new ImageDataset(['odd.nii'], {
+      read: async () => ({ ...volumes[1]!, data: new Float32Array(10) }),
+      normalize: { kind: 'none' },
+    });
+    await expect(wrong.get(0)).rejects.toThrow('odd.nii has 10 values for its shape [24, 24, 24] (13824)');
+    const withNaN = indexVolume([4, 4, 4], 'nan.nii');
+    withNaN.data[5] = NaN;
+    const raw = new ImageDataset(['nan.nii'], { read: async () => withNaN, normalize: { kind: 'none' } });
+    await expect(raw.get(0)).rejects.toThrow('nan.nii: holds NaN at voxel 5, and normalize is "none"');
+    const scaled = new ImageDataset(['nan.nii'], { read: async () => withNaN, normalize: { kind: 'minmax' } });
+    expect((await scaled.get(0))!.data[5]).toBe(0);
+  });
+
+  it('resamples a one-slice volume in its plane, and tells a volume resampled to one slice from a volume', async () => {
+    const slice = { ...indexVolume([1, 8, 8], 'slice.nii'), spacing: [5, 1, 1] };
+    const resampled = await new ImageDataset(['slice.nii'], {
+      read: async () => slice,
+      normalize: { kind: 'none' },
+      spacing: [1, 2, 2],
+    }).get(0);
+    expect(resampled!.shape).toEqual([1, 4, 4]);
+    const thin = { ...indexVolume([2, 8, 8], 'thin.nii'), spacing: [0.2, 1, 1] };
+    const volumesOnly = new ImageDataset(['thin.nii'], {
+      read: async () => thin,
+      normalize: { kind: 'none' },
+      spacing: [1, 1, 1],
+      volumesOnly: true,
+    });
+    await expect(volumesOnly.get(0)).rejects.toThrow('thin.nii: is a 2D image; 3D training needs volumes');
+  });
+
   it('cuts batches from a stream of images, reading one image at a time', async () => {
     let pulled = 0;
     function* source() {

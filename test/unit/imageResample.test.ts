@@ -1,4 +1,4 @@
-import { resampleToSpacing, type ImageVolume } from '../../lib/data/image';
+import { resampleToSpacing, spacingFor, type ImageVolume } from '../../lib/data/image';
 
 function volume(
   shape: number[],
@@ -123,5 +123,15 @@ describe('resampleToSpacing', () => {
     );
     expect(resampleToSpacing(input, [0.5, 0.5, 0.5], { maxVoxels: 512 }).shape).toEqual([8, 8, 8]);
     expect(() => resampleToSpacing(input, [0.5, 0.5, 0.5], { maxVoxels: 511 })).toThrow(/larger than the 511 voxels/);
+  });
+});
+
+describe('spacingFor', () => {
+  it('resamples volumes, one-slice volumes in their plane, and leaves 2D pictures', () => {
+    expect(spacingFor({ shape: [10, 20, 30], spacing: [3, 1, 1] }, [1, 2, 2])).toEqual([1, 2, 2]);
+    expect(spacingFor({ shape: [1, 20, 30], spacing: [5, 1, 1] }, [1, 2, 2])).toEqual([5, 2, 2]);
+    expect(spacingFor({ shape: [20, 30], spacing: [1, 1] }, [1, 2, 2])).toBeUndefined();
+    expect(spacingFor({ shape: [20, 30], spacing: [1, 1] }, [2, 2])).toEqual([2, 2]);
+    expect(spacingFor({ shape: [10, 20, 30], spacing: [3, 1, 1] }, [2, 2])).toEqual([3, 2, 2]);
   });
 });

@@ -4,17 +4,22 @@ import {
   readImage,
   normalizeIntensity,
   resampleToSpacing,
+  spacingFor,
   type ImageVolume,
+  normalizationSchema,
   type NormalizeSpec,
 } from '../image';
+import { parseOptions } from '../../config/parseOptions';
 import { silentLogger, type Logger } from '../../log/logger';
+import { checkInteger, firstNonFinite, refuseUnknownOptions } from '../../validate';
+import { checkImageVolume } from './patchOptions';
 
 import { findImageFiles } from './findImageFiles';
 
 export interface ImageDatasetOptions {
   /** Intensity mapping to [0, 1]. Default percentile clipping 0.5 to 99.5. */
   normalize?: NormalizeSpec;
-  /** Resample volumes to this voxel size (mm per array axis) first. Default: keep. */
+  /** Resample to this voxel size (mm per array axis) first, as `spacingFor` says. Default: keep. */
   spacing?: number[];
   /** An unreadable file throws ("error", the default) or is skipped with a warning ("skip"). */
   onError?: 'error' | 'skip';
@@ -44,7 +49,10 @@ export class ImageDataset {
   readonly #failed = new Set<number>();
 
   constructor(files: readonly string[], options: ImageDatasetOptions = {}) {
+    if (!Array.isArray(files) || !files.every((file) => typeof file === 'string'))
+      throw new TypeError('Expected a list of image file paths (ImageDataset.fromSources takes folders and globs)');
     if (files.length === 0) throw new Error('An ImageDataset needs at least one image file');
+    checkDatasetOptions(options);
     this.files = files;
     this.#options = options;
   }
@@ -65,6 +73,10 @@ export class ImageDataset {
 
   /** Image `index`, ready for sampling; undefined when it failed and failures are skipped. */
   get(index: number): Promise<ImageVolume | undefined> {
+    checkInteger(index, 'index', 0, this.files.length - 1);
+    // A file that failed fails again: not read anew at every draw (thousands of them, or a
+    // large broken archive, would slow every batch).
+    if (this.#failed.has(index)) return Promise.resolve(undefined);
     const cached = this.#cache.get(index);
     if (cached) {
       // Re-insert: a Map iterates in insertion order, so its first key is the least recent.
@@ -82,14 +94,25 @@ export class ImageDataset {
   async #load(index: number): Promise<ImageVolume | undefined> {
     const file = this.files[index]!;
     const { normalize = { kind: 'percentile' }, spacing, onError = 'error', maxVoxels } = this.#options;
-    const read = this.#options.read ?? ((path: string) => readImage(path, maxVoxels ? { maxVoxels } : {}));
+    const read =
+      this.#options.read ?? ((path: string) => readImage(path, maxVoxels !== undefined ? { maxVoxels } : {}));
     try {
-      let volume = await read(file);
+      let volume = checkImageVolume(await read(file), file);
+      const target = spacing && spacingFor(volume, spacing);
+      if (target) volume = resampleToSpacing(volume, target, maxVoxels !== undefined ? { maxVoxels } : {});
+      // After resampling, which may leave one slice of a thin volume.
       if (this.#options.volumesOnly && isPlanar(volume.shape))
         throw new ImageReadError(file, 'is a 2D image; 3D training needs volumes (or use dims 2)');
-      if (spacing && volume.shape.length === spacing.length)
-        volume = resampleToSpacing(volume, spacing, maxVoxels ? { maxVoxels } : {});
-      return normalizeIntensity(volume, normalize);
+      const normalized = normalizeIntensity(volume, normalize);
+      // The other normalisations map NaN and infinities to 0 or 1; left as they are, they
+      // would make every step that draws them skip as non-finite, the file unnamed.
+      const bad = firstNonFinite(normalized.data);
+      if (bad >= 0)
+        throw new ImageReadError(
+          file,
+          `holds ${normalized.data[bad]} at voxel ${bad}, and normalize is "none"; clean the image or normalise it`,
+        );
+      return normalized;
     } catch (error) {
       if (onError === 'error') throw error;
       if (!this.#failed.has(index)) {
@@ -101,4 +124,41 @@ export class ImageDataset {
       return undefined;
     }
   }
+}
+
+const DATASET_OPTIONS = Object.keys({
+  normalize: 1,
+  spacing: 1,
+  onError: 1,
+  cacheSize: 1,
+  logger: 1,
+  maxVoxels: 1,
+  volumesOnly: 1,
+  read: 1,
+} satisfies Record<keyof ImageDatasetOptions, 1>);
+
+/** Options are checked up front: under onError "skip" a bad one would read as every image failing. */
+function checkDatasetOptions(options: ImageDatasetOptions): void {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('Expected ImageDataset options as an object');
+  refuseUnknownOptions(options, DATASET_OPTIONS, 'ImageDataset');
+  const { normalize, spacing, onError, cacheSize, maxVoxels, read, logger } = options;
+  if (normalize !== undefined) parseOptions(normalizationSchema, normalize, 'normalize');
+  if (
+    spacing !== undefined &&
+    (!Array.isArray(spacing) ||
+      (spacing.length !== 2 && spacing.length !== 3) ||
+      !spacing.every((s) => typeof s === 'number' && Number.isFinite(s) && s > 0))
+  )
+    throw new RangeError(
+      `Expected spacing as 2 or 3 positive voxel sizes in mm but received ${JSON.stringify(spacing)}`,
+    );
+  if (onError !== undefined && onError !== 'error' && onError !== 'skip')
+    throw new RangeError(`Expected onError "error" or "skip" but received ${JSON.stringify(onError)}`);
+  if (cacheSize !== undefined) checkInteger(cacheSize, 'cacheSize', 0);
+  if (maxVoxels !== undefined) checkInteger(maxVoxels, 'maxVoxels', 1);
+  if (read !== undefined && typeof read !== 'function')
+    throw new TypeError('Expected read to be a function (file) => Promise<ImageVolume>');
+  if (logger !== undefined && typeof logger?.warn !== 'function')
+    throw new TypeError('Expected logger to be a Logger (createLogger(), or an object with warn())');
 }

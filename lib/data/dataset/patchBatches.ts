@@ -144,7 +144,8 @@ function planeFor(
   // another axis would give one-row strips.
   const planar = isPlanar(image.shape);
   if (options.dims === 3) {
-    if (planar) throw new Error(`${image.source} is a 2D image; 3D training needs volumes (or use dims 2)`);
+    if (planar)
+      throw new Error(`${image.source || 'An image'} is a 2D image; 3D training needs volumes (or use dims 2)`);
     return image;
   }
   if (planar) return { data: image.data, shape: planeShape(image.shape) };

@@ -46,7 +46,11 @@ export function checkPatchOptions(
  * that a wrong one fails naming its place in the stream instead of giving garbage patches.
  */
 export function checkStreamedImage(image: unknown, index: number): ImageVolume {
-  const where = `streamPatchBatches: image ${index} of the stream`;
+  return checkImageVolume(image, `streamPatchBatches: image ${index} of the stream`);
+}
+
+/** Checks that `image` is a well-formed ImageVolume, naming it as `where` in any error. */
+export function checkImageVolume(image: unknown, where: string): ImageVolume {
   const volume = image as Partial<ImageVolume> | null;
   if (typeof volume !== 'object' || volume === null || !(volume.data instanceof Float32Array))
     throw new TypeError(`${where} is not an ImageVolume ({ data: Float32Array, shape, spacing, affine, source })`);

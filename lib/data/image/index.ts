@@ -13,5 +13,5 @@ export {
   type CtWindowPreset,
   type NormalizeSpec,
 } from './normalize';
-export { resampleToSpacing, type ResampleOptions } from './resample';
+export { resampleToSpacing, spacingFor, type ResampleOptions } from './resample';
 export { DEFAULT_MAX_VOXELS, type VoxelLimitOptions } from './voxelLimit';

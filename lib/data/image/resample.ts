@@ -1,10 +1,27 @@
 import { describeReceived } from '../../errors';
-import type { ImageVolume } from './ImageVolume';
+import { isPlanar, type ImageVolume } from './ImageVolume';
 import { checkVoxelCount, type VoxelLimitOptions } from './voxelLimit';
 
 export interface ResampleOptions extends VoxelLimitOptions {
   /** 'linear' (default) for intensities; 'nearest' for label maps, whose values must stay classes. */
   interpolation?: 'linear' | 'nearest';
+}
+
+/**
+ * The voxel size `image` is resampled to under a requested `spacing` (mm per array axis), or
+ * undefined to keep it. Three values resample volumes, and one-slice volumes in their plane
+ * only (a 2D NIfTI at 5 mm slice thickness must not become five slices); 2D pictures keep
+ * their pixels. Two values resample 2D images, and volumes in their last two axes.
+ */
+export function spacingFor(
+  image: Pick<ImageVolume, 'shape' | 'spacing'>,
+  spacing: readonly number[],
+): number[] | undefined {
+  const axes = image.shape.length;
+  if (spacing.length === axes)
+    return isPlanar(image.shape) ? [image.spacing[0]!, spacing[1]!, spacing[2]!] : [...spacing];
+  if (axes === 3 && spacing.length === 2) return [image.spacing[0]!, ...spacing];
+  return undefined;
 }
 
 /**
