@@ -19,7 +19,7 @@ export function spacingFor(
 ): number[] | undefined {
   const axes = image.shape.length;
   if (spacing.length === axes)
-    return isPlanar(image.shape) ? [image.spacing[0]!, spacing[1]!, spacing[2]!] : [...spacing];
+    return axes === 3 && isPlanar(image.shape) ? [image.spacing[0]!, spacing[1]!, spacing[2]!] : [...spacing];
   if (axes === 3 && spacing.length === 2) return [image.spacing[0]!, ...spacing];
   return undefined;
 }
