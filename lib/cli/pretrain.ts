@@ -18,6 +18,7 @@ import { bestCheckpoint, latestCheckpoint, STEPS_METADATA } from '../train/check
 import { Trainer } from '../train/Trainer';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { parsePretrainArgs } from './pretrainArgs';
+import { checkRunImages, RUN_IMAGES_FILE } from './runImages';
 
 /** Where the pretrain command writes: log lines, and a progress line that a TTY redraws. */
 export interface PretrainOutput {
@@ -48,6 +49,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     // built) leaves no folder behind that would look like a run.
     if (!existed && !(await pathExists(path.join(config.out, 'metrics.jsonl')))) {
       await fs.rm(path.join(config.out, 'config.yaml'), { force: true });
+      await fs.rm(path.join(config.out, RUN_IMAGES_FILE), { force: true });
       await fs.rmdir(path.join(config.out, 'checkpoints')).catch(() => undefined);
     }
     throw error;
@@ -66,6 +68,7 @@ async function train(
   if (!config.resume) await refuseToOverwriteRun(config.out, 'pass --resume to continue it, or choose another --out');
   else await refuseChangedSettings(config);
   const batches = await batchSource(config, logger);
+  if (batches.files) await checkRunImages(config.out, batches.files, config.resume);
   // The run folder records what produced it, in the config file format (re-runnable with --config).
   await writeFileAtomic(path.join(config.out, 'config.yaml'), [
     Buffer.from(YAML.stringify(withoutCliSwitches(config))),
@@ -160,7 +163,7 @@ async function train(
 async function batchSource(
   config: ResolvedPretrainConfig,
   logger: Logger,
-): Promise<{ description: string; from: (startStep: number) => AsyncIterable<Tensor> }> {
+): Promise<{ description: string; files?: readonly string[]; from: (startStep: number) => AsyncIterable<Tensor> }> {
   const cropSize = config.training.cropSize;
   if (!config.data) {
     const imageSize = patchSizeFor(cropSize);
@@ -181,6 +184,7 @@ async function batchSource(
   });
   return {
     description: `${dataset.size} image${dataset.size === 1 ? '' : 's'}`,
+    files: dataset.files,
     from: (startStep) =>
       patchBatches(dataset, {
         dims: config.dims,

@@ -1,0 +1,56 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../io/writeFileAtomic';
+
+/**
+ * The images a pretraining run draws from, kept in RUN/images.json. A run draws image
+ * floor(r * count) at each step, so a resume over another set of files (one added to the
+ * folder, one deleted) trains on other batches than the uninterrupted run would have, with
+ * nothing to show for it; a resume with another set is refused instead.
+ */
+export const RUN_IMAGES_FILE = 'images.json';
+
+interface RunImages {
+  /** Where the paths below are relative to (the images' deepest common folder). */
+  folder: string;
+  files: string[];
+}
+
+function describe(files: readonly string[]): RunImages {
+  const folder = commonFolder(files);
+  return { folder, files: files.map((file) => path.relative(folder, file)) };
+}
+
+function commonFolder(files: readonly string[]): string {
+  let folder = path.dirname(files[0]!);
+  while (!files.every((file) => file.startsWith(folder + path.sep)) && path.dirname(folder) !== folder)
+    folder = path.dirname(folder);
+  return folder;
+}
+
+/**
+ * Records `files` for a new run, or, resuming, refuses a set that differs from the one the
+ * run recorded (the files' folder may have moved; their names and order may not change). A
+ * run from before this record existed gets it now.
+ */
+export async function checkRunImages(out: string, files: readonly string[], resume: boolean): Promise<void> {
+  const record = path.join(out, RUN_IMAGES_FILE);
+  const current = describe(files);
+  const text = resume ? await fs.readFile(record, 'utf8').catch(() => undefined) : undefined;
+  if (text !== undefined) {
+    const saved = JSON.parse(text) as RunImages;
+    const added = current.files.filter((file) => !saved.files.includes(file));
+    const removed = saved.files.filter((file) => !current.files.includes(file));
+    if (added.length > 0 || removed.length > 0 || saved.files.join('\n') !== current.files.join('\n')) {
+      const examples = (names: string[]) => names.slice(0, 3).join(', ') + (names.length > 3 ? ', ...' : '');
+      throw new Error(
+        `--resume: the images differ from those ${out} was trained on (${saved.files.length} then, ${files.length} now` +
+          `${added.length > 0 ? `; new: ${examples(added)}` : ''}${removed.length > 0 ? `; gone: ${examples(removed)}` : ''}), ` +
+          'so the resumed run would draw other batches than the uninterrupted one. ' +
+          `Restore the images as they were (${record} lists them), or start a new run with another --out.`,
+      );
+    }
+    return;
+  }
+  await writeFileAtomic(record, [Buffer.from(`${JSON.stringify(current, null, 1)}\n`)]);
+}
