@@ -98,6 +98,22 @@ describe('finding images', () => {
     }
   });
 
+  it('takes overlapping sources once each, globbed files only when they look like images', async () => {
+    fs.writeFileSync(path.join(dir, 'a', '._one.nii.gz'), 'x'); // a macOS resource fork
+    try {
+      // A file named again, and a glob over a folder already taken, add nothing and refuse nothing.
+      expect(await findImageFiles(['a', 'a/one.nii.gz', 'a/*.nii*'], dir)).toEqual(
+        ['a/one.nii.gz', 'a/two.nii'].map((name) => path.join(dir, name)),
+      );
+      // "a/*" matches notes.txt and the resource fork too: neither is an image.
+      expect(await findImageFiles(['a/*'], dir)).toEqual(
+        ['a/one.nii.gz', 'a/two.nii'].map((name) => path.join(dir, name)),
+      );
+    } finally {
+      fs.rmSync(path.join(dir, 'a', '._one.nii.gz'));
+    }
+  });
+
   it('names a source that matches nothing', async () => {
     await expect(findImageFiles(['a', 'scans/*.nii.gz'], dir)).rejects.toThrow(
       'data.sources[1]: "scans/*.nii.gz" holds no images',
