@@ -16,7 +16,7 @@ interface RunImages {
   files: string[];
 }
 
-function describe(files: readonly string[]): RunImages {
+function recordOf(files: readonly string[]): RunImages {
   const folder = commonFolder(files);
   return { folder, files: files.map((file) => path.relative(folder, file)) };
 }
@@ -35,7 +35,7 @@ function commonFolder(files: readonly string[]): string {
  */
 export async function checkRunImages(out: string, files: readonly string[], resume: boolean): Promise<void> {
   const record = path.join(out, RUN_IMAGES_FILE);
-  const current = describe(files);
+  const current = recordOf(files);
   const text = resume ? await fs.readFile(record, 'utf8').catch(() => undefined) : undefined;
   if (text !== undefined) {
     const saved = JSON.parse(text) as RunImages;

@@ -106,7 +106,7 @@ export class ImageDataset {
       const normalized = normalizeIntensity(volume, normalize);
       // The other normalisations map NaN and infinities to 0 or 1; left as they are, they
       // would make every step that draws them skip as non-finite, the file unnamed.
-      const bad = firstNonFinite(normalized.data);
+      const bad = normalize.kind === 'none' ? firstNonFinite(normalized.data) : -1;
       if (bad >= 0)
         throw new ImageReadError(
           file,
