@@ -25,6 +25,10 @@ export async function saveSafetensors(
   tensors: Record<string, Tensor>,
   metadata: Record<string, string> = {},
 ): Promise<void> {
+  if (typeof tensors !== 'object' || tensors === null || Array.isArray(tensors))
+    throw new TypeError('Expected tensors as an object of tensors by name, e.g. { weight: tensor(...) }');
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    throw new TypeError('Expected metadata as an object of strings by key');
   for (const [key, value] of Object.entries(metadata)) {
     if (typeof value !== 'string')
       throw new TypeError(`Expected a string for metadata["${key}"] but received ${typeof value}`);

@@ -25,6 +25,9 @@ export async function writeFileAtomic(file: string, chunks: readonly Uint8Array[
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true });
+    // The rename's error names the temporary file, which the caller never chose.
+    if ((error as NodeJS.ErrnoException).code === 'EISDIR')
+      throw new Error(`Cannot write ${file}: it is a folder; expected the path of a file`, { cause: error });
     throw error;
   }
   const folder = await fs.open(path.dirname(file), 'r');

@@ -27,6 +27,12 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(inFile, [Buffer.from('x')])).rejects.toThrow(
       `Cannot write ${inFile}: ${path.dirname(inFile)} is not a folder`,
     );
+    const folder = path.join(tempDir(), 'a-folder');
+    fs.mkdirSync(folder);
+    await expect(writeFileAtomic(folder, [Buffer.from('x')])).rejects.toThrow(
+      `Cannot write ${folder}: it is a folder; expected the path of a file`,
+    );
+    expect(fs.readdirSync(tempDir()).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('leaves the old file whole when the write fails', async () => {
