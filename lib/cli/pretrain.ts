@@ -19,6 +19,7 @@ import { Trainer } from '../train/Trainer';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { parsePretrainArgs } from './pretrainArgs';
 import { checkRunImages, RUN_IMAGES_FILE } from './runImages';
+import { ImageReadError } from '../data/image';
 
 /** Where the pretrain command writes: log lines, and a progress line that a TTY redraws. */
 export interface PretrainOutput {
@@ -45,9 +46,15 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
   try {
     return await train(config, logger, output, signal);
   } catch (error) {
+    const started = await pathExists(path.join(config.out, 'metrics.jsonl'));
+    // An image that does not read stops a run wherever it is drawn: say how to go on.
+    if (started && error instanceof ImageReadError)
+      error.message +=
+        '\nThe run stopped with a checkpoint of its last step. Replace that file with a readable copy and resume, ' +
+        `or resume passing over unreadable images: npx cover-torch pretrain --config ${path.join(config.out, 'config.yaml')} --resume --set data.onError=skip`;
     // A new run that failed before its first step (unreadable data, a model that cannot be
     // built) leaves no folder behind that would look like a run.
-    if (!existed && !(await pathExists(path.join(config.out, 'metrics.jsonl')))) {
+    if (!existed && !started) {
       await fs.rm(path.join(config.out, 'config.yaml'), { force: true });
       await fs.rm(path.join(config.out, RUN_IMAGES_FILE), { force: true });
       await fs.rmdir(path.join(config.out, 'checkpoints')).catch(() => undefined);
@@ -68,7 +75,7 @@ async function train(
   if (!config.resume) await refuseToOverwriteRun(config.out, 'pass --resume to continue it, or choose another --out');
   else await refuseChangedSettings(config);
   const batches = await batchSource(config, logger);
-  if (batches.files) await checkRunImages(config.out, batches.files, config.resume);
+  if (batches.files) await checkRunImages(config.out, batches.files, config.resume, logger);
   // The run folder records what produced it, in the config file format (re-runnable with --config).
   await writeFileAtomic(path.join(config.out, 'config.yaml'), [
     Buffer.from(YAML.stringify(withoutCliSwitches(config))),

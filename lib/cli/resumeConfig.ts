@@ -16,6 +16,8 @@ const MAY_CHANGE = [
   'model.device',
   'training.phaseTimings',
   'training.recompute',
+  // Changes the batches only where an image fails to read, which stopped the run before.
+  'data.onError',
 ];
 
 /**

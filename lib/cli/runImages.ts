@@ -1,12 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../io/writeFileAtomic';
+import type { Logger } from '../log/logger';
 
 /**
  * The images a pretraining run draws from, kept in RUN/images.json. A run draws image
  * floor(r * count) at each step, so a resume over another set of files (one added to the
- * folder, one deleted) trains on other batches than the uninterrupted run would have, with
- * nothing to show for it; a resume with another set is refused instead.
+ * folder, a broken one removed) trains on other batches than the uninterrupted run would
+ * have. That is the way on after a file stopped a run, so it is allowed, but said.
  */
 export const RUN_IMAGES_FILE = 'images.json';
 
@@ -29,11 +30,16 @@ function commonFolder(files: readonly string[]): string {
 }
 
 /**
- * Records `files` for a new run, or, resuming, refuses a set that differs from the one the
- * run recorded (the files' folder may have moved; their names and order may not change). A
- * run from before this record existed gets it now.
+ * Records `files` for a new run, or, resuming, warns when they differ from the ones the run
+ * recorded (the files' folder may have moved; their names may not change) and records the
+ * new set. A run from before this record existed gets it now.
  */
-export async function checkRunImages(out: string, files: readonly string[], resume: boolean): Promise<void> {
+export async function checkRunImages(
+  out: string,
+  files: readonly string[],
+  resume: boolean,
+  logger: Pick<Logger, 'warn'>,
+): Promise<void> {
   const record = path.join(out, RUN_IMAGES_FILE);
   const current = recordOf(files);
   const text = resume ? await fs.readFile(record, 'utf8').catch(() => undefined) : undefined;
@@ -41,16 +47,17 @@ export async function checkRunImages(out: string, files: readonly string[], resu
     const saved = JSON.parse(text) as RunImages;
     const added = current.files.filter((file) => !saved.files.includes(file));
     const removed = saved.files.filter((file) => !current.files.includes(file));
-    if (added.length > 0 || removed.length > 0 || saved.files.join('\n') !== current.files.join('\n')) {
-      const examples = (names: string[]) => names.slice(0, 3).join(', ') + (names.length > 3 ? ', ...' : '');
-      throw new Error(
-        `--resume: the images differ from those ${out} was trained on (${saved.files.length} then, ${files.length} now` +
-          `${added.length > 0 ? `; new: ${examples(added)}` : ''}${removed.length > 0 ? `; gone: ${examples(removed)}` : ''}), ` +
-          'so the resumed run would draw other batches than the uninterrupted one. ' +
-          `Restore the images as they were (${record} lists them), or start a new run with another --out.`,
-      );
-    }
-    return;
+    if (saved.files.join('\n') === current.files.join('\n')) return;
+    const examples = (names: string[]) => names.slice(0, 3).join(', ') + (names.length > 3 ? ', ...' : '');
+    logger.warn(
+      'the images differ from those the run was trained on: from here on it draws other batches than it would have',
+      {
+        before: saved.files.length,
+        now: files.length,
+        ...(added.length > 0 ? { new: examples(added) } : {}),
+        ...(removed.length > 0 ? { gone: examples(removed) } : {}),
+      },
+    );
   }
   await writeFileAtomic(record, [Buffer.from(`${JSON.stringify(current, null, 1)}\n`)]);
 }

@@ -190,6 +190,37 @@ describe('pretraining', () => {
     expect(fs.existsSync(brokenOut)).toBe(false);
   });
 
+  it('says how to go on when an image stops a run mid-way, and resumes passing over it', () => {
+    const config = path.join(dir, 'mid-way.yaml');
+    const truncated = path.join(dir, 'broken.nii.gz');
+    fs.writeFileSync(truncated, fs.readFileSync(ch2).subarray(0, 1024));
+    fs.writeFileSync(
+      config,
+      [
+        `data: { sources: [${ch2}, ${truncated}] }`,
+        'model: { channels: [8, 16, 16, 16, 16] }',
+        'training: { cropSize: [32, 32] }',
+        'steps: 8',
+        'batchSize: 1',
+        'seed: 3', // draws ch2 for the first steps, then the broken file
+      ].join('\n'),
+    );
+    const out = path.join(dir, 'mid-way');
+    const stopped = spawnSync(process.execPath, [cli, 'pretrain', '--config', config, '--out', out], {
+      encoding: 'utf8',
+    });
+    expect(stopped.status).toBe(2);
+    const resume = `npx cover-torch pretrain --config ${path.join(out, 'config.yaml')} --resume --set data.onError=skip`;
+    expect(stopped.stderr).toContain(`${truncated}: gzip data is corrupt or truncated`);
+    expect(stopped.stderr).toContain(resume);
+    const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length;
+    expect(steps).toBeGreaterThan(0);
+    const resumed = spawnSync(process.execPath, [cli, ...resume.split(' ').slice(2)], { encoding: 'utf8' });
+    expect(resumed.status).toBe(0);
+    expect(resumed.stderr).toContain('skipping an unreadable image');
+    expect(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(8);
+  });
+
   it('draws a progress line on a terminal only where the step lines would show', async () => {
     const seen = async (level: string) => {
       let text = '';
