@@ -127,6 +127,7 @@ export class CoverModel<D extends 2 | 3 = 2 | 3> implements Trainable<Tensor, St
     assertTensor(moving, 'moving');
     assertTensor(fixed, 'fixed');
     checkImages(this.options, moving, 'moving');
+    checkImages(this.options, fixed, 'fixed');
     if (moving.shape.join() !== fixed.shape.join()) {
       throw new RangeError(
         `Expected fixed of shape [${moving.shape.join(', ')}] like moving but received [${fixed.shape.join(', ')}]`,

@@ -101,6 +101,10 @@ describe('CoverModel', () => {
       /cropSize\[0\] = 32 is larger than the image \(24\)/,
     );
     await expect(model.trainStep(images([1, 1, 48, 48], 1), -1)).rejects.toThrow(RangeError);
+    const doubles = tensor(new Float64Array(32 * 32), [1, 1, 32, 32]);
+    await expect(model.forward(images([1, 1, 32, 32], 1), doubles as never)).rejects.toThrow(
+      'Expected float32 data for fixed but received float64',
+    );
     // The options describe the network built: changing them would save a file of another one.
     expect(() => ((model.options as { radius: number }).radius = 3)).toThrow(TypeError);
     expect(() => (model.options.channels as number[]).push(8)).toThrow(TypeError);
