@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { rangeError, typeError } from './errors';
 import { callSync } from './native/adopt';
 import { loadBinding } from './native/loadBinding';
@@ -71,6 +72,20 @@ export function setNumThreads(numThreads: number): void {
   }
   const { binding } = loadBinding();
   callSync(() => binding.setNumThreads(numThreads));
+  warnAboveCores(numThreads);
+}
+
+let warnedAboveCores = false;
+
+/** Once per process: more threads than cores only wait on each other (256 on 2 cores: 200x slower). */
+function warnAboveCores(numThreads: number): void {
+  const cores = os.availableParallelism();
+  if (numThreads <= cores || warnedAboveCores) return;
+  warnedAboveCores = true;
+  process.emitWarning(
+    `setNumThreads(${numThreads}) is above the ${cores} cores available: threads beyond the cores slow every step down`,
+    { code: 'COVER_TORCH_THREADS_ABOVE_CORES' },
+  );
 }
 
 /** LibTorch's intra-op thread count on the calling thread (the budget, once set). */

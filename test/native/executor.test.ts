@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { terminateWorkerMidCall } from './terminateWorker';
 import { CoverModel, getNumThreads, info, setNumThreads, tensor, type Tensor } from '../../lib';
@@ -68,6 +70,17 @@ describe('each model runs on its own native thread', () => {
       setNumThreads(before);
       await model.dispose();
     }
+  });
+
+  it('warns once when the thread budget is above the cores', () => {
+    // In a process of its own: the warning is once per process.
+    const script = `const { setNumThreads } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/lib'))});
+      const cores = require('node:os').availableParallelism();
+      setNumThreads(cores + 1); setNumThreads(cores + 2); setNumThreads(1);`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stderr.match(/COVER_TORCH_THREADS_ABOVE_CORES/g)).toHaveLength(1);
+    expect(run.stderr).toContain(`is above the ${os.availableParallelism()} cores available`);
   });
 
   it('gives seeded models created concurrently the weights they get one after the other', async () => {
