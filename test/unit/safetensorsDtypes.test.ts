@@ -17,4 +17,14 @@ describe('safetensors dtypes', () => {
     expect(tensors.features!.dtype).toBe('float16');
     expect(tensors.features!.data).toEqual(halves.data);
   });
+
+  it('refuses tensors or metadata that are not objects by name, writing nothing', async () => {
+    const file = path.join(tempDir(), 'refused.safetensors');
+    const one = tensor(new Float32Array(2), [2]);
+    await expect(saveSafetensors(file, [one] as never)).rejects.toThrow(
+      'Expected tensors as an object of tensors by name',
+    );
+    await expect(saveSafetensors(file, { one }, null as never)).rejects.toThrow('Expected metadata as an object');
+    expect(fs.existsSync(file)).toBe(false);
+  });
 });
