@@ -7,9 +7,10 @@
 #      step on the GPU against one on the CPU), then every other C++ test;
 #   3. runs the GPU benchmarks (kernels against the reference MoV, training steps, the
 #      largest 3D crop) and the plain-PyTorch baseline step on the same GPU.
-# Everything lands in OUT (default ./gpu-check-out), in seven files at most (a lent GPU
-# machine sends back eight): summary.txt, build.log (configure, build, program start),
-# tests-cuda.txt, tests-cpu.txt, bench.jsonl, baseline.jsonl and bench-errors.txt.
+# Everything lands in OUT (default ./gpu-check-out), in seven files at most (so that a
+# remote runner that returns few files keeps them all): summary.txt, build.log (configure,
+# build, program start), tests-cuda.txt, tests-cpu.txt, bench.jsonl, baseline.jsonl and
+# bench-errors.txt.
 # Exit status 0 only when every test passed.
 #
 #   scripts/gpu-check.sh            (npm run gpu-check, where Node exists)
