@@ -90,7 +90,13 @@ export {
   type ReadImageOptions,
   type NormalizeSpec,
 } from './data/image';
-export { ImageDataset, type ImageDatasetOptions } from './data/dataset/ImageDataset';
+export {
+  ImageDataset,
+  type ImageDatasetOptions,
+  type VerifyOptions,
+  type DatasetCheck,
+  type DatasetFailure,
+} from './data/dataset/ImageDataset';
 export { findImageFiles } from './data/dataset/findImageFiles';
 export {
   patchBatches,

@@ -7,7 +7,6 @@ import { lockFolder } from '../io/folderLock';
 import { pathExists } from '../io/pathExists';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import type { ResolvedPretrainConfig } from '../config/pretrainConfig';
-import { ImageDataset } from '../data/dataset/ImageDataset';
 import { patchBatches, patchSizeFor } from '../data/dataset/patchBatches';
 import { phantomBatches } from '../data/phantom';
 import { formatProgress } from '../log/formatProgress';
@@ -17,7 +16,8 @@ import type { Tensor } from '../tensor';
 import { bestCheckpoint, latestCheckpoint, STEPS_METADATA } from '../train/checkpoints';
 import { Trainer } from '../train/Trainer';
 import { refuseToOverwriteRun } from '../train/runFolder';
-import { parsePretrainArgs } from './pretrainArgs';
+import { checkRunData, openRunDataset } from './checkData';
+import { parsePretrainArgs, type PretrainArgs } from './pretrainArgs';
 import { checkRunImages, RUN_IMAGES_FILE } from './runImages';
 import { ImageReadError } from '../data/image';
 
@@ -39,6 +39,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     process.stdout.write(YAML.stringify(withoutCliSwitches(config)));
     return 0;
   }
+  if (config.checkData) return checkRunData(config, logger, signal);
   const existed = await pathExists(config.out);
   if (existed && !(await fs.stat(config.out)).isDirectory())
     throw new Error(`--out ${config.out} is a file; expected a folder for the run (it is created if missing)`);
@@ -51,7 +52,8 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     if (started && error instanceof ImageReadError)
       error.message +=
         '\nThe run stopped with a checkpoint of its last step. Replace that file with a readable copy and resume, ' +
-        `or resume passing over unreadable images: npx cover-torch pretrain --config ${path.join(config.out, 'config.yaml')} --resume --set data.onError=skip`;
+        `or resume passing over unreadable images: npx cover-torch pretrain --config ${path.join(config.out, 'config.yaml')} --resume --set data.onError=skip` +
+        `\nTo list every unreadable image at once: npx cover-torch pretrain --config ${path.join(config.out, 'config.yaml')} --check-data`;
     // A new run that failed before its first step (unreadable data, a model that cannot be
     // built) leaves no folder behind that would look like a run.
     if (!existed && !started) {
@@ -180,15 +182,7 @@ async function batchSource(
     };
   }
   const data = config.data;
-  const dataset = await ImageDataset.fromSources(data.sources, {
-    normalize: data.normalize,
-    ...(data.spacing ? { spacing: data.spacing } : {}),
-    onError: data.onError,
-    cacheSize: data.cacheSize,
-    maxVoxels: data.maxVoxels,
-    volumesOnly: config.dims === 3,
-    logger,
-  });
+  const dataset = await openRunDataset(config, logger);
   return {
     description: `${dataset.size} image${dataset.size === 1 ? '' : 's'}`,
     files: dataset.files,
@@ -247,9 +241,10 @@ async function refuseChangedSettings(config: ResolvedPretrainConfig): Promise<vo
 }
 
 /** The resolved configuration as a config file would hold it. */
-function withoutCliSwitches(config: ResolvedPretrainConfig & { printConfig?: boolean }): object {
+function withoutCliSwitches(config: ResolvedPretrainConfig & Partial<PretrainArgs>): object {
   const rest: Record<string, unknown> = { ...config };
   delete rest.printConfig;
+  delete rest.checkData;
   delete rest.resume;
   return rest;
 }

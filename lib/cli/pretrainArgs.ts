@@ -25,7 +25,16 @@ Options:
   --set KEY=VALUE         any option by its config path, e.g. --set training.views.degree=0.3
   --resume                continue from the latest checkpoint in --out
   --print-config          print the resolved configuration (YAML) and exit
+  --check-data            read every image once as the run would, list those that fail, and exit
   --log-level LEVEL       debug, info, warn, error or silent (default info)`;
+
+/** A run's configuration, and the switches that make the command do something else than train. */
+export type PretrainArgs = ResolvedPretrainConfig & {
+  /** Print the configuration and exit. */
+  printConfig: boolean;
+  /** Read every image once, report the ones that fail, and exit. */
+  checkData: boolean;
+};
 
 /** Flags that are shorthands for one configuration field. */
 const FIELD_OF_FLAG: Record<string, string> = {
@@ -39,7 +48,7 @@ const FIELD_OF_FLAG: Record<string, string> = {
   device: 'model.device',
   'log-level': 'logLevel',
 };
-const SWITCHES = ['demo', 'resume', 'print-config'];
+const SWITCHES = ['demo', 'resume', 'print-config', 'check-data'];
 const KNOWN = [...SWITCHES, ...Object.keys(FIELD_OF_FLAG), 'config', 'data', 'crop', 'set'];
 
 /**
@@ -47,10 +56,7 @@ const KNOWN = [...SWITCHES, ...Object.keys(FIELD_OF_FLAG), 'config', 'data', 'cr
  * each flag as an override. An invalid value's message names the field and the flag it
  * came from.
  */
-export async function parsePretrainArgs(
-  argv: string[],
-  cwd = process.cwd(),
-): Promise<ResolvedPretrainConfig & { printConfig: boolean }> {
+export async function parsePretrainArgs(argv: string[], cwd = process.cwd()): Promise<PretrainArgs> {
   const flags: Array<[string, string | true]> = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -124,6 +130,7 @@ export async function parsePretrainArgs(
     return {
       ...resolved,
       printConfig: flags.some(([name]) => name === 'print-config'),
+      checkData: flags.some(([name]) => name === 'check-data'),
       out: path.resolve(cwd, resolved.out),
       data: resolved.data && {
         ...resolved.data,

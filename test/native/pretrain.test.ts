@@ -206,6 +206,28 @@ describe('pretraining', () => {
       ].join('\n'),
     );
     const out = path.join(dir, 'mid-way');
+    // --check-data finds the broken file first: listed on stdout, exit 1, no run folder.
+    const checked = spawnSync(process.execPath, [cli, 'pretrain', '--config', config, '--out', out, '--check-data'], {
+      encoding: 'utf8',
+    });
+    expect(checked.status).toBe(1);
+    expect(checked.stdout).toBe(
+      `${truncated}: gzip data is corrupt or truncated (unexpected end of file), expected a complete .gz file; download or copy it again\n`,
+    );
+    expect(checked.stderr).toMatch(
+      /checked {2}images=2 readable=1 failed=1 seconds=[\d.]+ shape=181x217x181 spacing="1 x 1 x 1 mm"/,
+    );
+    expect(checked.stderr).toContain('a run would stop at the first of the 1 listed that it draws');
+    expect(fs.existsSync(out)).toBe(false);
+    const skipping = spawnSync(
+      process.execPath,
+      [cli, 'pretrain', '--config', config, '--check-data', '--set', 'data.onError=skip'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(skipping.status).toBe(1);
+    expect(skipping.stderr).toContain('a run would pass over the 1 listed (data.onError is skip)');
     const stopped = spawnSync(process.execPath, [cli, 'pretrain', '--config', config, '--out', out], {
       encoding: 'utf8',
     });

@@ -238,6 +238,71 @@ describe('patch batches', () => {
     expect(() => skipping.get(2)).toThrow('Expected an integer between 0 and 1 for index but received 2');
   });
 
+  it("verifies every image once, listing all failures in order, with the images' extents", async () => {
+    const reads: string[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const read = async (file: string): Promise<ImageVolume> => {
+      reads.push(file);
+      inFlight += 1;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      inFlight -= 1;
+      if (file.startsWith('bad')) throw new Error(`${file}: file is truncated`);
+      if (file === 'picture.png') return { ...indexVolume([1, 7, 9], file), shape: [7, 9], spacing: [0.5, 0.5] };
+      const volume = indexVolume(file === 'big.nii' ? [6, 5, 8] : [4, 5, 6], file);
+      return { ...volume, spacing: file === 'big.nii' ? [2, 1, 1] : [1, 1, 1] };
+    };
+    const files = ['a.nii', 'bad1.nii', 'big.nii', 'picture.png', 'bad2.nii'];
+    const progress: number[] = [];
+    const strict = new ImageDataset(files, { read, normalize: { kind: 'none' } });
+    const check = await strict.verify({ concurrency: 3, onProgress: (done, total) => progress.push(done / total) });
+    expect(check.readable).toBe(3);
+    expect(check.failed).toEqual([
+      { file: 'bad1.nii', message: 'bad1.nii: file is truncated' },
+      { file: 'bad2.nii', message: 'bad2.nii: file is truncated' },
+    ]);
+    // The picture counts for the in-plane axes only.
+    expect(check.shape).toEqual({ min: [4, 5, 6], max: [6, 7, 9] });
+    expect(check.spacing).toEqual({ min: [1, 0.5, 0.5], max: [2, 1, 1] });
+    expect(progress).toEqual([0.2, 0.4, 0.6, 0.8, 1]);
+    expect(mostInFlight).toBe(3);
+    expect([...reads].sort()).toEqual([...files].sort());
+    // Nothing was kept: get() reads again; under onError "error" a failure still throws.
+    await strict.get(0);
+    expect(reads).toHaveLength(6);
+    await expect(strict.get(1)).rejects.toThrow('bad1.nii: file is truncated');
+
+    // Under "skip", verified failures are passed over from then on without another read.
+    const skipping = new ImageDataset(files, { read, onError: 'skip', normalize: { kind: 'none' } });
+    const before = reads.length;
+    expect((await skipping.verify()).failed).toHaveLength(2);
+    expect(skipping.failedCount).toBe(2);
+    expect(await skipping.get(4)).toBeUndefined();
+    expect(reads.length - before).toBe(5);
+    expect(mostInFlight).toBe(3); // the default, 2, stayed below
+  });
+
+  it('stops verifying when aborted, and refuses bad verify options', async () => {
+    const controller = new AbortController();
+    let reads = 0;
+    const read = async (file: string): Promise<ImageVolume> => {
+      reads += 1;
+      if (reads === 2) controller.abort(new Error('stop here'));
+      return indexVolume([4, 5, 6], file);
+    };
+    const dataset = new ImageDataset(['a', 'b', 'c', 'd', 'e', 'f'], { read, normalize: { kind: 'none' } });
+    await expect(dataset.verify({ concurrency: 1, signal: controller.signal })).rejects.toThrow('stop here');
+    expect(reads).toBe(2);
+    await expect(dataset.verify({ concurrency: 0 })).rejects.toThrow(
+      'Expected an integer between 1 and 64 for concurrency but received 0',
+    );
+    await expect(dataset.verify({ concurent: 2 } as never)).rejects.toThrow(
+      'Unknown option "concurent" for verify; did you mean "concurrency"?',
+    );
+    await expect(dataset.verify({ signal: {} } as never)).rejects.toThrow('Expected signal to be an AbortSignal');
+  });
+
   it('refuses options that would hang, skip every image or be ignored', () => {
     const files = ['0'];
     expect(() => new ImageDataset(files, { read, cacheSize: -1 })).toThrow(/for cacheSize but received -1/);

@@ -91,30 +91,50 @@ export class ImageDataset {
     return loading;
   }
 
+  /**
+   * Reads every image once, as `get` would prepare it, without keeping any: which files fail
+   * and why, all of them, before a long run meets the first one hours in. Under onError
+   * "skip" the failed files are passed over from then on without being read again.
+   */
+  async verify(options: VerifyOptions = {}): Promise<DatasetCheck> {
+    const { concurrency = 2, signal, onProgress } = checkVerifyOptions(options);
+    const failures: Array<DatasetFailure | undefined> = new Array<DatasetFailure | undefined>(this.files.length);
+    const sizes = new Extent();
+    const spacings = new Extent();
+    let next = 0;
+    let done = 0;
+    const worker = async () => {
+      while (next < this.files.length && !signal?.aborted) {
+        const index = next++;
+        const file = this.files[index]!;
+        try {
+          const volume = await this.#prepare(file);
+          sizes.add(volume.shape);
+          spacings.add(volume.spacing);
+        } catch (error) {
+          failures[index] = { file, message: error instanceof Error ? error.message : String(error) };
+          if (this.#options.onError === 'skip') this.#failed.add(index);
+        }
+        onProgress?.(++done, this.files.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, this.files.length) }, worker));
+    signal?.throwIfAborted();
+    const failed = failures.filter((failure) => failure !== undefined);
+    return {
+      readable: this.files.length - failed.length,
+      failed,
+      ...(sizes.min ? { shape: { min: sizes.min, max: sizes.max! } } : {}),
+      ...(spacings.min ? { spacing: { min: spacings.min, max: spacings.max! } } : {}),
+    };
+  }
+
   async #load(index: number): Promise<ImageVolume | undefined> {
     const file = this.files[index]!;
-    const { normalize = { kind: 'percentile' }, spacing, onError = 'error', maxVoxels } = this.#options;
-    const read =
-      this.#options.read ?? ((path: string) => readImage(path, maxVoxels !== undefined ? { maxVoxels } : {}));
     try {
-      let volume = checkImageVolume(await read(file), file);
-      const target = spacing && spacingFor(volume, spacing);
-      if (target) volume = resampleToSpacing(volume, target, maxVoxels !== undefined ? { maxVoxels } : {});
-      // After resampling, which may leave one slice of a thin volume.
-      if (this.#options.volumesOnly && isPlanar(volume.shape))
-        throw new ImageReadError(file, 'is a 2D image; 3D training needs volumes (or use dims 2)');
-      const normalized = normalizeIntensity(volume, normalize);
-      // The other normalisations map NaN and infinities to 0 or 1; left as they are, they
-      // would make every step that draws them skip as non-finite, the file unnamed.
-      const bad = normalize.kind === 'none' ? firstNonFinite(normalized.data) : -1;
-      if (bad >= 0)
-        throw new ImageReadError(
-          file,
-          `holds ${normalized.data[bad]} at voxel ${bad}, and normalize is "none"; clean the image or normalise it`,
-        );
-      return normalized;
+      return await this.#prepare(file);
     } catch (error) {
-      if (onError === 'error') throw error;
+      if ((this.#options.onError ?? 'error') === 'error') throw error;
       if (!this.#failed.has(index)) {
         this.#failed.add(index);
         (this.#options.logger ?? silentLogger).warn(`skipping an unreadable image: ${(error as Error).message}`, {
@@ -124,6 +144,84 @@ export class ImageDataset {
       return undefined;
     }
   }
+
+  /** Reads, resamples, checks and normalises one file; throws what is wrong with it. */
+  async #prepare(file: string): Promise<ImageVolume> {
+    const { normalize = { kind: 'percentile' }, spacing, maxVoxels } = this.#options;
+    const read =
+      this.#options.read ?? ((path: string) => readImage(path, maxVoxels !== undefined ? { maxVoxels } : {}));
+    let volume = checkImageVolume(await read(file), file);
+    const target = spacing && spacingFor(volume, spacing);
+    if (target) volume = resampleToSpacing(volume, target, maxVoxels !== undefined ? { maxVoxels } : {});
+    // After resampling, which may leave one slice of a thin volume.
+    if (this.#options.volumesOnly && isPlanar(volume.shape))
+      throw new ImageReadError(file, 'is a 2D image; 3D training needs volumes (or use dims 2)');
+    const normalized = normalizeIntensity(volume, normalize);
+    // The other normalisations map NaN and infinities to 0 or 1; left as they are, they
+    // would make every step that draws them skip as non-finite, the file unnamed.
+    const bad = normalize.kind === 'none' ? firstNonFinite(normalized.data) : -1;
+    if (bad >= 0)
+      throw new ImageReadError(
+        file,
+        `holds ${normalized.data[bad]} at voxel ${bad}, and normalize is "none"; clean the image or normalise it`,
+      );
+    return normalized;
+  }
+}
+
+export interface VerifyOptions {
+  /** Files read at once, 1 to 64. Default 2 (each may be a large volume in memory until checked). */
+  concurrency?: number;
+  /** Stops after the files being read; verify then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called after each file, with how many are done and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface DatasetFailure {
+  file: string;
+  /** What is wrong with it (the reader's message, which starts with the path). */
+  message: string;
+}
+
+export interface DatasetCheck {
+  /** Files that prepare as training would prepare them. */
+  readable: number;
+  /** The others, in the dataset's order. */
+  failed: DatasetFailure[];
+  /** Smallest and largest size per array axis of the readable images, after resampling. */
+  shape?: { min: number[]; max: number[] };
+  /** Smallest and largest voxel size (mm) per array axis of the readable images. */
+  spacing?: { min: number[]; max: number[] };
+}
+
+/**
+ * Per-axis minimum and maximum over arrays of 2 or 3 values. Arrays align on their last
+ * axes: a 2D picture among volumes counts for the in-plane axes only.
+ */
+class Extent {
+  min?: number[];
+  max?: number[];
+
+  add(values: readonly number[]): void {
+    const length = Math.max(values.length, this.min?.length ?? 0);
+    const at = (array: readonly number[] | undefined, axis: number) => array?.[axis - (length - array.length)];
+    const defined = (value: number | undefined): value is number => value !== undefined;
+    const axes = Array.from({ length }, (_, axis) => axis);
+    this.min = axes.map((axis) => Math.min(...[at(values, axis), at(this.min, axis)].filter(defined)));
+    this.max = axes.map((axis) => Math.max(...[at(values, axis), at(this.max, axis)].filter(defined)));
+  }
+}
+
+function checkVerifyOptions(options: VerifyOptions): VerifyOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('Expected verify options as an object');
+  refuseUnknownOptions(options, ['concurrency', 'signal', 'onProgress'], 'verify');
+  if (options.concurrency !== undefined) checkInteger(options.concurrency, 'concurrency', 1, 64);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new TypeError('Expected signal to be an AbortSignal');
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw new TypeError('Expected onProgress to be a function (done, total) => void');
+  return options;
 }
 
 const DATASET_OPTIONS = Object.keys({
