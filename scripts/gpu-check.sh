@@ -6,7 +6,8 @@
 #   2. runs the "cuda: " tests (CUDA MoV kernels against the reference, bfloat16, a training
 #      step on the GPU against one on the CPU), then every other C++ test;
 #   3. runs the GPU benchmarks (kernels against the reference MoV, training steps, the
-#      largest 3D crop) and the plain-PyTorch baseline step on the same GPU.
+#      largest 3D crop, bf16 against fp32 over a few hundred steps) and the plain-PyTorch
+#      baseline step on the same GPU.
 # Everything lands in OUT (default ./gpu-check-out), in seven files at most (so that a
 # remote runner that returns few files keeps them all): summary.txt, build.log (configure,
 # build, program start), tests-cuda.txt, tests-cpu.txt, bench.jsonl, baseline.jsonl and
@@ -123,9 +124,9 @@ for number in "$limit" "$deadline"; do
   [[ -z "$number" || "$number" =~ ^[0-9]+$ ]] ||
     fail "GPU_CHECK_SCENARIO_TIMEOUT and GPU_CHECK_DEADLINE are whole seconds, got \"$number\""
 done
-# The largest-crop search stops trying new sizes after half a scenario's time, so that it
-# prints what it found before the timeout.
-export COVER_TORCH_LARGEST_CROP_BUDGET_S=$((limit / 2))
+# The largest-crop search stops trying new sizes, and the bf16 loss curves stop training,
+# after half a scenario's time, so that they print what they found before the timeout.
+export COVER_TORCH_LARGEST_CROP_BUDGET_S=$((limit / 2)) COVER_TORCH_LOSS_CURVE_BUDGET_S=$((limit / 2))
 # True once the deadline has passed (never without one); says what it left out.
 pastDeadline() {
   [ -n "$deadline" ] && [ $(($(date +%s) - started)) -ge "$deadline" ] || return 1
@@ -135,7 +136,7 @@ pastDeadline() {
 # 3. Benchmarks, each in its own process; one JSON object per line. The scenarios the
 # issue's figures rest on come first, so that a deadline leaves out the others.
 : >"$out/bench.jsonl"
-first='^cuda-(mov-3d-128-c8-j1-r2-(kernel|reference)|mov-2d-384-c32-j4-r2-kernel|step-(2d-384-b24|3d-128-b2)(-bf16)?|step-3d-largest)$'
+first='^cuda-(mov-3d-128-c8-j1-r2-(kernel|reference)|mov-2d-384-c32-j4-r2-kernel|step-(2d-384-b24|3d-128-b2)(-bf16)?|step-3d-largest|loss-curve-.*)$'
 chosen=$(grep -E "${GPU_CHECK_SCENARIOS:-^cuda-}" "$build/cover_torch_bench.list")
 while IFS= read -r scenario; do
   [ -z "$scenario" ] && continue

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "bench/loss_curve.h"
 #include "bench/scenarios.h"
 #include "core/mov.h"
 #include "core/runtime_info.h"
@@ -271,6 +272,8 @@ std::map<std::string, std::function<std::string()>> cudaScenarios() {
   all["cuda-step-2d-384-b24-bf16"] = stepScenario(2, 384, 24, "bf16");
   all["cuda-step-3d-128-b2-bf16"] = stepScenario(3, 128, 2, "bf16");
   all["cuda-step-3d-largest"] = largestCrop;
+  all["cuda-loss-curve-2d-128-b8"] = lossCurveScenario(kGpu, 2, 128, 8);
+  all["cuda-loss-curve-3d-64-b2"] = lossCurveScenario(kGpu, 3, 64, 2);
   return all;
 }
 #else

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "bench/cuda_scenarios.h"
+#include "bench/loss_curve.h"
 #include "core/mov.h"
 #include "core/trainer.h"
 
@@ -163,6 +164,7 @@ const std::map<std::string, std::function<std::string()>>& scenarios() {
         {"step-2d-128-b4", stepScenario(2, {128, 128}, 4)},
         {"step-3d-64-b1", stepScenario(3, {64, 64, 64}, 1)},
         {"step-3d-96-b1", stepScenario(3, {96, 96, 96}, 1, 3)},
+        {"loss-curve-2d-32-b2", lossCurveScenario(torch::kCPU, 2, 32, 2)},
     };
     auto gpu = cudaScenarios();
     cpu.insert(gpu.begin(), gpu.end());
