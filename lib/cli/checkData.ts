@@ -44,14 +44,14 @@ export async function checkRunData(
   try {
     check = await dataset.verify({
       ...(signal ? { signal } : {}),
-      onProgress: (done, total) => {
+      onProgress: (done, total, failed) => {
         if (Date.now() - reported < PROGRESS_EVERY_MS || done === total) return;
         reported = Date.now();
-        logger.info(`checked ${done}/${total}`, { failed_so_far: dataset.failedCount });
+        logger.info(`checked ${done}/${total}`, { failed_so_far: failed });
       },
     });
   } catch (error) {
-    if (!signal?.aborted) throw error;
+    if (!signal?.aborted || error !== signal.reason) throw error;
     logger.warn('interrupted: the check did not finish');
     return 130;
   }
@@ -61,8 +61,10 @@ export async function checkRunData(
     readable: check.readable,
     failed: check.failed.length,
     seconds: Math.round((Date.now() - started) / 100) / 10,
-    ...(check.shape ? { shape: range(check.shape, 'x', '') } : {}),
-    ...(check.spacing ? { spacing: range(check.spacing, ' x ', ' mm') } : {}),
+    ...(check.shape ? { shape: range(check.shape, 'x', '', (size) => String(size)) } : {}),
+    ...(check.spacing
+      ? { spacing: range(check.spacing, ' x ', ' mm', (mm) => String(Number(mm.toPrecision(4)))) }
+      : {}),
   });
   if (check.failed.length === 0) return 0;
   if (check.readable === 0) logger.error('no image reads: a run would stop at its first step');
@@ -75,9 +77,14 @@ export async function checkRunData(
   return 1;
 }
 
-/** "181x217x181", or "160x192x160 to 181x217x181" when the images differ. */
-function range(extent: { min: number[]; max: number[] }, separator: string, unit: string): string {
-  const text = (values: number[]) => values.map((value) => Number(value.toPrecision(4))).join(separator) + unit;
+/** "181x217x181", or "160x192x160 to 181x217x181" when the images differ (sizes whole, mm to 4 digits). */
+function range(
+  extent: { min: number[]; max: number[] },
+  separator: string,
+  unit: string,
+  format: (value: number) => string,
+): string {
+  const text = (values: number[]) => values.map(format).join(separator) + unit;
   const [low, high] = [text(extent.min), text(extent.max)];
   return low === high ? low : `${low} to ${high}`;
 }

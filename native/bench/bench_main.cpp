@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -39,6 +40,28 @@ void resetPeakMemory() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 double peakMemoryMb() { return static_cast<double>(statusKb("VmHWM")) / 1024.0; }
 double currentMemoryMb() { return static_cast<double>(statusKb("VmRSS")) / 1024.0; }
+
+std::string jsonObject(const std::vector<std::pair<std::string, double>>& numbers,
+                       const std::vector<std::pair<std::string, std::string>>& strings) {
+  std::ostringstream out;
+  out << "{";
+  const char* separator = "";
+  for (const auto& [key, value] : strings) {
+    out << separator << "\"" << key << "\":\"" << value << "\"";
+    separator = ",";
+  }
+  for (const auto& [key, value] : numbers) {
+    out << separator << "\"" << key << "\":";
+    if (std::isfinite(value)) {
+      out << value;
+    } else {
+      out << "null";
+    }
+    separator = ",";
+  }
+  out << "}";
+  return out.str();
+}
 
 Measurement measure(const std::function<void()>& run, int repeats) {
   // Peak memory of the first run, above what the process held before it. (Freed memory of

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
-#include <sstream>
 #include <vector>
 
 #include "bench/loss_curve.h"
@@ -66,18 +65,7 @@ GpuMeasurement measureGpu(const std::function<void()>& run, int repeats) {
 std::string json(const std::vector<std::pair<std::string, double>>& numbers,
                  const std::string& kind) {
   static const std::string gpu = core::runtimeInfo().cudaDeviceNames.at(0);
-  std::ostringstream out;
-  out << "{\"kind\":\"" << kind << "\",\"gpu\":\"" << gpu << "\"";
-  for (const auto& [key, value] : numbers) {
-    out << ",\"" << key << "\":";
-    if (std::isfinite(value)) {
-      out << value;
-    } else {
-      out << "null";  // JSON has no NaN or infinity
-    }
-  }
-  out << "}";
-  return out.str();
+  return jsonObject(numbers, {{"kind", kind}, {"gpu", gpu}});
 }
 
 // MoV forward + backward on random features; for the kernels also forward alone, its bytes

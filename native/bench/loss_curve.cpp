@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -41,10 +40,16 @@ torch::Tensor texturedImages(torch::Device device, int dims, int64_t count, int6
   return ((flat - low) / (high - low)).view(shape);
 }
 
-double mean(const std::vector<double>& values, size_t from, size_t to) {
+// The mean of the finite values in [from, to); NaN when there are none.
+double finiteMean(const std::vector<double>& values, size_t from, size_t to) {
   double sum = 0;
-  for (size_t i = from; i < to; ++i) sum += values[i];
-  return to > from ? sum / static_cast<double>(to - from) : std::nan("");
+  size_t count = 0;
+  for (size_t i = from; i < to; ++i) {
+    if (!std::isfinite(values[i])) continue;
+    sum += values[i];
+    ++count;
+  }
+  return count > 0 ? sum / static_cast<double>(count) : std::nan("");
 }
 
 double environmentNumber(const char* name, double fallback) {
@@ -75,38 +80,48 @@ std::function<std::string()> lossCurveScenario(torch::Device device, int dims, i
       train.mixedPrecision = precision;
       trainers.push_back(std::make_unique<core::Trainer>(model, train));
     }
+    // Per step and precision; a skipped step (non-finite loss or gradient) is left out of
+    // the means and counted instead.
     std::vector<std::vector<double>> losses(2), ratios(2);
-    std::vector<double> lastVariation(2, 0);
+    std::vector<double> lastVariation(2, 0), skipped(2, 0);
     const double started = nowMs();
-    for (size_t step = 0; step < steps && (step == 0 || nowMs() - started < budgetMs); ++step) {
+    size_t taken = 0;
+    for (; taken < steps && (taken == 0 || nowMs() - started < budgetMs); ++taken) {
       const auto indices =
-          (torch::arange(batch) + static_cast<int64_t>(step) * batch).remainder(images.size(0));
+          (torch::arange(batch) + static_cast<int64_t>(taken) * batch).remainder(images.size(0));
       const auto batchImages = images.index_select(0, indices.to(device));
       // A linear warmup over 50 steps, then the default peak rate.
-      const double learningRate = 1e-4 * std::min(1.0, static_cast<double>(step + 1) / 50.0);
+      const double learningRate = 1e-4 * std::min(1.0, static_cast<double>(taken + 1) / 50.0);
       for (size_t i = 0; i < trainers.size(); ++i) {
         const auto metrics = trainers[i]->step(batchImages, learningRate);
-        losses[i].push_back(metrics.vectorLoss);
-        ratios[i].push_back(metrics.vectorLoss / metrics.zeroBaseline);
+        const bool finite =
+            !metrics.skipped && std::isfinite(metrics.vectorLoss) && metrics.zeroBaseline > 0;
+        losses[i].push_back(finite ? metrics.vectorLoss : std::nan(""));
+        ratios[i].push_back(finite ? metrics.vectorLoss / metrics.zeroBaseline : std::nan(""));
+        skipped[i] += finite ? 0 : 1;
         lastVariation[i] = metrics.featureVariation;
       }
     }
-    const size_t n = losses[0].size();
-    const size_t window = std::min<size_t>(50, (n + 1) / 2);
-    double gap = 0;
-    for (size_t i = 0; i < n; ++i) gap += std::abs(losses[1][i] - losses[0][i]) / losses[0][i];
-    std::ostringstream out;
-    out << "{\"kind\":\"bf16-vs-fp32-loss-curve\",\"device\":\"" << device.str() << "\""
-        << ",\"steps\":" << n << ",\"complete\":" << (n == steps ? "true" : "false")
-        << ",\"fp32FirstRatio\":" << mean(ratios[0], 0, window)
-        << ",\"fp32LastRatio\":" << mean(ratios[0], n - window, n)
-        << ",\"bf16FirstRatio\":" << mean(ratios[1], 0, window)
-        << ",\"bf16LastRatio\":" << mean(ratios[1], n - window, n)
-        << ",\"meanRelativeGap\":" << (n > 0 ? gap / static_cast<double>(n) : 0.0)
-        << ",\"fp32FeatureVariation\":" << lastVariation[0]
-        << ",\"bf16FeatureVariation\":" << lastVariation[1] << ",\"ms\":" << nowMs() - started
-        << "}";
-    return out.str();
+    // The first and last halves' ends: 50 steps each, fewer (and never overlapping) when the
+    // run stopped early.
+    const size_t window = std::min<size_t>(50, taken / 2);
+    std::vector<double> gaps;
+    for (size_t i = 0; i < taken; ++i)
+      gaps.push_back(std::abs(losses[1][i] - losses[0][i]) / losses[0][i]);
+    return jsonObject({{"steps", static_cast<double>(taken)},
+                       {"complete", taken == steps ? 1.0 : 0.0},
+                       {"window", static_cast<double>(window)},
+                       {"fp32FirstRatio", finiteMean(ratios[0], 0, window)},
+                       {"fp32LastRatio", finiteMean(ratios[0], taken - window, taken)},
+                       {"bf16FirstRatio", finiteMean(ratios[1], 0, window)},
+                       {"bf16LastRatio", finiteMean(ratios[1], taken - window, taken)},
+                       {"meanRelativeGap", finiteMean(gaps, 0, gaps.size())},
+                       {"fp32SkippedSteps", skipped[0]},
+                       {"bf16SkippedSteps", skipped[1]},
+                       {"fp32FeatureVariation", lastVariation[0]},
+                       {"bf16FeatureVariation", lastVariation[1]},
+                       {"ms", nowMs() - started}},
+                      {{"kind", "bf16-vs-fp32-loss-curve"}, {"device", device.str()}});
   };
 }
 

@@ -4,8 +4,6 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include <sstream>
-
 #include "bench/cuda_scenarios.h"
 #include "bench/loss_curve.h"
 #include "core/mov.h"
@@ -16,19 +14,7 @@ namespace {
 
 std::string json(const std::map<std::string, double>& numbers,
                  const std::map<std::string, std::string>& strings) {
-  std::ostringstream out;
-  out << "{";
-  bool first = true;
-  for (const auto& [key, value] : strings) {
-    out << (first ? "" : ",") << "\"" << key << "\":\"" << value << "\"";
-    first = false;
-  }
-  for (const auto& [key, value] : numbers) {
-    out << (first ? "" : ",") << "\"" << key << "\":" << value;
-    first = false;
-  }
-  out << "}";
-  return out.str();
+  return jsonObject({numbers.begin(), numbers.end()}, {strings.begin(), strings.end()});
 }
 
 // Forward + backward of MoV on random features of the given shape.

@@ -255,8 +255,16 @@ describe('patch batches', () => {
     };
     const files = ['a.nii', 'bad1.nii', 'big.nii', 'picture.png', 'bad2.nii'];
     const progress: number[] = [];
+    let lastFailed = -1;
     const strict = new ImageDataset(files, { read, normalize: { kind: 'none' } });
-    const check = await strict.verify({ concurrency: 3, onProgress: (done, total) => progress.push(done / total) });
+    const check = await strict.verify({
+      concurrency: 3,
+      onProgress: (done, total, failed) => {
+        progress.push(done / total);
+        expect(failed).toBeGreaterThanOrEqual(Math.max(lastFailed, 0));
+        lastFailed = failed;
+      },
+    });
     expect(check.readable).toBe(3);
     expect(check.failed).toEqual([
       { file: 'bad1.nii', message: 'bad1.nii: file is truncated' },
@@ -266,6 +274,7 @@ describe('patch batches', () => {
     expect(check.shape).toEqual({ min: [4, 5, 6], max: [6, 7, 9] });
     expect(check.spacing).toEqual({ min: [1, 0.5, 0.5], max: [2, 1, 1] });
     expect(progress).toEqual([0.2, 0.4, 0.6, 0.8, 1]);
+    expect(lastFailed).toBe(2);
     expect(mostInFlight).toBe(3);
     expect([...reads].sort()).toEqual([...files].sort());
     // Nothing was kept: get() reads again; under onError "error" a failure still throws.
@@ -294,6 +303,18 @@ describe('patch batches', () => {
     const dataset = new ImageDataset(['a', 'b', 'c', 'd', 'e', 'f'], { read, normalize: { kind: 'none' } });
     await expect(dataset.verify({ concurrency: 1, signal: controller.signal })).rejects.toThrow('stop here');
     expect(reads).toBe(2);
+    // A throwing onProgress stops the check; no read is left running once verify has settled.
+    reads = 0;
+    const failing = dataset.verify({
+      onProgress: () => {
+        throw new Error('progress failed');
+      },
+    });
+    await expect(failing).rejects.toThrow('progress failed');
+    const settled = reads;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(reads).toBe(settled);
+    expect(settled).toBeLessThanOrEqual(2);
     await expect(dataset.verify({ concurrency: 0 })).rejects.toThrow(
       'Expected an integer between 1 and 64 for concurrency but received 0',
     );

@@ -98,13 +98,16 @@ export class ImageDataset {
    */
   async verify(options: VerifyOptions = {}): Promise<DatasetCheck> {
     const { concurrency = 2, signal, onProgress } = checkVerifyOptions(options);
-    const failures: Array<DatasetFailure | undefined> = new Array<DatasetFailure | undefined>(this.files.length);
+    const total = this.files.length;
+    const failures: Array<DatasetFailure | undefined> = new Array<DatasetFailure | undefined>(total);
     const sizes = new Extent();
     const spacings = new Extent();
     let next = 0;
     let done = 0;
+    let failedSoFar = 0;
+    let stopped = false; // by the signal, or by an error of onProgress
     const worker = async () => {
-      while (next < this.files.length && !signal?.aborted) {
+      while (next < total && !stopped && !signal?.aborted) {
         const index = next++;
         const file = this.files[index]!;
         try {
@@ -113,13 +116,24 @@ export class ImageDataset {
           spacings.add(volume.spacing);
         } catch (error) {
           failures[index] = { file, message: error instanceof Error ? error.message : String(error) };
+          failedSoFar += 1;
           if (this.#options.onError === 'skip') this.#failed.add(index);
         }
-        onProgress?.(++done, this.files.length);
+        done += 1;
+        try {
+          onProgress?.(done, total, failedSoFar);
+        } catch (error) {
+          stopped = true;
+          throw error;
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, this.files.length) }, worker));
-    signal?.throwIfAborted();
+    // allSettled: no worker is still reading (and marking files failed) once verify has settled.
+    const outcomes = await Promise.allSettled(Array.from({ length: Math.min(concurrency, total) }, worker));
+    const rejected = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (rejected) throw rejected.reason;
+    // An abort that came after the last file changes nothing: the check is whole.
+    if (done < total) signal?.throwIfAborted();
     const failed = failures.filter((failure) => failure !== undefined);
     return {
       readable: this.files.length - failed.length,
@@ -174,8 +188,8 @@ export interface VerifyOptions {
   concurrency?: number;
   /** Stops after the files being read; verify then rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Called after each file, with how many are done and the total. */
-  onProgress?: (done: number, total: number) => void;
+  /** Called after each file, with how many are done, the total, and how many of those failed. */
+  onProgress?: (done: number, total: number, failed: number) => void;
 }
 
 export interface DatasetFailure {
@@ -220,7 +234,7 @@ function checkVerifyOptions(options: VerifyOptions): VerifyOptions {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
     throw new TypeError('Expected signal to be an AbortSignal');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
-    throw new TypeError('Expected onProgress to be a function (done, total) => void');
+    throw new TypeError('Expected onProgress to be a function (done, total, failed) => void');
   return options;
 }
 
