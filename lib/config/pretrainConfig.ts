@@ -54,8 +54,8 @@ export const pretrainConfigSchema = section({
     minDelta: number(0).default(0),
     every: integer(1).optional(),
   }).optional(),
-  /** Seed of weights, data sampling and views. Default 0. */
-  seed: integer(0).default(0),
+  /** Seed of weights, data sampling and views, 0 to 2^32 - 1 (the batch sampler is 32-bit). Default 0. */
+  seed: integer(0, 2 ** 32 - 1).default(0),
   /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */
   out: text().optional(),
   /** Continue from the latest checkpoint in `out`. */
@@ -102,7 +102,7 @@ export interface PretrainConfig {
   maxNonFiniteSteps?: number;
   /** Stop when a monitored metric stops improving; see the Trainer's EarlyStoppingOptions. Default: off. */
   earlyStopping?: EarlyStoppingOptions<MonitoredMetric>;
-  /** Seed of weights, data sampling and views. Default 0. */
+  /** Seed of weights, data sampling and views, 0 to 2^32 - 1 (the batch sampler is 32-bit). Default 0. */
   seed?: number;
   /** Output folder (checkpoints/, metrics.jsonl). Default runs/demo-<dims>d or runs/pretrain-<dims>d. */
   out?: string;

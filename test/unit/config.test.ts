@@ -160,6 +160,11 @@ describe('pretraining configuration', () => {
 
   it('explains wrong configurations', () => {
     expect(() => resolvePretrainConfig({})).toThrow('Expected data.sources (your images) or demo: true');
+    // A run's seed also seeds the 32-bit batch sampler: larger ones would repeat smaller ones' batches.
+    expect(resolvePretrainConfig({ demo: true, seed: 2 ** 32 - 1 }).seed).toBe(2 ** 32 - 1);
+    expect(() => resolvePretrainConfig({ demo: true, seed: 2 ** 32 })).toThrow(
+      'Expected an integer between 0 and 4294967295 for seed but received 4294967296',
+    );
     expect(() => resolvePretrainConfig({ demo: true, data: { sources: ['x'] } })).toThrow('either demo: true or data');
     expect(() => resolvePretrainConfig({ demo: true, training: { views: { degre: 1 } } })).toThrow(
       'Unknown option "degre" in training.views; did you mean "degree"?',

@@ -455,6 +455,10 @@ describe('patch batches', () => {
     await expect(first({ ...base, cropSize: [16, 0] })).rejects.toThrow('for cropSize[1] but received 0');
     await expect(first({ ...base, context: 0.5 })).rejects.toThrow('for context but received 0.5');
     await expect(first({ ...base, minForeground: 2 })).rejects.toThrow('for minForeground but received 2');
+    // The sampler's generator is 32-bit: seed 2^32 would repeat seed 0's batches.
+    await expect(first({ ...base, seed: 2 ** 32 })).rejects.toThrow(
+      'Expected an integer between 0 and 4294967295 for seed but received 4294967296',
+    );
     await expect(first({ ...base, slicAxis: 'axial' })).rejects.toThrow(
       'Unknown option "slicAxis" for patchBatches; did you mean "sliceAxis"?',
     );

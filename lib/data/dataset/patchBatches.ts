@@ -17,7 +17,7 @@ export interface PatchBatchOptions {
   sliceAxis?: SliceAxis | 'any';
   /** Patches with a smaller share of voxels above 0.05 are drawn again, up to 10 tries. Default 0.1. */
   minForeground?: number;
-  /** Seed of the sampling. Default 0. */
+  /** Seed of the sampling, 0 to 2^32 - 1 (its generator is 32-bit: larger seeds would repeat smaller ones). Default 0. */
   seed?: number;
   /** First step of the stream: batches depend only on (seed, step), so a resumed run sees the same data. */
   startStep?: number;

@@ -33,7 +33,7 @@ export function checkPatchOptions(
       `Expected sliceAxis ${Object.keys(SLICE_AXES).join(', ')} or any but received ${JSON.stringify(options.sliceAxis)}`,
     );
   if (options.minForeground !== undefined) checkNumber(options.minForeground, 'minForeground', 0, 1);
-  if (options.seed !== undefined) checkInteger(options.seed, 'seed', 0);
+  if (options.seed !== undefined) checkInteger(options.seed, 'seed', 0, 2 ** 32 - 1);
   if ('startStep' in options && options.startStep !== undefined) checkInteger(options.startStep, 'startStep', 0);
   if ('patchesPerImage' in options && options.patchesPerImage !== undefined)
     checkInteger(options.patchesPerImage, 'patchesPerImage', 1);
