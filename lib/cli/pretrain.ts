@@ -59,6 +59,7 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     if (!existed && !started) {
       await fs.rm(path.join(config.out, 'config.yaml'), { force: true });
       await fs.rm(path.join(config.out, RUN_IMAGES_FILE), { force: true });
+      await fs.rm(path.join(config.out, INITIAL_WEIGHTS), { force: true });
       await fs.rmdir(path.join(config.out, 'checkpoints')).catch(() => undefined);
     }
     throw error;
@@ -87,6 +88,13 @@ async function train(
   // so that an encoder loaded from any of them prepares new images the same way.
   model.metadata = runMetadata(config);
   try {
+    // The network before its first step: the baseline pretraining is measured against
+    // (probe, or fine-tuning from it), kept rather than drawn again from the seed, which
+    // another version of the code may draw differently. A resume from a checkpoint has it
+    // already (or, for a run from before it was kept, cannot make it).
+    const checkpoints = path.join(config.out, 'checkpoints');
+    if (!(await latestCheckpoint(checkpoints).catch(() => 'unreadable')))
+      await model.save(path.join(config.out, INITIAL_WEIGHTS), { metadata: { [STEPS_METADATA]: '0' } });
     const { cropSize, ...training } = config.training;
     model.configureTraining({ ...training, cropSize, seed: config.seed });
     const trainer = new Trainer(model, {
@@ -202,6 +210,8 @@ async function batchSource(
 
 /** The weights a finished run leaves in its folder. */
 export const FINAL_WEIGHTS = 'final.safetensors';
+/** The weights a new run starts from, saved before its first step. */
+export const INITIAL_WEIGHTS = 'initial.safetensors';
 
 /** Metadata of a run's weights: how the training images were prepared. */
 function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {

@@ -1,16 +1,13 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { checkOutputFile } from './outputFile';
-import { readConfigFile } from '../config/loadConfig';
 import { writeFileAtomic } from '../io/writeFileAtomic';
 import { CoverModel } from '../model/CoverModel';
 import { brainProbeSlices, PROBE_NORMALIZE, TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
 import { recordedPreprocessing } from '../encoder/preprocessing';
 import { SOURCE_NAMES, probeEncoder, probeIntensity, type SourceName, type ProbeScores } from '../probe/probeFeatures';
 import { PROBE_SETTINGS } from '../probe/linearProbe';
-import { weightsFileOf } from '../train/checkpoints';
 import { FINETUNE_SETTINGS } from '../probe/finetuneProbe';
 import { probeFinetune } from './probeFinetune';
+import { initialNetwork, resolveProbeTarget, type ProbeTarget } from './probeInitialization';
 import { shorten } from './shorten';
 
 export const PROBE_USAGE = `Usage: cover-torch probe [WEIGHTS...] [options]
@@ -18,12 +15,12 @@ export const PROBE_USAGE = `Usage: cover-torch probe [WEIGHTS...] [options]
 Scores dense features with a linear probe on real brain tissue labels (Debian's
 mricron-data: ch2 T1 with classes from ch2bet and the AAL atlas; see the README). For each
 WEIGHTS (a run folder, a checkpoint folder or a .safetensors file) it reports the mean Dice
-of the pretrained encoder and of the same network at its initialisation, for each decoder
-level F1..F5, beside the Dice of the intensity alone. Without WEIGHTS it probes an
-initialisation only.
+of the pretrained encoder and of the same network at its initialisation (the run's
+initial.safetensors, else drawn again from its seed), for each decoder level F1..F5, beside
+the Dice of the intensity alone. Without WEIGHTS it probes an initialisation only.
 Options:
-  --seed N       seed of the initialisation to compare with when WEIGHTS does not record one
-                 (a run folder's config.yaml does; default 0)
+  --seed N       seed of the initialisation to compare with when WEIGHTS has no run folder
+                 (config.yaml, initial.safetensors) beside it (default 0)
   --window N     encode slices in overlapping N x N tiles (Gaussian blending, half
                  overlap) instead of whole, as for inputs too large to encode whole
   --finetune     instead of linear probes, fine-tune each network whole with a 1x1 class
@@ -45,13 +42,14 @@ export interface ProbeReport {
   };
   classes: readonly string[];
   intensity: ProbeScores;
-  runs: Array<{
-    target: string | null;
-    weights: string | null;
-    seed: number;
-    pretrained: LevelScores | null;
-    initialization: LevelScores;
-  }>;
+  runs: Array<
+    ProbeTarget & {
+      pretrained: LevelScores | null;
+      initialization: LevelScores;
+      /** Which initialisation: the run's recorded initial.safetensors, or drawn again from its seed. */
+      initializationLabel: string;
+    }
+  >;
 }
 
 /** Runs `cover-torch probe`; returns the exit code. The table goes to `out`. */
@@ -68,12 +66,10 @@ export async function probe(
       targets.map((target) => ['a run', target] as const),
     );
   const slices = await brainProbeSlices();
-  if (finetune) {
-    const resolved = [];
-    for (const target of targets.length > 0 ? targets : [null])
-      resolved.push({ target, ...(target ? await resolveWeights(target, seed) : { weights: null, seed }) });
-    return probeFinetune(resolved, slices, steps, json, out, progress);
-  }
+  const resolved: ProbeTarget[] = [];
+  for (const target of targets.length > 0 ? targets : [null])
+    resolved.push(target ? await resolveProbeTarget(target, seed) : { target, weights: null, seed, initial: null });
+  if (finetune) return probeFinetune(resolved, slices, steps, json, out, progress);
   const encodeOptions = window === undefined ? {} : { window };
   const report: ProbeReport = {
     settings: { ...PROBE_SETTINGS, trainSlices: TRAIN_SLICES, testSlices: TEST_SLICES, ...encodeOptions },
@@ -82,19 +78,17 @@ export async function probe(
     runs: [],
   };
   const initializations = new Map<string, LevelScores>();
-  for (const target of targets.length > 0 ? targets : [null]) {
-    const resolved = target ? await resolveWeights(target, seed) : { weights: null, seed };
+  for (const run of resolved) {
     let pretrained: LevelScores | null = null;
     let options = { dims: 2 as const };
-    if (resolved.weights) {
-      const model = await CoverModel.load(resolved.weights);
+    if (run.weights) {
+      const model = await CoverModel.load(run.weights);
       try {
-        if (model.options.dims !== 2)
-          throw new Error(`${resolved.weights} is a 3D model; the probe scores 2D encoders`);
+        checkTwoDimensional(model, run.weights);
         const trainedOn = recordedPreprocessing(model).normalize;
         if (trainedOn && JSON.stringify(trainedOn) !== JSON.stringify(PROBE_NORMALIZE))
           progress(
-            `note: ${target} was trained on images normalised as ${JSON.stringify(trainedOn)}; the probe's slices are normalised as ${JSON.stringify(PROBE_NORMALIZE)} for every run`,
+            `note: ${run.target} was trained on images normalised as ${JSON.stringify(trainedOn)}; the probe's slices are normalised as ${JSON.stringify(PROBE_NORMALIZE)} for every run`,
           );
         pretrained = await probeEncoder(model, slices, 0, encodeOptions);
         options = { ...model.options, dims: 2 };
@@ -102,17 +96,23 @@ export async function probe(
         model.dispose();
       }
     }
-    // Runs of one seed share their initialisation: probe it once.
-    const key = JSON.stringify({ ...options, seed: resolved.seed });
-    if (!initializations.has(key)) {
-      const init = await CoverModel.create({ ...options, seed: resolved.seed });
+    // Runs of one initialisation share it: probe it once.
+    const initial = initialNetwork(run, options);
+    if (!initializations.has(initial.key)) {
+      const init = await initial.create();
       try {
-        initializations.set(key, await probeEncoder(init, slices, 0, encodeOptions));
+        checkTwoDimensional(init, run.initial ?? 'the initialisation');
+        initializations.set(initial.key, await probeEncoder(init, slices, 0, encodeOptions));
       } finally {
         init.dispose();
       }
     }
-    report.runs.push({ target, ...resolved, pretrained, initialization: initializations.get(key)! });
+    report.runs.push({
+      ...run,
+      initialization: initializations.get(initial.key)!,
+      initializationLabel: initial.label,
+      pretrained,
+    });
   }
   out(formatProbeReport(report));
   if (json) await writeFileAtomic(json, [Buffer.from(`${JSON.stringify(report, null, 2)}\n`)]);
@@ -165,15 +165,8 @@ function parseProbeArgs(argv: string[]): ProbeArgs {
   return { targets, seed, json, window, finetune, steps };
 }
 
-/** The weights file a target names, and the seed its initialisation had. */
-async function resolveWeights(target: string, fallbackSeed: number): Promise<{ weights: string; seed: number }> {
-  const weights = await weightsFileOf(target);
-  // The run's config.yaml records the seed: beside final.safetensors, or two folders up
-  // from a checkpoint's weights (<run>/checkpoints/step-N/model.safetensors).
-  const candidates = [path.dirname(weights), path.dirname(path.dirname(path.dirname(weights)))];
-  const config = candidates.map((folder) => path.join(folder, 'config.yaml')).find((file) => fs.existsSync(file));
-  const seed = config ? Number((await readConfigFile(config)).seed ?? fallbackSeed) : fallbackSeed;
-  return { weights, seed };
+function checkTwoDimensional(model: CoverModel, name: string): void {
+  if (model.options.dims !== 2) throw new Error(`${name} is a 3D model; the probe scores 2D encoders`);
 }
 
 /** The report as a plain-text table of mean Dice per level. */
@@ -194,7 +187,7 @@ export function formatProbeReport(report: ProbeReport): string {
   ];
   for (const run of report.runs) {
     if (run.pretrained) lines.push(row(shorten(run.target ?? '', 42), run.pretrained));
-    lines.push(row(`  initialisation (seed ${run.seed})`, run.initialization));
+    lines.push(row(`  ${run.initializationLabel}`, run.initialization));
   }
   const pretrained = report.runs.flatMap((run) => (run.pretrained ? [run] : []));
   if (pretrained.length > 1) {

@@ -4,6 +4,7 @@ import type { LabelledSlices } from '../probe/brainLabels';
 import { TEST_SLICES, TRAIN_SLICES } from '../probe/brainLabels';
 import { FINETUNE_SETTINGS, finetuneProbe } from '../probe/finetuneProbe';
 import type { ProbeScores } from '../probe/probeFeatures';
+import { initialNetwork, type ProbeTarget } from './probeInitialization';
 import { shorten } from './shorten';
 
 export interface FinetuneReport {
@@ -13,19 +14,14 @@ export interface FinetuneReport {
     testSlices: readonly number[];
   };
   classes: readonly string[];
-  runs: Array<{
-    target: string | null;
-    weights: string | null;
-    seed: number;
-    pretrained: ProbeScores | null;
-    initialization: ProbeScores;
-  }>;
-}
-
-export interface FinetuneTarget {
-  target: string | null;
-  weights: string | null;
-  seed: number;
+  runs: Array<
+    ProbeTarget & {
+      pretrained: ProbeScores | null;
+      initialization: ProbeScores;
+      /** Which initialisation: the run's recorded initial.safetensors, or drawn again from its seed. */
+      initializationLabel: string;
+    }
+  >;
 }
 
 /**
@@ -33,7 +29,7 @@ export interface FinetuneTarget {
  * initialisation fine-tuned alike on the training slices, scored on the test slices.
  */
 export async function probeFinetune(
-  targets: FinetuneTarget[],
+  targets: ProbeTarget[],
   slices: { train: LabelledSlices; test: LabelledSlices },
   steps: number,
   json: string | undefined,
@@ -61,22 +57,24 @@ export async function probeFinetune(
       await model.dispose();
     }
   };
-  for (const { target, weights, seed } of targets) {
+  for (const run of targets) {
     let pretrained: ProbeScores | null = null;
     let options = { dims: 2 as const };
-    if (weights) {
-      const model = await CoverModel.load(weights);
+    if (run.weights) {
+      const model = await CoverModel.load(run.weights);
       options = { ...model.options, dims: 2 };
-      pretrained = await tune(weights, model);
+      pretrained = await tune(run.weights, model);
     }
-    // Runs of one seed share their initialisation: fine-tune it once.
-    const key = JSON.stringify({ ...options, device: undefined, seed });
-    if (!initializations.has(key))
-      initializations.set(
-        key,
-        await tune(`initialisation (seed ${seed})`, await CoverModel.create({ ...options, seed })),
-      );
-    report.runs.push({ target, weights, seed, pretrained, initialization: initializations.get(key)! });
+    // Runs of one initialisation share it: fine-tune it once.
+    const initial = initialNetwork(run, options);
+    if (!initializations.has(initial.key))
+      initializations.set(initial.key, await tune(initial.label, await initial.create()));
+    report.runs.push({
+      ...run,
+      pretrained,
+      initialization: initializations.get(initial.key)!,
+      initializationLabel: initial.label,
+    });
   }
   out(formatFinetuneReport(report));
   if (json) await writeFileAtomic(json, [Buffer.from(`${JSON.stringify(report, null, 2)}\n`)]);
@@ -98,7 +96,7 @@ export function formatFinetuneReport(report: FinetuneReport): string {
   ];
   for (const run of report.runs) {
     if (run.pretrained) lines.push(row(shorten(run.target ?? '', 42), run.pretrained));
-    lines.push(row(`  initialisation (seed ${run.seed})`, run.initialization));
+    lines.push(row(`  ${run.initializationLabel}`, run.initialization));
   }
   const pretrained = report.runs.flatMap((run) => (run.pretrained ? [run] : []));
   if (pretrained.length > 1) {

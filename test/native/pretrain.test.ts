@@ -25,7 +25,7 @@ describe('pretraining', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('runs the CLI demo end to end, leaving checkpoints and metrics', () => {
+  it('runs the CLI demo end to end, leaving checkpoints and metrics', async () => {
     const out = path.join(dir, 'demo');
     const args = ['--demo', '--steps', '4', '--crop', '32', '--batch-size', '2', '--checkpoint-every', '2'];
     const run = spawnSync(process.execPath, [cli, 'pretrain', ...args, '--out', out], { encoding: 'utf8' });
@@ -58,6 +58,23 @@ describe('pretraining', () => {
     expect(final['cover-torch.steps']).toBe('4');
     const checkpoint = metadataOf(path.join(out, 'checkpoints', 'step-000002', 'model.safetensors'));
     expect(checkpoint['cover-torch.preprocessing']).toBe(final['cover-torch.preprocessing']);
+    // The network before step 1 is kept: the seed's draw, not the trained weights.
+    const initialFile = path.join(out, 'initial.safetensors');
+    const initial = metadataOf(initialFile);
+    expect(initial['cover-torch.steps']).toBe('0');
+    expect(initial['cover-torch.preprocessing']).toBe(final['cover-torch.preprocessing']);
+    const [recorded, drawn, trained] = await Promise.all([
+      CoverModel.load(initialFile),
+      CoverModel.create({ dims: 2, seed: 0 }),
+      CoverModel.load(path.join(out, 'final.safetensors')),
+    ]);
+    try {
+      const weight = async (model: CoverModel) => (await model.stateDict())['backbone.inc.double_conv.0.weight']!.data;
+      expect(await weight(recorded)).toEqual(await weight(drawn));
+      expect(await weight(recorded)).not.toEqual(await weight(trained));
+    } finally {
+      [recorded, drawn, trained].forEach((model) => model.dispose());
+    }
     const kept = fs.readdirSync(path.join(out, 'checkpoints')).sort();
     expect(kept.filter((name) => !name.startsWith('best'))).toEqual(['latest.json', 'step-000002', 'step-000004']);
     // The best checkpoint is one of the two written, and best.json names it.

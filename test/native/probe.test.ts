@@ -98,6 +98,39 @@ describe('linear probe', () => {
   );
 
   (haveMricron ? it : it.skip)(
+    "cover-torch probe takes a run's recorded initialisation rather than drawing its seed again",
+    async () => {
+      const run = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-probe-run-'));
+      try {
+        // A run of seed 5 whose recorded initial weights are another draw (seed 9), as when
+        // another version of the code drew the seed differently; its final weights are the same.
+        fs.writeFileSync(path.join(run, 'config.yaml'), 'seed: 5\n');
+        const model = await CoverModel.create({ ...small, seed: 9 });
+        await model.save(path.join(run, 'initial.safetensors'));
+        await model.save(path.join(run, 'final.safetensors'));
+        model.dispose();
+        let text = '';
+        const json = path.join(run, 'report.json');
+        expect(
+          await runCli(
+            ['probe', run, '--json', json],
+            (out) => (text += out),
+            (err) => (text += err),
+          ),
+        ).toBe(0);
+        expect(text).toContain('initialisation (seed 5, recorded)');
+        const [report] = JSON.parse(fs.readFileSync(json, 'utf8')).runs;
+        expect(report).toMatchObject({ seed: 5, initial: path.join(run, 'initial.safetensors') });
+        // Scored from the recorded weights: the same as the final ones, not seed 5's draw.
+        expect(report.initialization).toEqual(report.pretrained);
+      } finally {
+        fs.rmSync(run, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
+
+  (haveMricron ? it : it.skip)(
     'cover-torch probe --finetune fine-tunes weights and their initialisation alike and scores both',
     async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cover-torch-finetune-probe-'));
