@@ -207,7 +207,7 @@ describe('pretraining', () => {
     expect(fs.existsSync(brokenOut)).toBe(false);
   });
 
-  it('says how to go on when an image stops a run mid-way, and resumes passing over it', () => {
+  it('says how to go on when an image stops a run mid-way, and resumes passing over it', async () => {
     const config = path.join(dir, 'mid-way.yaml');
     const truncated = path.join(dir, 'broken.nii.gz');
     fs.writeFileSync(truncated, fs.readFileSync(ch2).subarray(0, 1024));
@@ -245,6 +245,13 @@ describe('pretraining', () => {
     );
     expect(skipping.status).toBe(1);
     expect(skipping.stderr).toContain('a run would pass over the 1 listed (data.onError is skip)');
+    // Interrupted (Ctrl-C), the check stops with 130 and lists nothing.
+    const interrupted = new AbortController();
+    interrupted.abort();
+    let written = '';
+    const output = { isTTY: false, write: (text: string) => (written += text) };
+    expect(await pretrain(['--config', config, '--check-data'], output, interrupted.signal)).toBe(130);
+    expect(written).toContain('interrupted: the check did not finish');
     const stopped = spawnSync(process.execPath, [cli, 'pretrain', '--config', config, '--out', out], {
       encoding: 'utf8',
     });
