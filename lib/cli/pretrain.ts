@@ -13,7 +13,7 @@ import { formatProgress } from '../log/formatProgress';
 import { createLogger, formatCommandLine, type Logger } from '../log/logger';
 import { CoverModel } from '../model/CoverModel';
 import type { Tensor } from '../tensor';
-import { bestCheckpoint, latestCheckpoint, STEPS_METADATA } from '../train/checkpoints';
+import { bestCheckpoint, FINAL_WEIGHTS, INITIAL_WEIGHTS, latestCheckpoint, STEPS_METADATA } from '../train/checkpoints';
 import { Trainer } from '../train/Trainer';
 import { refuseToOverwriteRun } from '../train/runFolder';
 import { checkRunData, openRunDataset } from './checkData';
@@ -207,11 +207,6 @@ async function batchSource(
       }),
   };
 }
-
-/** The weights a finished run leaves in its folder. */
-export const FINAL_WEIGHTS = 'final.safetensors';
-/** The weights a new run starts from, saved before its first step. */
-export const INITIAL_WEIGHTS = 'initial.safetensors';
 
 /** Metadata of a run's weights: how the training images were prepared. */
 function runMetadata(config: ResolvedPretrainConfig): Record<string, string> {

@@ -3,8 +3,7 @@ import path from 'node:path';
 import { readConfigFile } from '../config/loadConfig';
 import { CoverModel } from '../model/CoverModel';
 import type { ModelOptions } from '../model/modelOptions';
-import { weightsFileOf } from '../train/checkpoints';
-import { INITIAL_WEIGHTS } from './pretrain';
+import { INITIAL_WEIGHTS, weightsFileOf } from '../train/checkpoints';
 
 /** A network to probe: its weights, and the initialisation pretraining is measured against. */
 export interface ProbeTarget {

@@ -99,6 +99,11 @@ async function stepFolders(dirpath: string): Promise<string[]> {
 /** Where a run's final.safetensors records the steps it trained. */
 export const STEPS_METADATA = 'cover-torch.steps';
 
+/** The weights a finished pretraining run leaves in its folder. */
+export const FINAL_WEIGHTS = 'final.safetensors';
+/** The weights a new pretraining run starts from, saved before its first step. */
+export const INITIAL_WEIGHTS = 'initial.safetensors';
+
 /**
  * The weights file a path names: a .safetensors file itself, a checkpoint folder's
  * model.safetensors, or for a run folder its final.safetensors (a finished run) or else its
@@ -117,7 +122,7 @@ export async function weightsFileOf(target: string): Promise<string> {
     );
   const checkpoint = path.join(target, 'model.safetensors');
   if (await isFile(checkpoint)) return checkpoint;
-  const final = path.join(target, 'final.safetensors');
+  const final = path.join(target, FINAL_WEIGHTS);
   const hasFinal = await isFile(final);
   const latest = await latestCheckpoint(path.join(target, 'checkpoints')).catch((error: unknown) => {
     if (hasFinal) return undefined; // the checkpoints only matter when newer than final.safetensors

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { pathExists } from '../io/pathExists';
-import { latestCheckpoint } from './checkpoints';
+import { FINAL_WEIGHTS, latestCheckpoint } from './checkpoints';
 
 /**
  * Refuses to start a fresh run in a folder that holds one (a checkpoint, or the metrics of a
@@ -17,7 +17,7 @@ export async function refuseToOverwriteRun(folder: string, resumeHint: string): 
       throw new Error(`${folder} already holds a run (latest checkpoint: none yet, but ${file}); ${resumeHint}`);
   }
   // Its checkpoints deleted, a finished run cannot be continued; a resume would start over.
-  if (await pathExists(path.join(folder, 'final.safetensors')))
+  if (await pathExists(path.join(folder, FINAL_WEIGHTS)))
     throw new Error(
       `${folder} already holds a finished run (final.safetensors, no checkpoints); choose another folder, or move it aside`,
     );
