@@ -68,17 +68,27 @@ std::string json(const std::vector<std::pair<std::string, double>>& numbers,
   return jsonObject(numbers, {{"kind", kind}, {"gpu", gpu}});
 }
 
-// MoV forward + backward on random features; for the kernels also forward alone, its bytes
-// per second (q and k read once, the output written once: the least it must move) and its
-// logit arithmetic per second (a multiply-add per channel and window offset), which bounds
-// it before memory does for wide windows (docs/internals.md).
+// Which MoV a scenario times: the reference, or the kernels sharing out positions by runs
+// (the default) or one at a time.
+enum class MovKind { reference, runs, positions };
+
+// MoV forward + backward on random features; also forward alone, its bytes per second (q and k read
+// once, the output written once: the least it must move) and its logit arithmetic per second (a
+// multiply-add per channel and window offset), which bounds it before memory does for wide windows
+// (docs/internals.md).
 std::function<std::string()> movScenario(std::vector<int64_t> shape, int64_t heads, int64_t radius,
-                                         bool kernel, torch::ScalarType dtype) {
+                                         MovKind kind, torch::ScalarType dtype) {
   return [=] {
     torch::manual_seed(0);
     auto q = torch::randn(shape, torch::TensorOptions(kGpu).dtype(dtype)).requires_grad_(true);
     auto k = torch::randn(shape, torch::TensorOptions(kGpu).dtype(dtype)).requires_grad_(true);
-    const auto mov = kernel ? core::movPointwise : core::movReference;
+    const auto mov = [kind](const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
+                            int64_t radius) {
+      if (kind == MovKind::reference) return core::movReference(q, k, heads, radius);
+      return core::movPointwise(
+          q, k, heads, radius,
+          kind == MovKind::runs ? core::MovLoop::runs : core::MovLoop::positions);
+    };
     const auto both = measureGpu(
         [&] {
           mov(q, k, heads, radius).sum().backward();
@@ -105,7 +115,9 @@ std::function<std::string()> movScenario(std::vector<int64_t> shape, int64_t hea
                  {"forwardPeakGpuMb", forward.peakExtraMb},
                  {"forwardGBps", bytes / (forward.medianMs * 1e6)},
                  {"forwardLogitTflops", flops / (forward.medianMs * 1e9)}},
-                kernel ? "kernel" : "reference");
+                kind == MovKind::reference ? "reference"
+                : kind == MovKind::runs    ? "kernel (runs of four positions)"
+                                           : "kernel (one position per thread)");
   };
 }
 
@@ -242,19 +254,29 @@ std::map<std::string, std::function<std::string()>> cudaScenarios() {
   if (!torch::cuda::is_available()) return {};
   std::map<std::string, std::function<std::string()>> all;
   const auto f32 = torch::kFloat32;
+  // The reference against the kernels, and the kernels by runs (the default) against one
+  // position per thread.
+  const std::pair<MovKind, std::string> kinds[] = {{MovKind::runs, "-kernel"},
+                                                   {MovKind::reference, "-reference"},
+                                                   {MovKind::positions, "-positions"}};
   for (int64_t side : {96, 128}) {
     for (int64_t radius : {2, 3}) {
-      for (bool kernel : {true, false}) {
-        const auto name = "cuda-mov-3d-" + std::to_string(side) + "-c8-j1-r" +
-                          std::to_string(radius) + (kernel ? "-kernel" : "-reference");
-        all[name] = movScenario({1, 8, side, side, side}, 1, radius, kernel, f32);
+      for (const auto& [kind, suffix] : kinds) {
+        if (kind == MovKind::positions && side != 128) continue;
+        const auto name =
+            "cuda-mov-3d-" + std::to_string(side) + "-c8-j1-r" + std::to_string(radius) + suffix;
+        all[name] = movScenario({1, 8, side, side, side}, 1, radius, kind, f32);
       }
     }
   }
-  all["cuda-mov-2d-384-c32-j4-r2-kernel"] = movScenario({1, 32, 384, 384}, 4, 2, true, f32);
-  all["cuda-mov-2d-384-c32-j4-r2-reference"] = movScenario({1, 32, 384, 384}, 4, 2, false, f32);
-  all["cuda-mov-3d-128-c8-j1-r2-kernel-bf16"] =
-      movScenario({1, 8, 128, 128, 128}, 1, 2, true, torch::kBFloat16);
+  for (const auto& [kind, suffix] : kinds) {
+    all["cuda-mov-2d-384-c32-j4-r2" + suffix] = movScenario({1, 32, 384, 384}, 4, 2, kind, f32);
+  }
+  for (const auto kind : {MovKind::runs, MovKind::positions}) {
+    all[std::string("cuda-mov-3d-128-c8-j1-r2-") +
+        (kind == MovKind::runs ? "kernel" : "positions") + "-bf16"] =
+        movScenario({1, 8, 128, 128, 128}, 1, 2, kind, torch::kBFloat16);
+  }
   all["cuda-step-2d-384-b24"] = stepScenario(2, 384, 24);
   all["cuda-step-3d-128-b2"] = stepScenario(3, 128, 2);
   all["cuda-step-2d-384-b24-bf16"] = stepScenario(2, 384, 24, "bf16");

@@ -18,12 +18,17 @@ torch::Tensor movReference(const torch::Tensor& q, const torch::Tensor& k, int64
 torch::Tensor movFused(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
                        int64_t radius);
 
-// One position at a time, the arithmetic of the CUDA kernels (cuda/mov_point.h): on CUDA
-// tensors the kernels (in builds against a CUDA LibTorch), on CPU tensors the same functions
-// in a loop, for tests. float32 and bfloat16 inputs, float32 arithmetic; forward keeps no
-// logits, backward recomputes them and keeps two floats per head and position.
+// How the CUDA kernels share out the positions: runs of four along W per thread
+// (cuda/mov_row.h; radius 1..4, other radii one position per thread), or one position per
+// thread at every radius (cuda/mov_point.h; the earlier kernels, kept for comparison).
+enum class MovLoop { runs, positions };
+
+// The arithmetic of the CUDA kernels: on CUDA tensors the kernels (in builds against a CUDA
+// LibTorch), on CPU tensors the same functions in a loop, for tests. float32 and bfloat16
+// inputs, float32 arithmetic; forward keeps no logits, backward recomputes them and keeps
+// two floats per head and position.
 torch::Tensor movPointwise(const torch::Tensor& q, const torch::Tensor& k, int64_t heads,
-                           int64_t radius);
+                           int64_t radius, MovLoop loop = MovLoop::runs);
 
 // Whether this build has the CUDA MoV kernels.
 bool movCudaKernelsBuilt();

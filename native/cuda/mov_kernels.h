@@ -9,11 +9,14 @@
 namespace cover::cuda {
 
 // The inputs of every launch: q and k (B, C, *S), float32 or bfloat16 bits, on the device.
+// Windows up to radius 4 run four positions per thread (cuda/mov_row.h) unless
+// `perPosition` asks for one position per thread (cuda/mov_point.h), which wider windows use.
 struct MovInputs {
   mov_point::Shape shape;
   const void* q;
   const void* k;
   bool bfloat16;
+  bool perPosition;
 };
 
 // Each returns an error text, or nullptr when the launch succeeded. `stream` is a

@@ -1,6 +1,9 @@
-// The CUDA kernels' arithmetic (cuda/mov_point.h) against the reference: on the CPU here,
-// where it runs in a loop, and on a GPU in the "cuda: " tests (run by scripts/gpu-check.sh).
+// The CUDA kernels' arithmetic (cuda/mov_row.h, cuda/mov_point.h) against the reference: on
+// the CPU here, where it runs in a loop, and on a GPU in the "cuda: " tests (run by
+// scripts/gpu-check.sh). Both ways of sharing out positions, runs and one at a time.
 #include <ATen/CPUGeneratorImpl.h>
+
+#include <functional>
 
 #include "core/model.h"
 #include "core/mov.h"
@@ -18,8 +21,11 @@ struct Case {
 };
 
 // 2D and 3D, r 1..3, one and four heads, 8 channels per head and 10 (two passes of the
-// gradient's channel loop); plus grids smaller than the window (coarse pyramid levels),
-// where most offsets fall off every border.
+// gradient's channel loop); grids smaller than the window (coarse pyramid levels), where
+// most offsets fall off every border; widths that are multiples of 4 over several runs (the
+// device's 4-wide loads, with groups wholly outside the grid at both ends) and widths that
+// are not (a run sticking out of the grid); r = 4, the widest window that runs serve, and
+// r = 5, which goes one position at a time whatever is asked.
 std::vector<Case> cases() {
   std::vector<Case> all;
   for (int dims : {2, 3}) {
@@ -38,6 +44,11 @@ std::vector<Case> cases() {
            {2, 8, 2, 1}, {1, 8, 1, 3}, {1, 8, 1, 2, 3}, {1, 8, 2, 1, 1}}) {
     all.push_back({shape, 2, 3});
   }
+  all.push_back({{2, 16, 6, 16}, 2, 4});
+  all.push_back({{1, 8, 11, 13}, 1, 4});
+  all.push_back({{1, 16, 4, 5, 12}, 2, 2});
+  all.push_back({{1, 8, 5, 6, 9}, 1, 4});
+  all.push_back({{1, 8, 12, 12}, 1, 5});
   return all;
 }
 
@@ -45,15 +56,25 @@ struct Result {
   torch::Tensor output, gradQ, gradK;
 };
 
-using MovFunction = torch::Tensor (*)(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t);
+using MovFunction =
+    std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t)>;
+
+MovFunction pointwise(MovLoop loop) {
+  return [loop](const torch::Tensor& q, const torch::Tensor& k, int64_t heads, int64_t radius) {
+    return movPointwise(q, k, heads, radius, loop);
+  };
+}
+
+const MovLoop kLoops[] = {MovLoop::runs, MovLoop::positions};
 
 // Output and the gradients of a random linear functional of it (so every component's
 // gradient counts), for inputs moved to `device` as `dtype`.
 Result run(MovFunction mov, const torch::Tensor& q0, const torch::Tensor& k0,
            const torch::Tensor& projection, const Case& c, torch::Device device,
            torch::ScalarType dtype) {
-  auto q = q0.to(device, dtype).requires_grad_(true);
-  auto k = k0.to(device, dtype).requires_grad_(true);
+  // Copies, so that each run has leaves of its own (gradients would accumulate otherwise).
+  auto q = q0.to(device, dtype, false, true).requires_grad_(true);
+  auto k = k0.to(device, dtype, false, true).requires_grad_(true);
   const auto output = mov(q, k, c.heads, c.radius);
   (output.to(torch::kFloat32) * projection.to(device)).sum().backward();
   return {output.detach().to(torch::kCPU, torch::kFloat64),
@@ -89,8 +110,12 @@ TEST_CASE(
     "mov pointwise: the kernels' arithmetic equals the reference (CPU, value and gradients)") {
   for (const auto& c : cases()) {
     const auto in = inputsFor(c);
-    expectMatches(run(movPointwise, in.q, in.k, in.projection, c, torch::kCPU, torch::kFloat32),
-                  referenceOf(in, c), 1e-5);
+    const auto reference = referenceOf(in, c);
+    for (const auto loop : kLoops) {
+      expectMatches(
+          run(pointwise(loop), in.q, in.k, in.projection, c, torch::kCPU, torch::kFloat32),
+          reference, 1e-5);
+    }
   }
 }
 
@@ -99,10 +124,12 @@ TEST_CASE("mov pointwise: bfloat16 inputs give the float32 result of the rounded
     auto in = inputsFor(c);
     in.q = in.q.to(torch::kBFloat16).to(torch::kFloat32);
     in.k = in.k.to(torch::kBFloat16).to(torch::kFloat32);
-    const auto bf16 =
-        run(movPointwise, in.q, in.k, in.projection, c, torch::kCPU, torch::kBFloat16);
-    // The output and gradients are rounded to bfloat16 (8 significant bits) once, at the end.
-    expectMatches(bf16, referenceOf(in, c), 1e-2);
+    for (const auto loop : kLoops) {
+      const auto bf16 =
+          run(pointwise(loop), in.q, in.k, in.projection, c, torch::kCPU, torch::kBFloat16);
+      // The output and gradients are rounded to bfloat16 (8 significant bits) once, at the end.
+      expectMatches(bf16, referenceOf(in, c), 1e-2);
+    }
   }
 }
 
@@ -122,8 +149,12 @@ TEST_CASE("cuda: MoV kernels equal the reference in value and both gradients") {
   requireCuda();
   for (const auto& c : cases()) {
     const auto in = inputsFor(c);
-    expectMatches(run(movPointwise, in.q, in.k, in.projection, c, torch::kCUDA, torch::kFloat32),
-                  referenceOf(in, c), 1e-4);
+    const auto reference = referenceOf(in, c);
+    for (const auto loop : kLoops) {
+      expectMatches(
+          run(pointwise(loop), in.q, in.k, in.projection, c, torch::kCUDA, torch::kFloat32),
+          reference, 1e-4);
+    }
   }
 }
 
@@ -131,12 +162,15 @@ TEST_CASE("cuda: bfloat16 MoV kernels equal the same arithmetic on the CPU") {
   requireCuda();
   for (const auto& c : cases()) {
     const auto in = inputsFor(c);
-    const auto cpu = run(movPointwise, in.q, in.k, in.projection, c, torch::kCPU, torch::kBFloat16);
-    const auto gpu =
-        run(movPointwise, in.q, in.k, in.projection, c, torch::kCUDA, torch::kBFloat16);
-    // Same inputs and order of operations; fast exp on the device and the final rounding
-    // to bfloat16 can differ by one unit in the last place.
-    expectMatches(gpu, cpu, 1e-2);
+    for (const auto loop : kLoops) {
+      const auto cpu =
+          run(pointwise(loop), in.q, in.k, in.projection, c, torch::kCPU, torch::kBFloat16);
+      const auto gpu =
+          run(pointwise(loop), in.q, in.k, in.projection, c, torch::kCUDA, torch::kBFloat16);
+      // Same inputs and order of operations; fast exp on the device and the final rounding
+      // to bfloat16 can differ by one unit in the last place.
+      expectMatches(gpu, cpu, 1e-2);
+    }
   }
 }
 
