@@ -2,6 +2,7 @@
 'use strict';
 // Training steps through the public API, as a user calls them; one JSON line on stdout.
 //   node bench/apiStep.js step --dims 2 --size 128 --batch 4 --steps 6 --threads 2 [--recompute 1]
+//     [--device cuda] [--bf16 1]
 //   node bench/apiStep.js concurrent --dims 2 --size 64 --batch 4 --steps 6 --threads 2
 //   node bench/apiStep.js case --dims 2 --size 64 --batch 2 --out DIR
 // `step` also reports the event loop's delay (p99) while training and while creating the
@@ -21,6 +22,10 @@ const batch = option('batch', 4);
 const steps = option('steps', 6);
 // Activation recomputation in the backbone (training option `recompute`).
 const recompute = option('recompute', 0) === 1;
+// The model's device (`cpu`, `cuda`, `cuda:N`), and bf16 autocast of the backbone.
+const deviceAt = process.argv.indexOf('--device');
+const device = deviceAt > 0 ? process.argv[deviceAt + 1] : 'cpu';
+const mixedPrecision = option('bf16', 0) === 1 ? 'bf16' : 'none';
 setNumThreads(option('threads', 2));
 
 const randomImages = () => randomSourceImages({ dims, size, batch });
@@ -35,8 +40,8 @@ async function loopDelayDuring(work) {
 }
 
 async function trainedModel(seed) {
-  const model = await CoverModel.create({ dims, seed });
-  model.configureTraining({ cropSize: Array(dims).fill(size), recompute });
+  const model = await CoverModel.create({ dims, seed, device });
+  model.configureTraining({ cropSize: Array(dims).fill(size), recompute, mixedPrecision });
   return model;
 }
 

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The TypeScript API on a GPU, in one command, for a machine with a CUDA GPU, Node, this
+# package's node_modules and dist/ (npm install), a Python with a CUDA torch, CMake and
+# nvcc; no network needed. What scripts/gpu-check.sh checks in C++, this checks the way users
+# meet it:
+#   1. builds the addon against that torch as a user with a CUDA torch installs it
+#      (LIBTORCH=<torch folder> node scripts/install.js) and checks that it sees the GPU;
+#   2. runs the JS tests that use a GPU when there is one (test/native/executor.test.ts,
+#      test/native/info.test.ts);
+#   3. times training steps through the public API (bench/apiStep.js --device cuda) and the
+#      plain-PyTorch step (bench/baseline/cover_step.py) on the same GPU, float32 and bf16,
+#      at 2D 384^2, B = 24 and 3D 128^3, B = 2;
+#   4. pretrains on the built-in demo on the GPU through the CLI (2D, resumed once, and 3D).
+# Everything lands in OUT (default ./gpu-api-check-out): summary.txt, build.log, tests.txt,
+# steps.jsonl (one line per API or PyTorch measurement) and cli.log. Exit status 0 only when
+# every check passed.
+#
+#   scripts/gpu-api-check.sh        (npm run gpu-check:api)
+#   OUT=/tmp/report PYTHON=python3 scripts/gpu-api-check.sh
+#   GPU_API_CHECK_TIMEOUT=S   bound each command (default 300)
+#   GPU_API_CHECK_STEPS=N     timed steps per measurement (default 6; the first is warm-up)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$root/gpu-api-check-out}
+python=${PYTHON:-python3}
+limit=${GPU_API_CHECK_TIMEOUT:-300}
+steps=${GPU_API_CHECK_STEPS:-6}
+for number in "$limit" "$steps"; do
+  [[ "$number" =~ ^[0-9]+$ ]] || { echo "gpu-api-check: GPU_API_CHECK_TIMEOUT and GPU_API_CHECK_STEPS are whole numbers, got \"$number\""; exit 1; }
+done
+mkdir -p "$out"
+: >"$out/summary.txt"
+say() { echo "gpu-api-check: $*" | tee -a "$out/summary.txt"; }
+fail() {
+  say "$1"
+  [ -n "${2:-}" ] && tail -n 40 "$2"
+  exit 1
+}
+started=$(date +%s)
+cd "$root" || exit 1
+command -v node >/dev/null || fail "no node on PATH: this check drives the TypeScript API"
+[ -d node_modules ] && [ -f dist/lib/index.js ] || fail "run npm install first (node_modules and dist/ are missing)"
+torch_dir=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))') ||
+  fail "no torch in $python; set PYTHON to a Python that has a CUDA build of torch"
+torch_version=$("$python" -c 'import torch; print(torch.__version__.split("+")[0])')
+say "node $(node --version); torch $torch_version at $torch_dir"
+
+# 1. The addon, built against that torch as `npm install` builds it; its version, whatever
+# it is, is the one asked for (the package pins the CPU torch it provisions, not this one).
+LIBTORCH=$torch_dir COVER_TORCH_TORCH_SPEC="torch==$torch_version" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) timeout "$limit" node scripts/install.js >"$out/build.log" 2>&1 ||
+  fail "building the addon failed (build.log)" "$out/build.log"
+cuda=$(node -e 'const { info } = require("./dist/lib"); console.log(JSON.stringify(info().cuda))' 2>>"$out/build.log")
+say "built in $(($(date +%s) - started)) s; info().cuda: $cuda"
+[[ "$cuda" == *'"available":true'* ]] || fail "the addon sees no CUDA device (build.log)" "$out/build.log"
+
+failed=0
+check() { # check NAME LOG COMMAND...: runs it under the time limit into LOG, says ok or FAIL
+  local name=$1 log=$2
+  shift 2
+  if timeout "$limit" "$@" >>"$out/$log" 2>&1; then
+    say "ok   $name"
+  else
+    failed=$((failed + 1))
+    say "FAIL $name ($log)"
+  fi
+}
+
+# 2. The JS tests that take the GPU path when one is there.
+check "JS tests on the GPU" tests.txt node node_modules/.bin/jest --runInBand \
+  test/native/executor.test.ts test/native/info.test.ts
+
+# 3. Steps through the public API against the plain-PyTorch step, on the same GPU.
+: >"$out/steps.jsonl"
+measure() { # measure LABEL COMMAND...: appends {"label": ..., "result": <its JSON line>}
+  local label=$1 line
+  shift
+  if line=$(timeout "$limit" "$@" 2>>"$out/cli.log") && [[ "$line" == "{"*"}" ]]; then
+    echo "{\"label\":\"$label\",\"result\":$line}" >>"$out/steps.jsonl"
+  else
+    failed=$((failed + 1))
+    say "FAIL $label (cli.log)"
+  fi
+}
+threads=$(nproc)
+for shape in "2 384 24" "3 128 2"; do
+  read -r dims size batch <<<"$shape"
+  for bf16 in 0 1; do
+    label="${dims}D ${size} B${batch}$([ "$bf16" = 1 ] && echo ' bf16')"
+    measure "api $label" node bench/apiStep.js step --device cuda --dims "$dims" --size "$size" \
+      --batch "$batch" --steps "$steps" --threads "$threads" --bf16 "$bf16"
+    measure "pytorch $label" "$python" bench/baseline/cover_step.py time --dims "$dims" --size "$size" \
+      --batch "$batch" --steps "$steps" --device cuda --threads "$threads" $([ "$bf16" = 1 ] && echo --bf16)
+  done
+done
+# Median of the steps after the first, the API's against PyTorch's.
+node - "$out/steps.jsonl" <<'JS' | tee -a "$out/summary.txt"
+const lines = require('node:fs').readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map(JSON.parse);
+const median = (ms) => { const s = ms.slice(1).sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const of = (label) => lines.find((l) => l.label === label)?.result;
+for (const line of lines.filter((l) => l.label.startsWith('api '))) {
+  const shape = line.label.slice(4);
+  const api = median(line.result.stepMs);
+  const torch = of(`pytorch ${shape}`);
+  const ratio = torch ? ` (${(api / median(torch.stepMs)).toFixed(2)}x PyTorch's ${median(torch.stepMs).toFixed(0)} ms)` : '';
+  console.log(`gpu-api-check: step ${shape}: ${api.toFixed(0)} ms through the API${ratio}`);
+}
+JS
+
+# 4. The CLI on the built-in demo, on the GPU: train, resume, 3D.
+runs=$(mktemp -d)
+demo=(node dist/lib/cli.js pretrain --demo --device cuda --log-level warn)
+check "pretrain --demo on cuda (2D, 40 steps)" cli.log "${demo[@]}" --steps 40 --checkpoint-every 20 --out "$runs/2d"
+check "pretrain --demo on cuda, resumed to 60 steps" cli.log "${demo[@]}" --steps 60 --checkpoint-every 20 \
+  --out "$runs/2d" --resume
+check "pretrain --demo --dims 3 on cuda (20 steps)" cli.log "${demo[@]}" --dims 3 --steps 20 --out "$runs/3d"
+for run in 2d 3d; do
+  if [ -f "$runs/$run/final.safetensors" ]; then
+    # Median step time from the run's metrics, and its last losses.
+    node -e '
+      const lines = require("node:fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
+      const ms = lines.map((l) => l.timings.stepMs).slice(1).sort((a, b) => a - b);
+      const last = lines[lines.length - 1];
+      console.log(`gpu-api-check: demo ${process.argv[2]}: ${lines.length} steps in metrics.jsonl, median ${ms[Math.floor(ms.length / 2)].toFixed(1)} ms a step, last L_vec ${last.vectorLoss.toPrecision(4)}`);
+    ' "$runs/$run/metrics.jsonl" "$run" | tee -a "$out/summary.txt"
+  else
+    failed=$((failed + 1))
+    say "FAIL demo $run left no final.safetensors (cli.log)"
+  fi
+done
+rm -rf "$runs"
+say "done in $(($(date +%s) - started)) s; $failed failed check(s)"
+exit $((failed > 0))
