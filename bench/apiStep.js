@@ -12,7 +12,7 @@
 // Run by bench/compare.js, each measurement in a fresh process.
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 const path = require('node:path');
-const { CoverModel, saveSafetensors, setNumThreads, tensor } = require('../dist/lib');
+const { CoverModel, cudaTensorMemory, saveSafetensors, setNumThreads, tensor } = require('../dist/lib');
 const { numberOption: option, randomImages: randomSourceImages } = require('./stepInputs');
 
 const mode = process.argv[2];
@@ -57,12 +57,17 @@ async function timeSteps(model, images) {
 
 async function stepMode() {
   const images = randomImages();
+  const onGpu = device.startsWith('cuda');
   const created = await loopDelayDuring(() => trainedModel(0));
   const trained = await loopDelayDuring(() => timeSteps(created.result, images));
+  // The most GPU memory the model and its steps held at once, as the PyTorch baseline's
+  // torch.cuda.max_memory_allocated counts it.
+  const peakGpuMb = onGpu ? cudaTensorMemory({ device }).peakBytes / 2 ** 20 : undefined;
   await created.result.dispose();
   return {
     stepMs: trained.result,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
+    ...(onGpu ? { peakGpuMb } : {}),
     loopDelayP99Ms: trained.p99Ms,
     createLoopDelayP99Ms: created.p99Ms,
   };

@@ -9,8 +9,10 @@ export {
   takeNativeWarnings,
   cpuTensorMemory,
   releaseCachedCpuMemory,
+  cudaTensorMemory,
   type RuntimeInfo,
   type CpuTensorMemory,
+  type CudaTensorMemory,
 } from './runtime';
 export { tensor, numel, dtypeOf, type Tensor, type TensorData, type DType, type TypedArrayByDType } from './tensor';
 export * as ops from './ops';

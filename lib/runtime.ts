@@ -142,3 +142,35 @@ export function cpuTensorMemory(options: { resetPeak?: boolean } = {}): CpuTenso
 export function releaseCachedCpuMemory(): number {
   return loadBinding().binding.releaseCachedCpuMemory();
 }
+
+/** What {@link cudaTensorMemory} reports, in bytes. */
+export interface CudaTensorMemory {
+  /** The device read, as `cuda:N`. */
+  device: string;
+  /** CUDA tensors alive now on that device, in every model and call of this process. */
+  liveBytes: number;
+  /** The most alive at once since the last reset (or since the process started). */
+  peakBytes: number;
+  /**
+   * Held from the driver: the live bytes and the blocks LibTorch's caching allocator keeps
+   * for reuse. This is what other processes on the GPU cannot have.
+   */
+  reservedBytes: number;
+}
+
+/**
+ * Bytes held by CUDA tensors on one GPU (`device`: `'cuda'`, the first, or `'cuda:N'`):
+ * alive now, at their peak, and reserved. The peak covers every native call on that device
+ * since the last `{ resetPeak: true }`, which starts a new one from what is alive after
+ * reading it. Throws, saying why, in a CPU-only build or where that GPU does not exist.
+ */
+export function cudaTensorMemory(options: { device?: string; resetPeak?: boolean } = {}): CudaTensorMemory {
+  if (typeof options !== 'object' || options === null) throw typeError('options', 'an object', options);
+  const { device = 'cuda', resetPeak = false } = options;
+  const match = typeof device === 'string' ? /^cuda(?::(\d+))?$/.exec(device) : null;
+  if (!match) throw typeError('options.device', "'cuda' or 'cuda:N'", device);
+  if (typeof resetPeak !== 'boolean') throw typeError('options.resetPeak', 'a boolean', resetPeak);
+  const index = Number(match[1] ?? 0);
+  if (index > 1023) throw rangeError('options.device', 'a CUDA device index of at most 1023', device);
+  return { device: `cuda:${index}`, ...loadBinding().binding.cudaTensorMemory(index, resetPeak) };
+}

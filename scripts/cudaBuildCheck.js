@@ -5,7 +5,8 @@
 //   2. with --addon, the whole addon builds and links against a CUDA LibTorch (torch 2.14 and
 //      its NVIDIA wheels, provisioned into .cuda-torch by provisionCudaTorch.sh) into
 //      build-cuda/, and loads here without the loader's cache: its LibTorch is a CUDA build,
-//      CUDA is unavailable, a CPU model trains a step, and a CUDA model is refused; then the
+//      CUDA is unavailable, a CPU model trains a step, a CUDA model and CUDA memory counts
+//      are refused; then the
 //      C++ tests' and benchmarks' CUDA-only sources compile there too.
 // The kernels' arithmetic is tested on the CPU by the C++ tests; scripts/gpu-check.sh runs
 // them on a GPU.
@@ -61,7 +62,7 @@ function compileKernels() {
 // Runs in a child process with the CUDA build's binary, so that nothing else is loaded.
 const LOAD_CHECK = `
 const assert = require('node:assert');
-const { info, CoverModel, tensor } = require('./dist/lib');
+const { info, CoverModel, cudaTensorMemory, tensor } = require('./dist/lib');
 (async () => {
   const about = info();
   assert.match(about.libtorch.flavour, /^cu/, 'the binary should be built against a CUDA LibTorch');
@@ -73,7 +74,8 @@ const { info, CoverModel, tensor } = require('./dist/lib');
   assert.ok(Number.isFinite(metrics.totalLoss));
   model.dispose();
   await assert.rejects(CoverModel.create({ dims: 2, device: 'cuda' }), /CUDA/);
-  console.log('cuda-check: the CUDA build loads without a GPU: ' + about.libtorch.version + ', CUDA unavailable, a CPU step ran, a CUDA model was refused');
+  assert.throws(() => cudaTensorMemory(), /no CUDA device: this LibTorch sees no GPU/);
+  console.log('cuda-check: the CUDA build loads without a GPU: ' + about.libtorch.version + ', CUDA unavailable, a CPU step ran, a CUDA model and its memory counts were refused');
 })().catch((error) => { console.error(error); process.exit(1); });
 `;
 

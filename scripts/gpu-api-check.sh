@@ -6,10 +6,11 @@
 #   1. builds the addon against that torch as a user with a CUDA torch installs it
 #      (LIBTORCH=<torch folder> node scripts/install.js) and checks that it sees the GPU;
 #   2. runs the JS tests that use a GPU when there is one (test/native/executor.test.ts,
-#      test/native/info.test.ts);
-#   3. times training steps through the public API (bench/apiStep.js --device cuda) and the
-#      plain-PyTorch step (bench/baseline/cover_step.py) on the same GPU, float32 and bf16,
-#      at 2D 384^2, B = 24 and 3D 128^3, B = 2;
+#      info.test.ts, cudaMemory.test.ts);
+#   3. times training steps and their peak GPU memory through the public API
+#      (bench/apiStep.js --device cuda, cudaTensorMemory) and the plain-PyTorch step
+#      (bench/baseline/cover_step.py) on the same GPU, float32 and bf16, at 2D 384^2, B = 24
+#      and 3D 128^3, B = 2;
 #   4. pretrains on the built-in demo on the GPU through the CLI (2D, resumed once, and 3D).
 # Everything lands in OUT (default ./gpu-api-check-out): summary.txt, build.log, tests.txt,
 # steps.jsonl (one line per API or PyTorch measurement) and cli.log. Exit status 0 only when
@@ -67,7 +68,7 @@ check() { # check NAME LOG COMMAND...: runs it under the time limit into LOG, sa
 
 # 2. The JS tests that take the GPU path when one is there.
 check "JS tests on the GPU" tests.txt node node_modules/.bin/jest --runInBand \
-  test/native/executor.test.ts test/native/info.test.ts
+  test/native/executor.test.ts test/native/info.test.ts test/native/cudaMemory.test.ts
 
 # 3. Steps through the public API against the plain-PyTorch step, on the same GPU.
 : >"$out/steps.jsonl"
@@ -92,17 +93,21 @@ for shape in "2 384 24" "3 128 2"; do
       --batch "$batch" --steps "$steps" --device cuda --threads "$threads" $([ "$bf16" = 1 ] && echo --bf16)
   done
 done
-# Median of the steps after the first, the API's against PyTorch's.
+# Median of the steps after the first and peak GPU memory, the API's against PyTorch's.
 node - "$out/steps.jsonl" <<'JS' | tee -a "$out/summary.txt"
 const lines = require('node:fs').readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map(JSON.parse);
 const median = (ms) => { const s = ms.slice(1).sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-const of = (label) => lines.find((l) => l.label === label)?.result;
+const against = (ours, theirs, unit) =>
+  theirs === undefined ? '' : ` (${(ours / theirs).toFixed(2)}x PyTorch's ${theirs.toFixed(0)} ${unit})`;
 for (const line of lines.filter((l) => l.label.startsWith('api '))) {
   const shape = line.label.slice(4);
-  const api = median(line.result.stepMs);
-  const torch = of(`pytorch ${shape}`);
-  const ratio = torch ? ` (${(api / median(torch.stepMs)).toFixed(2)}x PyTorch's ${median(torch.stepMs).toFixed(0)} ms)` : '';
-  console.log(`gpu-api-check: step ${shape}: ${api.toFixed(0)} ms through the API${ratio}`);
+  const api = line.result;
+  const torch = lines.find((l) => l.label === `pytorch ${shape}`)?.result;
+  const ms = median(api.stepMs);
+  console.log(
+    `gpu-api-check: step ${shape}: ${ms.toFixed(0)} ms through the API${against(ms, torch && median(torch.stepMs), 'ms')}, ` +
+      `peak ${api.peakGpuMb.toFixed(0)} MB of GPU memory${against(api.peakGpuMb, torch?.peakGpuMb, 'MB')}`,
+  );
 }
 JS
 

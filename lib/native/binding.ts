@@ -213,6 +213,8 @@ export interface Binding {
   };
   /** Unmaps the allocator's cached blocks; returns the bytes released. */
   releaseCachedCpuMemory(): number;
+  /** Bytes of CUDA tensors on device `index`; throws where there is none. */
+  cudaTensorMemory(index: number, resetPeak: boolean): { liveBytes: number; peakBytes: number; reservedBytes: number };
   probe: {
     fit(
       features: RawTensor,

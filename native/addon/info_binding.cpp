@@ -99,6 +99,22 @@ Napi::Value cpuTensorMemory(const Napi::CallbackInfo& args) {
   return result;
 }
 
+// { liveBytes, peakBytes, reservedBytes } of CUDA tensors on device args[0]; resets the peak
+// when args[1] is true. Throws a JS Error where there is no such device.
+Napi::Value cudaTensorMemory(const Napi::CallbackInfo& args) {
+  const Napi::Env env = args.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int device = args[0].As<Napi::Number>().Int32Value();
+    const bool resetPeak = args.Length() > 1 && args[1].ToBoolean().Value();
+    const auto memory = core::cudaTensorMemory(device, resetPeak);
+    auto result = Napi::Object::New(env);
+    result.Set("liveBytes", static_cast<double>(memory.liveBytes));
+    result.Set("peakBytes", static_cast<double>(memory.peakBytes));
+    result.Set("reservedBytes", static_cast<double>(memory.reservedBytes));
+    return result;
+  });
+}
+
 Napi::Value releaseCachedCpuMemory(const Napi::CallbackInfo& args) {
   return Napi::Number::New(args.Env(), static_cast<double>(core::releaseCachedCpuMemory()));
 }
@@ -113,6 +129,7 @@ void registerInfoBindings(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, setDefaultNumThreadsOnce, "setDefaultNumThreadsOnce"));
   exports.Set("takeWarnings", Napi::Function::New(env, takeWarnings, "takeWarnings"));
   exports.Set("cpuTensorMemory", Napi::Function::New(env, cpuTensorMemory, "cpuTensorMemory"));
+  exports.Set("cudaTensorMemory", Napi::Function::New(env, cudaTensorMemory, "cudaTensorMemory"));
   exports.Set("releaseCachedCpuMemory",
               Napi::Function::New(env, releaseCachedCpuMemory, "releaseCachedCpuMemory"));
 }

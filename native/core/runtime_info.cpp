@@ -13,6 +13,7 @@
 #ifdef COVER_TORCH_CUDA
 // The runtime API alone: ATen/cuda/CUDAContext.h would pull in cuBLAS and cuSPARSE headers,
 // which a pip torch keeps in its NVIDIA wheels, not in the CUDA toolkit.
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -88,6 +89,32 @@ RuntimeInfo runtimeInfo() {
   info.loadedTorchLibraries = mappedTorchLibraries();
   info.parallelBackend = parallelBackendName();
   return info;
+}
+
+CudaTensorMemory cudaTensorMemory(int device, bool resetPeak) {
+#ifdef COVER_TORCH_CUDA
+  const int count = static_cast<int>(torch::cuda::device_count());
+  TORCH_CHECK(count > 0, "no CUDA device: this LibTorch sees no GPU on this machine");
+  TORCH_CHECK(device >= 0 && device < count, "no CUDA device ", device, ": this machine has ",
+              count, " (cuda:0", count > 1 ? " to cuda:" + std::to_string(count - 1) : "", ")");
+  namespace allocator = c10::cuda::CUDACachingAllocator;
+  const auto index = static_cast<c10::DeviceIndex>(device);
+  const auto stats = allocator::getDeviceStats(index);
+  const size_t aggregate = 0;  // StatType::AGGREGATE (all pools), first in every version
+  CudaTensorMemory memory;
+  memory.liveBytes = stats.allocated_bytes[aggregate].current;
+  memory.peakBytes = stats.allocated_bytes[aggregate].peak;
+  memory.reservedBytes = stats.reserved_bytes[aggregate].current;
+  if (resetPeak) allocator::resetPeakStats(index);
+  return memory;
+#else
+  (void)device;
+  (void)resetPeak;
+  TORCH_CHECK(false,
+              "CUDA memory needs a CUDA build of cover-torch, but this one is built "
+              "against LibTorch ",
+              TORCH_VERSION, " (CPU only)");
+#endif
 }
 
 int threadBudget() {

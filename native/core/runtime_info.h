@@ -2,6 +2,7 @@
 // shared library files are actually mapped (to prove that only one LibTorch is loaded).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,20 @@ struct RuntimeInfo {
 };
 
 RuntimeInfo runtimeInfo();
+
+// Bytes of CUDA tensors on one device, as LibTorch's caching allocator counts them: alive
+// now, the most alive at once since the last reset (or the process's start), and reserved
+// from the driver (alive plus cached for reuse).
+struct CudaTensorMemory {
+  int64_t liveBytes = 0;
+  int64_t peakBytes = 0;
+  int64_t reservedBytes = 0;
+};
+
+// Reads the counts of CUDA device `device`, then restarts the peak from what is alive when
+// `resetPeak`. Throws a c10::Error that says why where there is no such device (a CPU build,
+// no GPU, an index past the last device).
+CudaTensorMemory cudaTensorMemory(int device, bool resetPeak);
 
 // The process's intra-op thread budget: what setNumThreads() chose. LibTorch's count is
 // per calling thread (an OpenMP team belongs to the thread that forks it), so every thread

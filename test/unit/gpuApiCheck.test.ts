@@ -31,7 +31,7 @@ describe('scripts/gpu-api-check.sh', () => {
   bench/apiStep.js)
     echo "$*" >>"${dir}/api-calls"
     # 2D steps take 100 ms after a slow first one, 3D steps 300 ms.
-    [[ "$*" == *'--dims 2'* ]] && echo '{"stepMs":[900,100,120,80]}' || echo '{"stepMs":[900,300,300,300]}'
+    [[ "$*" == *'--dims 2'* ]] && echo '{"stepMs":[900,100,120,80],"peakGpuMb":1000}' || echo '{"stepMs":[900,300,300,300],"peakGpuMb":3000}'
     exit 0 ;;
   dist/lib/cli.js)
     echo "$*" >>"${dir}/cli-calls"
@@ -48,7 +48,7 @@ exec "${process.execPath}" "$@"`,
       `case "$*" in
   *dirname*) echo "${dir}/site/torch" ;;
   *__version__*) echo 2.11.0 ;;
-  *cover_step.py*) [[ "$*" == *'--dims 2'* ]] && echo '{"stepMs":[900,200,200,200]}' || echo '{"stepMs":[900,600,600,600]}' ;;
+  *cover_step.py*) [[ "$*" == *'--dims 2'* ]] && echo '{"stepMs":[900,200,200,200],"peakGpuMb":2000}' || echo '{"stepMs":[900,600,600,600],"peakGpuMb":4000}' ;;
 esac`,
     );
     const result = spawnSync('bash', [SCRIPT], {
@@ -70,9 +70,13 @@ esac`,
     const summary = read('summary.txt');
     expect(summary).toContain('info().cuda: {"available":true}');
     expect(summary).toContain('ok   JS tests on the GPU');
-    // Medians of the steps after the first, and their ratio to PyTorch's.
-    expect(summary).toContain("step 2D 384 B24: 100 ms through the API (0.50x PyTorch's 200 ms)");
-    expect(summary).toContain("step 3D 128 B2 bf16: 300 ms through the API (0.50x PyTorch's 600 ms)");
+    // Medians of the steps after the first and peak GPU memory, and their ratios to PyTorch's.
+    expect(summary).toContain(
+      "step 2D 384 B24: 100 ms through the API (0.50x PyTorch's 200 ms), peak 1000 MB of GPU memory (0.50x PyTorch's 2000 MB)",
+    );
+    expect(summary).toContain(
+      "step 3D 128 B2 bf16: 300 ms through the API (0.50x PyTorch's 600 ms), peak 3000 MB of GPU memory (0.75x PyTorch's 4000 MB)",
+    );
     expect(read('steps.jsonl').trim().split('\n')).toHaveLength(8);
     // Every API step on the GPU, fp32 and bf16.
     expect(calls('api-calls')).toHaveLength(4);
