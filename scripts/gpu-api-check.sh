@@ -4,31 +4,31 @@
 # nvcc; no network needed. What scripts/gpu-check.sh checks in C++, this checks the way users
 # meet it:
 #   1. builds the addon against that torch as a user with a CUDA torch installs it
-#      (LIBTORCH=<torch folder> node scripts/install.js) and checks that it sees the GPU;
-#   2. runs the JS tests that use a GPU when there is one (test/native/executor.test.ts,
-#      info.test.ts, cudaMemory.test.ts);
+#      (LIBTORCH=<torch folder> node scripts/install.js, into build/Release: it replaces the
+#      binary there, so afterwards the CPU-only tests of `npm test` no longer apply) and
+#      checks that it sees the GPU;
+#   2. runs the JS tests that take the GPU path when there is one (test/native/
+#      executor.test.ts, cudaMemory.test.ts);
 #   3. times training steps and their peak GPU memory through the public API
 #      (bench/apiStep.js --device cuda, cudaTensorMemory) and the plain-PyTorch step
 #      (bench/baseline/cover_step.py) on the same GPU, float32 and bf16, at 2D 384^2, B = 24
 #      and 3D 128^3, B = 2;
 #   4. pretrains on the built-in demo on the GPU through the CLI (2D, resumed once, and 3D).
 # Everything lands in OUT (default ./gpu-api-check-out): summary.txt, build.log, tests.txt,
-# steps.jsonl (one line per API or PyTorch measurement) and cli.log. Exit status 0 only when
+# steps.jsonl (one line per API or PyTorch measurement), steps.log (their stderr) and cli.log. Exit status 0 only when
 # every check passed.
 #
 #   scripts/gpu-api-check.sh        (npm run gpu-check:api)
 #   OUT=/tmp/report PYTHON=python3 scripts/gpu-api-check.sh
-#   GPU_API_CHECK_TIMEOUT=S   bound each command (default 300)
-#   GPU_API_CHECK_STEPS=N     timed steps per measurement (default 6; the first is warm-up)
+#   GPU_API_CHECK_TIMEOUT=S   bound each command, the build included (default 300)
+#   GPU_API_CHECK_STEPS=N     timed steps per measurement, at least 2 (default 6; the first
+#                             is warm-up)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/gpu-api-check-out}
 python=${PYTHON:-python3}
 limit=${GPU_API_CHECK_TIMEOUT:-300}
 steps=${GPU_API_CHECK_STEPS:-6}
-for number in "$limit" "$steps"; do
-  [[ "$number" =~ ^[0-9]+$ ]] || { echo "gpu-api-check: GPU_API_CHECK_TIMEOUT and GPU_API_CHECK_STEPS are whole numbers, got \"$number\""; exit 1; }
-done
 mkdir -p "$out"
 : >"$out/summary.txt"
 say() { echo "gpu-api-check: $*" | tee -a "$out/summary.txt"; }
@@ -37,6 +37,8 @@ fail() {
   [ -n "${2:-}" ] && tail -n 40 "$2"
   exit 1
 }
+[[ "$limit" =~ ^[0-9]+$ && "$steps" =~ ^[0-9]+$ && "$steps" -ge 2 ]] ||
+  fail "GPU_API_CHECK_TIMEOUT is whole seconds and GPU_API_CHECK_STEPS a whole number of at least 2, got \"$limit\" and \"$steps\""
 started=$(date +%s)
 cd "$root" || exit 1
 command -v node >/dev/null || fail "no node on PATH: this check drives the TypeScript API"
@@ -68,18 +70,19 @@ check() { # check NAME LOG COMMAND...: runs it under the time limit into LOG, sa
 
 # 2. The JS tests that take the GPU path when one is there.
 check "JS tests on the GPU" tests.txt node node_modules/.bin/jest --runInBand \
-  test/native/executor.test.ts test/native/info.test.ts test/native/cudaMemory.test.ts
+  test/native/executor.test.ts test/native/cudaMemory.test.ts
 
 # 3. Steps through the public API against the plain-PyTorch step, on the same GPU.
 : >"$out/steps.jsonl"
-measure() { # measure LABEL COMMAND...: appends {"label": ..., "result": <its JSON line>}
+measure() { # measure LABEL COMMAND...: appends {"label": ..., "result": <its last line>}
   local label=$1 line
   shift
-  if line=$(timeout "$limit" "$@" 2>>"$out/cli.log") && [[ "$line" == "{"*"}" ]]; then
+  # The JSON is the last line of stdout (anything printed before it is not).
+  if line=$(timeout "$limit" "$@" 2>>"$out/steps.log" | tail -n 1) && [[ "$line" == "{"*"}" ]]; then
     echo "{\"label\":\"$label\",\"result\":$line}" >>"$out/steps.jsonl"
   else
     failed=$((failed + 1))
-    say "FAIL $label (cli.log)"
+    say "FAIL $label (steps.log)"
   fi
 }
 threads=$(nproc)
@@ -94,7 +97,7 @@ for shape in "2 384 24" "3 128 2"; do
   done
 done
 # Median of the steps after the first and peak GPU memory, the API's against PyTorch's.
-node - "$out/steps.jsonl" <<'JS' | tee -a "$out/summary.txt"
+if ! node - "$out/steps.jsonl" <<'JS' | tee -a "$out/summary.txt"; then
 const lines = require('node:fs').readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map(JSON.parse);
 const median = (ms) => { const s = ms.slice(1).sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const against = (ours, theirs, unit) =>
@@ -110,6 +113,9 @@ for (const line of lines.filter((l) => l.label.startsWith('api '))) {
   );
 }
 JS
+  failed=$((failed + 1))
+  say "FAIL the step summary (steps.jsonl)"
+fi
 
 # 4. The CLI on the built-in demo, on the GPU: train, resume, 3D.
 runs=$(mktemp -d)

@@ -19,7 +19,7 @@ torch::Tensor movFused(const torch::Tensor& q, const torch::Tensor& k, int64_t h
                        int64_t radius);
 
 // How the CUDA kernels share out the positions: runs of four along W per thread
-// (cuda/mov_row.h; radius 1..4, other radii one position per thread), or one position per
+// (cuda/mov_row.h; radius 1..4, radius 0 and 5..8 one position per thread), or one position per
 // thread at every radius (cuda/mov_point.h; the earlier kernels, kept for comparison).
 enum class MovLoop { runs, positions };
 

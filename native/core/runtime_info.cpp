@@ -11,8 +11,9 @@
 #include <mutex>
 #include <set>
 #ifdef COVER_TORCH_CUDA
-// The runtime API alone: ATen/cuda/CUDAContext.h would pull in cuBLAS and cuSPARSE headers,
-// which a pip torch keeps in its NVIDIA wheels, not in the CUDA toolkit.
+// The runtime API and the caching allocator's counts alone: ATen/cuda/CUDAContext.h would
+// pull in cuBLAS and cuSPARSE headers, which a pip torch keeps in its NVIDIA wheels, not in
+// the CUDA toolkit.
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #endif
@@ -98,6 +99,9 @@ CudaTensorMemory cudaTensorMemory(int device, bool resetPeak) {
   TORCH_CHECK(device >= 0 && device < count, "no CUDA device ", device, ": this machine has ",
               count, " (cuda:0", count > 1 ? " to cuda:" + std::to_string(count - 1) : "", ")");
   namespace allocator = c10::cuda::CUDACachingAllocator;
+  // Before the process's first CUDA tensor the allocator is not set up (it has no state per
+  // device to read) and holds nothing. Setting CUDA up here would cost a context on the GPU.
+  if (!allocator::get()->initialized()) return {};
   const auto index = static_cast<c10::DeviceIndex>(device);
   const auto stats = allocator::getDeviceStats(index);
   const size_t aggregate = 0;  // StatType::AGGREGATE (all pools), first in every version

@@ -31,9 +31,9 @@ struct CudaTensorMemory {
   int64_t reservedBytes = 0;
 };
 
-// Reads the counts of CUDA device `device`, then restarts the peak from what is alive when
-// `resetPeak`. Throws a c10::Error that says why where there is no such device (a CPU build,
-// no GPU, an index past the last device).
+// Reads the counts of CUDA device `device` (all 0 before the process's first CUDA tensor),
+// then restarts the peak from what is alive when `resetPeak`. Throws a c10::Error that says why
+// where there is no such device (a CPU build, no GPU, an index past the last device).
 CudaTensorMemory cudaTensorMemory(int device, bool resetPeak);
 
 // The process's intra-op thread budget: what setNumThreads() chose. LibTorch's count is

@@ -9,8 +9,9 @@
 namespace cover::cuda {
 
 // The inputs of every launch: q and k (B, C, *S), float32 or bfloat16 bits, on the device.
-// Windows up to radius 4 run four positions per thread (cuda/mov_row.h) unless
-// `perPosition` asks for one position per thread (cuda/mov_point.h), which wider windows use.
+// Windows of radius 1..4 run four positions per thread (cuda/mov_row.h) unless
+// `perPosition` asks for one position per thread (cuda/mov_point.h), which radius 0 and
+// 5..8 use.
 struct MovInputs {
   mov_point::Shape shape;
   const void* q;

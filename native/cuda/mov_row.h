@@ -1,6 +1,6 @@
 // MoV for a run of four neighbouring positions along W at a time: the arithmetic of the
-// CUDA kernels for radius up to 4, written once for the device and the host, as mov_point.h
-// is for one position (which stays for wider windows).
+// CUDA kernels for radius 1..4, written once for the device and the host, as mov_point.h is
+// for one position (which stays for radius 0 and 5..8).
 //
 // Why runs: a window row (fixed z and y offsets) of four neighbouring positions touches the
 // same 4 + 2r partner values per channel, so a thread that owns the run loads each of them
@@ -8,7 +8,7 @@
 // multiply-add. On the device, when W is a multiple of 4 and the arrays are aligned, those
 // values come as three 4-wide loads (x0 - 4 .. x0 + 7); elsewhere, and on the host, one at a
 // time with a bounds test. The window's radius is a template parameter, so the logits of a
-// row live in registers.
+// row live in registers (nvcc -Xptxas -v: no stack frame, no spill).
 #pragma once
 
 #include <type_traits>
@@ -25,7 +25,7 @@ constexpr int kRun = 4;        // positions per run
 constexpr int kMaxRadius = 4;  // the widest window whose partners fit in a segment
 constexpr int kSegment = 12;   // partner values x0 - 4 .. x0 + 7 of a run at x0
 
-// Whether runs serve this window (radius 1..4); other radii go one position at a time.
+// Whether runs serve this window (radius 1..4); radius 0 and 5..8 go one position at a time.
 COVER_HD bool covers(const Shape& s) { return s.radius >= 1 && s.radius <= kMaxRadius; }
 
 // Calls body(std::integral_constant<int, R>{}) for the window's radius R, one of 1..4.
@@ -118,10 +118,8 @@ COVER_HD void rowLogits(const Shape& s, const T* own, const T* partner, Head h, 
     float mine[kRun], segment[kSegment] = {};
     loadFour(own + channel + ownRow, x0, s.width, vectorLoads, mine);
     for (int c = 0; c < 3; ++c) {
-      if (R > 0 || c == 1) {
-        loadFour(partner + channel + partnerRow, x0 - 4 + 4 * c, s.width, vectorLoads,
-                 segment + 4 * c);
-      }
+      loadFour(partner + channel + partnerRow, x0 - 4 + 4 * c, s.width, vectorLoads,
+               segment + 4 * c);
     }
     for (int i = 0; i < kRun; ++i) {
       for (int t = 0; t <= 2 * R; ++t) logits[i][t] += mine[i] * segment[4 + i + sign * (t - R)];
@@ -329,8 +327,7 @@ COVER_HD void gradRun(const Shape& s, const T* q, const T* k, const float* grad,
           float segment[kSegment] = {};
           const T* channel = partner + h.first + (d0 + dd) * h.stride + partnerRow;
           for (int c = 0; c < 3; ++c) {
-            if (R > 0 || c == 1)
-              loadFour(channel, at.x0 - 4 + 4 * c, s.width, vectorLoads, segment + 4 * c);
+            loadFour(channel, at.x0 - 4 + 4 * c, s.width, vectorLoads, segment + 4 * c);
           }
           for (int i = 0; i < kRun; ++i) {
             for (int t = 0; t <= 2 * R; ++t)

@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { CoverModel, cudaTensorMemory, info, tensor } from '../../lib';
+
+const entry = path.resolve(__dirname, '../../dist/lib/index.js');
 
 describe('cudaTensorMemory', () => {
   it('refuses options that name no CUDA device, saying what it takes', () => {
@@ -24,6 +28,14 @@ describe('cudaTensorMemory', () => {
   (cuda.available ? it : it.skip)(
     `counts a model's tensors on the GPU and restarts the peak (${cuda.available ? 'GPU found' : 'skipped: no CUDA device here'})`,
     async () => {
+      // Read first thing in a process, before any CUDA tensor: nothing held, and no error.
+      const script = `console.log(JSON.stringify(require(${JSON.stringify(entry)}).cudaTensorMemory({ resetPeak: true })))`;
+      expect(JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }))).toEqual({
+        device: 'cuda:0',
+        liveBytes: 0,
+        peakBytes: 0,
+        reservedBytes: 0,
+      });
       const before = cudaTensorMemory({ device: 'cuda:0', resetPeak: true });
       expect(before.device).toBe('cuda:0');
       const model = await CoverModel.create({ dims: 2, seed: 0, device: 'cuda:0' });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { useTempDir } from '../tempDir';
 
-// scripts/gpu-api-check.sh runs once, on a GPU machine whose time is short: its flow is
+// scripts/gpu-api-check.sh runs on GPU machines only (there is none in CI): its flow is
 // checked here with stand-ins for what it drives (the addon's build, the JS tests, the API
 // and PyTorch step benchmarks, the CLI), behind a `node` that passes everything else (the
 // script's own summaries) to the real one.
@@ -30,7 +30,8 @@ describe('scripts/gpu-api-check.sh', () => {
   node_modules/.bin/jest) echo "jest $*"; exit \${JEST_STATUS:-0} ;;
   bench/apiStep.js)
     echo "$*" >>"${dir}/api-calls"
-    # 2D steps take 100 ms after a slow first one, 3D steps 300 ms.
+    # 2D steps take 100 ms after a slow first one, 3D steps 300 ms; a line before the JSON.
+    echo 'a warning printed on stdout'
     [[ "$*" == *'--dims 2'* ]] && echo '{"stepMs":[900,100,120,80],"peakGpuMb":1000}' || echo '{"stepMs":[900,300,300,300],"peakGpuMb":3000}'
     exit 0 ;;
   dist/lib/cli.js)
@@ -64,7 +65,14 @@ esac`,
   it('builds against the torch, runs the GPU tests, the API steps against PyTorch and the CLI', () => {
     const { status, out, read, calls, torch } = runCheck();
     expect(status).toBe(0);
-    expect(fs.readdirSync(out).sort()).toEqual(['build.log', 'cli.log', 'steps.jsonl', 'summary.txt', 'tests.txt']);
+    expect(fs.readdirSync(out).sort()).toEqual([
+      'build.log',
+      'cli.log',
+      'steps.jsonl',
+      'steps.log',
+      'summary.txt',
+      'tests.txt',
+    ]);
     // The torch's own version is the one asked for, not the CPU pin.
     expect(read('build.log')).toContain(`LIBTORCH=${torch} torch==2.11.0`);
     const summary = read('summary.txt');
@@ -102,6 +110,12 @@ esac`,
     expect(summary).toContain('FAIL demo 3d left no final.safetensors');
     expect(summary).toContain('ok   pretrain --demo on cuda, resumed to 60 steps');
     expect(summary).toContain('3 failed check(s)');
+  });
+
+  it('refuses fewer than two timed steps (the first is warm-up)', () => {
+    const { status, read } = runCheck({ GPU_API_CHECK_STEPS: '1' });
+    expect(status).toBe(1);
+    expect(read('summary.txt')).toContain('GPU_API_CHECK_STEPS a whole number of at least 2, got "300" and "1"');
   });
 
   it('stops early, saying why, when the build fails or the addon sees no GPU', () => {
