@@ -30,13 +30,9 @@ python=${PYTHON:-python3}
 limit=${GPU_API_CHECK_TIMEOUT:-300}
 steps=${GPU_API_CHECK_STEPS:-6}
 mkdir -p "$out"
-: >"$out/summary.txt"
-say() { echo "gpu-api-check: $*" | tee -a "$out/summary.txt"; }
-fail() {
-  say "$1"
-  [ -n "${2:-}" ] && tail -n 40 "$2"
-  exit 1
-}
+report_name=gpu-api-check
+# shellcheck source=scripts/gpuCheckReport.sh
+. "$root/scripts/gpuCheckReport.sh"
 [[ "$limit" =~ ^[0-9]+$ && "$steps" =~ ^[0-9]+$ && "$steps" -ge 2 ]] ||
   fail "GPU_API_CHECK_TIMEOUT is whole seconds and GPU_API_CHECK_STEPS a whole number of at least 2, got \"$limit\" and \"$steps\""
 started=$(date +%s)

@@ -34,13 +34,9 @@ out=${OUT:-$root/gpu-check-out}
 build=${GPU_CHECK_BUILD:-$root/build-gpu}
 python=${PYTHON:-python3}
 mkdir -p "$out" "$build"
-: >"$out/summary.txt"
-say() { echo "gpu-check: $*" | tee -a "$out/summary.txt"; }
-fail() {
-  say "$1"
-  [ -n "${2:-}" ] && tail -n 40 "$2"
-  exit 1
-}
+report_name=gpu-check
+# shellcheck source=scripts/gpuCheckReport.sh
+. "$root/scripts/gpuCheckReport.sh"
 started=$(date +%s)
 
 torch_dir=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))') ||

@@ -130,19 +130,14 @@ void backwardOnCpu(const Shape& s, MovLoop loop, const T* q, const T* k, const f
     mov_row::withRadius(s.radius, [&](auto radius) {
       constexpr int R = decltype(radius)::value;
       // n runs over (b, j, run), runs fastest, as in the CUDA kernels.
-      const auto split = [&](int64_t n, auto body) {
-        body(n / (s.heads * runs), (n / runs) % s.heads, n % runs);
-      };
       forEachPoint(s.batch * s.heads * runs, [&](int64_t n) {
-        split(n, [&](int64_t b, int64_t j, int64_t r) {
-          mov_row::backwardStatsRun<R>(s, q, k, grad, logSum, gradDotExpected, b, j, r, false);
-        });
+        const int64_t b = n / (s.heads * runs), j = (n / runs) % s.heads, r = n % runs;
+        mov_row::backwardStatsRun<R>(s, q, k, grad, logSum, gradDotExpected, b, j, r, false);
       });
       forEachPoint(s.batch * s.heads * runs, [&](int64_t n) {
-        split(n, [&](int64_t b, int64_t j, int64_t r) {
-          mov_row::gradRun<R, false>(s, q, k, grad, logSum, gradDotExpected, gradQ, b, j, r, false);
-          mov_row::gradRun<R, true>(s, q, k, grad, logSum, gradDotExpected, gradK, b, j, r, false);
-        });
+        const int64_t b = n / (s.heads * runs), j = (n / runs) % s.heads, r = n % runs;
+        mov_row::gradRun<R, false>(s, q, k, grad, logSum, gradDotExpected, gradQ, b, j, r, false);
+        mov_row::gradRun<R, true>(s, q, k, grad, logSum, gradDotExpected, gradK, b, j, r, false);
       });
     });
     return;

@@ -115,7 +115,7 @@ COVER_HD void rowLogits(const Shape& s, const T* own, const T* partner, Head h, 
   }
   for (int64_t d = 0; d < s.headDim; ++d) {
     const int64_t channel = h.first + d * h.stride;
-    float mine[kRun], segment[kSegment] = {};
+    float mine[kRun], segment[kSegment];
     loadFour(own + channel + ownRow, x0, s.width, vectorLoads, mine);
     for (int c = 0; c < 3; ++c) {
       loadFour(partner + channel + partnerRow, x0 - 4 + 4 * c, s.width, vectorLoads,
@@ -324,7 +324,7 @@ COVER_HD void gradRun(const Shape& s, const T* q, const T* k, const float* grad,
         }
         for (int dd = 0; dd < kPass; ++dd) {
           if (d0 + dd >= s.headDim) continue;  // a guard, not a break: sum stays in registers
-          float segment[kSegment] = {};
+          float segment[kSegment];
           const T* channel = partner + h.first + (d0 + dd) * h.stride + partnerRow;
           for (int c = 0; c < 3; ++c) {
             loadFour(channel, at.x0 - 4 + 4 * c, s.width, vectorLoads, segment + 4 * c);
