@@ -117,8 +117,10 @@ fi
 runs=$(mktemp -d)
 demo=(node dist/lib/cli.js pretrain --demo --device cuda --log-level warn)
 check "pretrain --demo on cuda (2D, 40 steps)" cli.log "${demo[@]}" --steps 40 --checkpoint-every 20 --out "$runs/2d"
-check "pretrain --demo on cuda, resumed to 60 steps" cli.log "${demo[@]}" --steps 60 --checkpoint-every 20 \
-  --out "$runs/2d" --resume
+# Longer than it was started with, so from its own config.yaml: --demo --steps 60 would
+# derive another warm-up (5% of the steps) and be refused as a different run.
+check "pretrain --demo on cuda, resumed to 60 steps" cli.log node dist/lib/cli.js pretrain \
+  --config "$runs/2d/config.yaml" --resume --steps 60 --device cuda --log-level warn
 check "pretrain --demo --dims 3 on cuda (20 steps)" cli.log "${demo[@]}" --dims 3 --steps 20 --out "$runs/3d"
 for run in 2d 3d; do
   if [ -f "$runs/$run/final.safetensors" ]; then

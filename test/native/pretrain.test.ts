@@ -112,6 +112,16 @@ describe('pretraining', () => {
     expect(more.status).toBe(2);
     expect(more.stderr).toContain('warmupSteps: 0 -> 2');
     expect(more.stderr).toContain("keep the run's with --set warmupSteps=0");
+    // The way it offers, the run's own config.yaml with more steps, extends the run.
+    const extended = spawnSync(
+      process.execPath,
+      [cli, 'pretrain', '--config', path.join(out, 'config.yaml'), '--resume', '--steps', '5'],
+      { encoding: 'utf8' },
+    );
+    expect(extended.stderr).not.toMatch(/differ|Error/);
+    expect(extended.status).toBe(0);
+    const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    expect(steps.map((line) => JSON.parse(line).step)).toEqual([1, 2, 3, 4, 5]);
   });
 
   const ch2 = '/usr/share/mricron/templates/ch2.nii.gz'; // Debian's mricron-data (.ci/run installs it)

@@ -37,7 +37,7 @@ describe('scripts/gpu-api-check.sh', () => {
   dist/lib/cli.js)
     echo "$*" >>"${dir}/cli-calls"
     [ -n "\${CLI_FAILS:-}" ] && [[ "$*" == *"$CLI_FAILS"* ]] && exit 1
-    args=("$@"); for ((i = 0; i < \${#args[@]}; i++)); do [ "\${args[i]}" = --out ] && run=\${args[i + 1]}; done
+    args=("$@"); for ((i = 0; i < \${#args[@]}; i++)); do [ "\${args[i]}" = --out ] && run=\${args[i + 1]}; [ "\${args[i]}" = --config ] && run=\$(dirname "\${args[i + 1]}"); done
     mkdir -p "$run"; touch "$run/final.safetensors"
     printf '{"vectorLoss":2,"timings":{"stepMs":50}}\\n{"vectorLoss":1.5,"timings":{"stepMs":10}}\\n{"vectorLoss":1.25,"timings":{"stepMs":12}}\\n' >>"$run/metrics.jsonl"
     exit 0 ;;
@@ -94,6 +94,7 @@ esac`,
     const cli = calls('cli-calls');
     expect(cli).toHaveLength(3);
     expect(cli[1]).toContain('--resume');
+    expect(cli[1]).toMatch(/--config \S+\/2d\/config\.yaml/); // more steps than the run was started with
     expect(cli.every((call) => call.includes('--device cuda'))).toBe(true);
     expect(summary).toContain('demo 2d: 6 steps in metrics.jsonl, median 12.0 ms a step, last L_vec 1.250');
     expect(summary).toContain('demo 3d: 3 steps in metrics.jsonl');
