@@ -132,7 +132,7 @@ pastDeadline() {
 # 3. Benchmarks, each in its own process; one JSON object per line. The scenarios the
 # issue's figures rest on come first, so that a deadline leaves out the others.
 : >"$out/bench.jsonl"
-first='^cuda-(mov-3d-128-c8-j1-r2-(kernel|reference|positions)|mov-2d-384-c32-j4-r2-kernel|step-(2d-384-b24|3d-128-b2)(-bf16)?|step-3d-largest|loss-curve-.*)$'
+first='^cuda-(mov-3d-128-c8-j1-r2-(kernel|reference|positions)|mov-2d-384-c32-j4-r2-kernel|step-(2d-384-b24|3d-128-b2)(-bf16)?|step-3d-largest(-bf16)?|loss-curve-.*)$'
 chosen=$(grep -E "${GPU_CHECK_SCENARIOS:-^cuda-}" "$build/cover_torch_bench.list")
 while IFS= read -r scenario; do
   [ -z "$scenario" ] && continue

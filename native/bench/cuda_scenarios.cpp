@@ -190,11 +190,12 @@ struct CropTrial {
   double peakMb, ms;
 };
 
-CropTrial stepAtCrop(int64_t side) {
+CropTrial stepAtCrop(int64_t side, const std::string& precision) {
   torch::manual_seed(0);
   auto model = modelOnGpu(3);
   core::TrainOptions train;
   train.views.cropSize = {side, side, side};
+  train.mixedPrecision = precision;
   core::Trainer trainer(model, train);
   const auto images = torch::rand({1, 1, side * 3 / 2, side * 3 / 2, side * 3 / 2}).to(kGpu);
   const auto m = measureGpu([&] { trainer.step(images, 1e-4); }, 0);
@@ -206,8 +207,8 @@ CropTrial stepAtCrop(int64_t side) {
 // trial goes to stderr as it ends, and no new size is tried once the budget has passed
 // (COVER_TORCH_LARGEST_CROP_BUDGET_S, default 60 s; gpu-check.sh sets half its time limit
 // per scenario), so the result is printed before a time limit would kill the search; it
-// says whether the search was complete.
-std::string largestCrop() {
+// says whether the search was complete. `precision` as in stepScenario.
+std::string largestCrop(const std::string& precision) {
   const char* budget = std::getenv("COVER_TORCH_LARGEST_CROP_BUDGET_S");
   const double budgetSeconds = budget != nullptr ? std::atof(budget) : 60.0;
   const double started = nowMs();
@@ -221,7 +222,7 @@ std::string largestCrop() {
       return false;
     }
     try {
-      const auto trial = stepAtCrop(side);
+      const auto trial = stepAtCrop(side, precision);
       c10::cuda::CUDACachingAllocator::emptyCache();
       std::cerr << "largest crop: side " << side << ": peak " << trial.peakMb << " MB, " << trial.ms
                 << " ms\n";
@@ -245,7 +246,9 @@ std::string largestCrop() {
                {"peakGpuMb", best.peakMb},
                {"ms", best.ms},
                {"complete", stoppedBy == "complete" ? 1.0 : 0.0}},
-              "largest-3d-crop-under-80GB (" + stoppedBy + ")");
+              "largest-3d-crop-under-80GB" +
+                  std::string(precision == "bf16" ? ", bf16 backbone" : "") + " (" + stoppedBy +
+                  ")");
 }
 
 }  // namespace
@@ -281,7 +284,8 @@ std::map<std::string, std::function<std::string()>> cudaScenarios() {
   all["cuda-step-3d-128-b2"] = stepScenario(3, 128, 2);
   all["cuda-step-2d-384-b24-bf16"] = stepScenario(2, 384, 24, "bf16");
   all["cuda-step-3d-128-b2-bf16"] = stepScenario(3, 128, 2, "bf16");
-  all["cuda-step-3d-largest"] = largestCrop;
+  all["cuda-step-3d-largest"] = [] { return largestCrop("none"); };
+  all["cuda-step-3d-largest-bf16"] = [] { return largestCrop("bf16"); };
   all["cuda-loss-curve-2d-128-b8"] = lossCurveScenario(kGpu, 2, 128, 8);
   all["cuda-loss-curve-3d-64-b2"] = lossCurveScenario(kGpu, 3, 64, 2);
   return all;

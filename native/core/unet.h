@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "core/group_norm.h"
 #include "core/model_options.h"
 
 namespace cover::core {
@@ -56,9 +57,9 @@ class UNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(UNet);
 
-// The layers shared by the backbone and the projections, in 2D or 3D.
+// The layers shared by the backbone and the projections, in 2D or 3D (and makeGroupNorm,
+// core/group_norm.h).
 torch::nn::AnyModule makeConv(int dims, int64_t in, int64_t out, int64_t kernel);
-torch::nn::AnyModule makeGroupNorm(int64_t groups, int64_t channels);
 
 // Kaiming-normal conv weights (PyTorch's kaiming_normal_ defaults), conv biases as LibTorch
 // draws them, GroupNorm weight 1, bias 0; every draw from `generator`, so a model's weights
