@@ -91,8 +91,9 @@ class Bfloat16GroupNorm : public torch::autograd::Function<Bfloat16GroupNorm> {
 };
 
 // torch::nn::GroupNorm (same parameters and state_dict names) that normalises channels-last
-// 3D CPU maps with ChannelsLastGroupNorm and other bfloat16 maps (the backbone's under bf16
-// autocast) with Bfloat16GroupNorm.
+// 3D CPU maps with ChannelsLastGroupNorm and bfloat16 CUDA maps (the backbone's under bf16
+// autocast) with Bfloat16GroupNorm. The CPU's autocast leaves group_norm in the map's
+// dtype, and LibTorch's CPU kernel already keeps float32 statistics for a bfloat16 map.
 class PreciseGroupNormImpl : public torch::nn::GroupNormImpl {
  public:
   using torch::nn::GroupNormImpl::GroupNormImpl;
@@ -101,15 +102,20 @@ class PreciseGroupNormImpl : public torch::nn::GroupNormImpl {
     if (input.dim() == 5 && input.is_cpu() &&
         input.suggest_memory_format() == torch::MemoryFormat::ChannelsLast3d)
       return ChannelsLastGroupNorm::apply(input, weight, bias, options.num_groups(), options.eps());
-    if (input.scalar_type() == torch::kBFloat16 && weight.scalar_type() == torch::kFloat32)
-      return Bfloat16GroupNorm::apply(input.contiguous(), weight, bias, options.num_groups(),
-                                      options.eps());
+    if (input.is_cuda() && input.scalar_type() == torch::kBFloat16 &&
+        weight.scalar_type() == torch::kFloat32)
+      return bfloat16GroupNorm(input, weight, bias, options.num_groups(), options.eps());
     return torch::nn::GroupNormImpl::forward(input);
   }
 };
 TORCH_MODULE(PreciseGroupNorm);
 
 }  // namespace
+
+torch::Tensor bfloat16GroupNorm(const torch::Tensor& input, const torch::Tensor& weight,
+                                const torch::Tensor& bias, int64_t groups, double eps) {
+  return Bfloat16GroupNorm::apply(input.contiguous(), weight, bias, groups, eps);
+}
 
 torch::nn::AnyModule makeGroupNorm(int64_t groups, int64_t channels) {
   return torch::nn::AnyModule(PreciseGroupNorm(torch::nn::GroupNormOptions(groups, channels)));
