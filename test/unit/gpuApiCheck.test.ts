@@ -37,7 +37,7 @@ describe('scripts/gpu-api-check.sh', () => {
   dist/lib/cli.js)
     echo "$*" >>"${dir}/cli-calls"
     [ -n "\${CLI_FAILS:-}" ] && [[ "$*" == *"$CLI_FAILS"* ]] && exit 1
-    args=("$@"); for ((i = 0; i < \${#args[@]}; i++)); do [ "\${args[i]}" = --out ] && run=\${args[i + 1]}; [ "\${args[i]}" = --config ] && run=\$(dirname "\${args[i + 1]}"); done
+    args=("$@"); for ((i = 0; i < \${#args[@]}; i++)); do [ "\${args[i]}" = --out ] && run=\${args[i + 1]}; [ "\${args[i]}" = --config ] && run=$(dirname "\${args[i + 1]}"); done
     mkdir -p "$run"; touch "$run/final.safetensors"
     printf '{"vectorLoss":2,"timings":{"stepMs":50}}\\n{"vectorLoss":1.5,"timings":{"stepMs":10}}\\n{"vectorLoss":1.25,"timings":{"stepMs":12}}\\n' >>"$run/metrics.jsonl"
     exit 0 ;;
