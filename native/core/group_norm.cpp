@@ -3,6 +3,21 @@
 namespace cover::core {
 namespace {
 
+// LibTorch's GroupNorm backward given what a forward below saved, {input, mean, rstd,
+// weight}, with `input` (and `gradOutput`) as the arithmetic wants them.
+torch::autograd::variable_list backwardFromSaved(torch::autograd::AutogradContext* ctx,
+                                                 const torch::autograd::variable_list& saved,
+                                                 const torch::Tensor& gradOutput,
+                                                 const torch::Tensor& input) {
+  const int64_t batch = input.size(0);
+  const int64_t channels = input.size(1);
+  auto [gradInput, gradWeight, gradBias] = at::native_group_norm_backward(
+      gradOutput, input, saved[1], saved[2], saved[3], batch, channels,
+      input.numel() / (batch * channels), ctx->saved_data["groups"].toInt(),
+      {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)});
+  return {gradInput, gradWeight, gradBias, torch::Tensor(), torch::Tensor()};
+}
+
 // GroupNorm of a channels-last map with its statistics from LibTorch's Welford reduction
 // (per-channel mean and variance, combined per group by the law of total variance), and
 // LibTorch's own GroupNorm backward given those statistics. LibTorch's CPU GroupNorm kernel
@@ -41,12 +56,8 @@ class ChannelsLastGroupNorm : public torch::autograd::Function<ChannelsLastGroup
                                                  torch::autograd::variable_list gradOutputs) {
     const auto saved = ctx->get_saved_variables();
     const auto& input = saved[0];
-    const int64_t spatial = input.numel() / (input.size(0) * input.size(1));
-    auto [gradInput, gradWeight, gradBias] = at::native_group_norm_backward(
-        gradOutputs[0].contiguous(input.suggest_memory_format()), input, saved[1], saved[2],
-        saved[3], input.size(0), input.size(1), spatial, ctx->saved_data["groups"].toInt(),
-        {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)});
-    return {gradInput, gradWeight, gradBias, torch::Tensor(), torch::Tensor()};
+    return backwardFromSaved(ctx, saved, gradOutputs[0].contiguous(input.suggest_memory_format()),
+                             input);
   }
 };
 
@@ -78,15 +89,10 @@ class Bfloat16GroupNorm : public torch::autograd::Function<Bfloat16GroupNorm> {
                                                  torch::autograd::variable_list gradOutputs) {
     const auto saved = ctx->get_saved_variables();
     const auto& input = saved[0];
-    const int64_t batch = input.size(0);
-    const int64_t channels = input.size(1);
-    auto [gradInput, gradWeight, gradBias] = at::native_group_norm_backward(
-        gradOutputs[0].to(torch::kFloat32).contiguous(), input.to(torch::kFloat32), saved[1],
-        saved[2], saved[3], batch, channels, input.numel() / (batch * channels),
-        ctx->saved_data["groups"].toInt(),
-        {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)});
-    if (gradInput.defined()) gradInput = gradInput.to(input.scalar_type());
-    return {gradInput, gradWeight, gradBias, torch::Tensor(), torch::Tensor()};
+    auto grads = backwardFromSaved(ctx, saved, gradOutputs[0].to(torch::kFloat32).contiguous(),
+                                   input.to(torch::kFloat32));
+    if (grads[0].defined()) grads[0] = grads[0].to(input.scalar_type());
+    return grads;
   }
 };
 
