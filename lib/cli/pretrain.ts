@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { changedOnResume } from './resumeConfig';
 import { lockFolder } from '../io/folderLock';
 import { pathExists } from '../io/pathExists';
-import { writeFileAtomic } from '../io/writeFileAtomic';
+import { removeInterruptedAtomicWrites, writeFileAtomic } from '../io/writeFileAtomic';
 import type { ResolvedPretrainConfig } from '../config/pretrainConfig';
 import { patchBatches, patchSizeFor } from '../data/dataset/patchBatches';
 import { phantomBatches } from '../data/phantom';
@@ -45,6 +45,8 @@ export async function pretrain(argv: string[], output: PretrainOutput, signal?: 
     throw new Error(`--out ${config.out} is a file; expected a folder for the run (it is created if missing)`);
   const release = await lockFolder(config.out);
   try {
+    const removed = await removeInterruptedAtomicWrites(config.out);
+    if (removed.length > 0) logger.info('removed what an interrupted write left', { removed: removed.join(' ') });
     return await train(config, logger, output, signal);
   } catch (error) {
     const started = await pathExists(path.join(config.out, 'metrics.jsonl'));

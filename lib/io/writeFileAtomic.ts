@@ -59,3 +59,19 @@ async function openTemporary(temp: string, file: string): Promise<fs.FileHandle>
     throw new Error(`Cannot write ${file}: ${why}`, { cause: error });
   }
 }
+
+/** How writeFileAtomic names its temporary files: ".NAME.PID.UUID.tmp". */
+const TEMPORARY_NAME = /^\..+\.\d+\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temporary files that writeFileAtomic left in `folder` when its process was
+ * killed mid-write: partial copies, as large as a model's weights, that nothing would ever
+ * read or remove. Only for a folder this process holds the lock of (io/folderLock): no other
+ * writer can be mid-write there. Returns the names removed.
+ */
+export async function removeInterruptedAtomicWrites(folder: string): Promise<string[]> {
+  const entries = await fs.readdir(folder, { withFileTypes: true }).catch(() => []);
+  const stale = entries.filter((entry) => entry.isFile() && TEMPORARY_NAME.test(entry.name)).map((e) => e.name);
+  for (const name of stale) await fs.rm(path.join(folder, name), { force: true });
+  return stale.sort();
+}

@@ -112,7 +112,10 @@ describe('pretraining', () => {
     expect(more.status).toBe(2);
     expect(more.stderr).toContain('warmupSteps: 0 -> 2');
     expect(more.stderr).toContain("keep the run's with --set warmupSteps=0");
-    // The way it offers, the run's own config.yaml with more steps, extends the run.
+    // The way it offers, the run's own config.yaml with more steps, extends the run; what a
+    // save killed midway left in the run folder goes.
+    const leftover = path.join(out, '.final.safetensors.4242.0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b.tmp');
+    fs.writeFileSync(leftover, 'partial');
     const extended = spawnSync(
       process.execPath,
       [cli, 'pretrain', '--config', path.join(out, 'config.yaml'), '--resume', '--steps', '5'],
@@ -122,6 +125,7 @@ describe('pretraining', () => {
     expect(extended.status).toBe(0);
     const steps = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
     expect(steps.map((line) => JSON.parse(line).step)).toEqual([1, 2, 3, 4, 5]);
+    expect(fs.existsSync(leftover)).toBe(false);
   });
 
   const ch2 = '/usr/share/mricron/templates/ch2.nii.gz'; // Debian's mricron-data (.ci/run installs it)

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../lib/io/writeFileAtomic';
+import { removeInterruptedAtomicWrites, writeFileAtomic } from '../../lib/io/writeFileAtomic';
 import { useTempDir } from '../tempDir';
 
 describe('writeFileAtomic', () => {
@@ -42,5 +42,22 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(file, [Buffer.from('new'), bad])).rejects.toThrow();
     expect(fs.readFileSync(file, 'utf8')).toBe('old');
     expect(fs.readdirSync(tempDir()).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+  it('removes the temporary files of writes killed midway, and nothing else', async () => {
+    const folder = path.join(tempDir(), 'run');
+    fs.mkdirSync(folder);
+    const uuid = '0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b';
+    const stale = [`.final.safetensors.4242.${uuid}.tmp`, `.metrics.jsonl.7.${uuid}.tmp`];
+    // What is not a temporary of writeFileAtomic stays: the files themselves, a user's own
+    // hidden .tmp files, a checkpoint's staging folder (checkpoints.ts handles those).
+    const kept = ['final.safetensors', '.notes.tmp', `.x.${uuid}.tmp`, '.final.safetensors.12.abc.tmp'];
+    for (const name of [...stale, ...kept]) fs.writeFileSync(path.join(folder, name), 'partial');
+    fs.mkdirSync(path.join(folder, `.step-3.99.${uuid}.tmp`));
+    expect(await removeInterruptedAtomicWrites(folder)).toEqual([...stale].sort());
+    expect(fs.readdirSync(folder).sort()).toEqual([...kept, `.step-3.99.${uuid}.tmp`].sort());
+    // A complete write leaves none behind to remove.
+    await writeFileAtomic(path.join(folder, 'final.safetensors'), [Buffer.from('whole')]);
+    expect(await removeInterruptedAtomicWrites(folder)).toEqual([]);
+    expect(await removeInterruptedAtomicWrites(path.join(folder, 'missing'))).toEqual([]);
   });
 });
