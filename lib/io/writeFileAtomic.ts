@@ -61,17 +61,36 @@ async function openTemporary(temp: string, file: string): Promise<fs.FileHandle>
 }
 
 /** How writeFileAtomic names its temporary files: ".NAME.PID.UUID.tmp". */
-const TEMPORARY_NAME = /^\..+\.\d+\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+const TEMPORARY_NAME = /^\..+\.(\d+)\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
 /**
  * Removes the temporary files that writeFileAtomic left in `folder` when its process was
  * killed mid-write: partial copies, as large as a model's weights, that nothing would ever
- * read or remove. Only for a folder this process holds the lock of (io/folderLock): no other
- * writer can be mid-write there. Returns the names removed.
+ * read or remove. A temporary whose process still runs is another write under way (`plot`
+ * writes into a run folder without its lock) and stays; so does one that cannot be removed.
+ * Returns the names removed.
  */
 export async function removeInterruptedAtomicWrites(folder: string): Promise<string[]> {
   const entries = await fs.readdir(folder, { withFileTypes: true }).catch(() => []);
-  const stale = entries.filter((entry) => entry.isFile() && TEMPORARY_NAME.test(entry.name)).map((e) => e.name);
-  for (const name of stale) await fs.rm(path.join(folder, name), { force: true });
-  return stale.sort();
+  const removed: string[] = [];
+  for (const entry of entries) {
+    const pid = entry.isFile() ? TEMPORARY_NAME.exec(entry.name)?.[1] : undefined;
+    if (pid === undefined || processRuns(Number(pid))) continue;
+    const gone = await fs.rm(path.join(folder, entry.name), { force: true }).then(
+      () => true,
+      () => false,
+    );
+    if (gone) removed.push(entry.name);
+  }
+  return removed.sort();
+}
+
+/** Whether a process with this id runs on this machine (one of another user's counts). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

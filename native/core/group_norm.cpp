@@ -3,18 +3,28 @@
 namespace cover::core {
 namespace {
 
-// LibTorch's GroupNorm backward given what a forward below saved, {input, mean, rstd,
-// weight}, with `input` (and `gradOutput`) as the arithmetic wants them.
-torch::autograd::variable_list backwardFromSaved(torch::autograd::AutogradContext* ctx,
-                                                 const torch::autograd::variable_list& saved,
-                                                 const torch::Tensor& gradOutput,
-                                                 const torch::Tensor& input) {
+// Both functions below keep the map in its own dtype (bfloat16 under bf16 autocast) and
+// compute in computeType: statistics, normalisation and backward. They save {input, mean,
+// rstd, weight} and the group count; groupNormBackward is their common backward, LibTorch's
+// GroupNorm backward given those statistics, on copies in computeType made for the moment.
+torch::ScalarType computeType(const torch::Tensor& map) {
+  const auto type = map.scalar_type();
+  return type == torch::kBFloat16 || type == torch::kHalf ? torch::kFloat32 : type;
+}
+
+torch::autograd::variable_list groupNormBackward(torch::autograd::AutogradContext* ctx,
+                                                 const torch::Tensor& gradOutput) {
+  const auto saved = ctx->get_saved_variables();
+  const auto& stored = saved[0];
+  const auto input = stored.to(computeType(stored));  // no copy for a float32 map
   const int64_t batch = input.size(0);
   const int64_t channels = input.size(1);
   auto [gradInput, gradWeight, gradBias] = at::native_group_norm_backward(
-      gradOutput, input, saved[1], saved[2], saved[3], batch, channels,
-      input.numel() / (batch * channels), ctx->saved_data["groups"].toInt(),
+      gradOutput.to(input.scalar_type()).contiguous(input.suggest_memory_format()), input, saved[1],
+      saved[2], saved[3], batch, channels, input.numel() / (batch * channels),
+      ctx->saved_data["groups"].toInt(),
       {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2)});
+  if (gradInput.defined()) gradInput = gradInput.to(stored.scalar_type());
   return {gradInput, gradWeight, gradBias, torch::Tensor(), torch::Tensor()};
 }
 
@@ -30,9 +40,10 @@ class ChannelsLastGroupNorm : public torch::autograd::Function<ChannelsLastGroup
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
                                const torch::Tensor& weight, const torch::Tensor& bias,
                                int64_t groups, double eps) {
-    const int64_t batch = input.size(0);
-    const int64_t channels = input.size(1);
-    const auto [variance, mean] = torch::var_mean(input, {2, 3, 4}, /*correction=*/0);
+    const auto x = input.to(computeType(input));  // keeps the layout; no copy for float32
+    const int64_t batch = x.size(0);
+    const int64_t channels = x.size(1);
+    const auto [variance, mean] = torch::var_mean(x, {2, 3, 4}, /*correction=*/0);
     const auto channelMean = mean.view({batch, groups, -1});
     const auto groupMean = channelMean.mean(2);  // (B, G); every channel has as many voxels
     const auto groupVariance =
@@ -48,21 +59,18 @@ class ChannelsLastGroupNorm : public torch::autograd::Function<ChannelsLastGroup
     const auto shift = bias - perChannel(groupMean) * scale;  // (B, C)
     ctx->save_for_backward({input, groupMean, rstd, weight});
     ctx->saved_data["groups"] = groups;
-    return torch::addcmul(shift.view({batch, channels, 1, 1, 1}), input,
-                          scale.view({batch, channels, 1, 1, 1}));
+    return torch::addcmul(shift.view({batch, channels, 1, 1, 1}), x,
+                          scale.view({batch, channels, 1, 1, 1}))
+        .to(input.scalar_type());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list gradOutputs) {
-    const auto saved = ctx->get_saved_variables();
-    const auto& input = saved[0];
-    return backwardFromSaved(ctx, saved, gradOutputs[0].contiguous(input.suggest_memory_format()),
-                             input);
+    return groupNormBackward(ctx, gradOutputs[0]);
   }
 };
 
-// GroupNorm of a bfloat16 map that keeps it bfloat16: statistics, normalisation and backward
-// in float32, only the map itself (input, output and their gradients) stored in bfloat16.
+// GroupNorm of a contiguous bfloat16 map that stays bfloat16 (bfloat16GroupNorm below).
 // Autocast on CUDA runs group_norm in float32, so under bf16 autocast every layer kept a
 // float32 copy of its input for GroupNorm's backward, a float32 output for LeakyReLU's and a
 // bfloat16 copy of that for the next convolution's: 10 bytes per activation against float32
@@ -87,24 +95,20 @@ class Bfloat16GroupNorm : public torch::autograd::Function<Bfloat16GroupNorm> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list gradOutputs) {
-    const auto saved = ctx->get_saved_variables();
-    const auto& input = saved[0];
-    auto grads = backwardFromSaved(ctx, saved, gradOutputs[0].to(torch::kFloat32).contiguous(),
-                                   input.to(torch::kFloat32));
-    if (grads[0].defined()) grads[0] = grads[0].to(input.scalar_type());
-    return grads;
+    return groupNormBackward(ctx, gradOutputs[0]);
   }
 };
 
 // torch::nn::GroupNorm (same parameters and state_dict names) that normalises channels-last
 // 3D CPU maps with ChannelsLastGroupNorm and bfloat16 CUDA maps (the backbone's under bf16
 // autocast) with Bfloat16GroupNorm. The CPU's autocast leaves group_norm in the map's
-// dtype, and LibTorch's CPU kernel already keeps float32 statistics for a bfloat16 map.
+// dtype, and LibTorch's CPU kernel keeps float32 statistics for a contiguous bfloat16 map.
 class PreciseGroupNormImpl : public torch::nn::GroupNormImpl {
  public:
   using torch::nn::GroupNormImpl::GroupNormImpl;
   torch::Tensor forward(const torch::Tensor& input) {
-    if (!options.affine()) return torch::nn::GroupNormImpl::forward(input);
+    // An empty map (batch 0) has nothing to normalise; LibTorch's module handles it.
+    if (!options.affine() || input.numel() == 0) return torch::nn::GroupNormImpl::forward(input);
     if (input.dim() == 5 && input.is_cpu() &&
         input.suggest_memory_format() == torch::MemoryFormat::ChannelsLast3d)
       return ChannelsLastGroupNorm::apply(input, weight, bias, options.num_groups(), options.eps());

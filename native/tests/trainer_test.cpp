@@ -249,6 +249,27 @@ TEST_CASE("trainer: mixedPrecision bf16 runs the backbone in bf16, the rest in f
   }
 }
 
+// On the CPU the 3D backbone's maps are channels-last, normalised by core/group_norm.cpp's
+// own GroupNorm, which under bf16 meets bfloat16 maps and float32 weights.
+TEST_CASE("trainer: mixedPrecision bf16 trains a 3D model on the CPU as float32 does") {
+  const auto images = blobs(1, {24, 24, 24}, 7);
+  const auto stepWith = [&](const std::string& precision) {
+    torch::manual_seed(9);
+    CoverModel model(smallModel(3));
+    TrainOptions options;
+    options.views.cropSize = {16, 16, 16};
+    options.mixedPrecision = precision;
+    Trainer trainer(model, options);
+    return trainer.step(images, 1e-3);
+  };
+  const auto full = stepWith("none");
+  const auto mixed = stepWith("bf16");
+  EXPECT(!mixed.skipped && std::isfinite(mixed.totalLoss));
+  EXPECT(mixed.vectorLoss != full.vectorLoss);
+  EXPECT_NEAR(mixed.vectorLoss, full.vectorLoss, 0.05 * full.vectorLoss);
+  EXPECT_NEAR(mixed.gradNorm, full.gradNorm, 0.1 * full.gradNorm);
+}
+
 TEST_CASE("trainer: a non-finite loss skips the step; weights and optimiser stay as they were") {
   torch::manual_seed(3);
   CoverModel model(smallModel(2));

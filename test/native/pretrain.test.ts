@@ -113,8 +113,8 @@ describe('pretraining', () => {
     expect(more.stderr).toContain('warmupSteps: 0 -> 2');
     expect(more.stderr).toContain("keep the run's with --set warmupSteps=0");
     // The way it offers, the run's own config.yaml with more steps, extends the run; what a
-    // save killed midway left in the run folder goes.
-    const leftover = path.join(out, '.final.safetensors.4242.0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b.tmp');
+    // save killed midway left in the run folder goes (a process id no process has).
+    const leftover = path.join(out, '.final.safetensors.4194999.0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b.tmp');
     fs.writeFileSync(leftover, 'partial');
     const extended = spawnSync(
       process.execPath,

@@ -47,10 +47,18 @@ describe('writeFileAtomic', () => {
     const folder = path.join(tempDir(), 'run');
     fs.mkdirSync(folder);
     const uuid = '0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b';
-    const stale = [`.final.safetensors.4242.${uuid}.tmp`, `.metrics.jsonl.7.${uuid}.tmp`];
+    // Process ids above Linux's largest (2^22): no process of theirs runs.
+    const stale = [`.final.safetensors.4194999.${uuid}.tmp`, `.metrics.jsonl.4195000.${uuid}.tmp`];
     // What is not a temporary of writeFileAtomic stays: the files themselves, a user's own
     // hidden .tmp files, a checkpoint's staging folder (checkpoints.ts handles those).
-    const kept = ['final.safetensors', '.notes.tmp', `.x.${uuid}.tmp`, '.final.safetensors.12.abc.tmp'];
+    // A write of a process that still runs (this one) is under way and stays too.
+    const kept = [
+      'final.safetensors',
+      '.notes.tmp',
+      `.x.${uuid}.tmp`,
+      '.final.safetensors.12.abc.tmp',
+      `.losses.svg.${process.pid}.${uuid}.tmp`,
+    ];
     for (const name of [...stale, ...kept]) fs.writeFileSync(path.join(folder, name), 'partial');
     fs.mkdirSync(path.join(folder, `.step-3.99.${uuid}.tmp`));
     expect(await removeInterruptedAtomicWrites(folder)).toEqual([...stale].sort());
