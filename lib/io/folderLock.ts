@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { processRuns } from './processRuns';
 
 /**
  * A lock file that keeps two training runs from writing one folder at once (their
@@ -30,16 +31,6 @@ export class FolderLockedError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Takes the folder (creating it); resolves with the function that gives it back. */
 export async function lockFolder(folder: string): Promise<() => Promise<void>> {
   await fs.mkdir(folder, { recursive: true });
@@ -62,7 +53,7 @@ export async function lockFolder(folder: string): Promise<() => Promise<void>> {
       if (Date.now() - mtimeMs < 10_000) owner = { pid: NaN, host: 'unknown host', started: 'just now' };
     }
     const ours = owner?.pid === process.pid && owner.host === mine.host;
-    if (owner && (ours || owner.host !== mine.host || !Number.isInteger(owner.pid) || alive(owner.pid)))
+    if (owner && (ours || owner.host !== mine.host || !Number.isInteger(owner.pid) || processRuns(owner.pid)))
       throw new FolderLockedError(folder, owner);
     await fs.rm(file, { force: true });
   }

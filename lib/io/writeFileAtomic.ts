@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { processRuns } from './processRuns';
 
 /**
  * Writes a file so that readers see either the old content or the complete new one: the
@@ -83,14 +84,4 @@ export async function removeInterruptedAtomicWrites(folder: string): Promise<str
     if (gone) removed.push(entry.name);
   }
   return removed.sort();
-}
-
-/** Whether a process with this id runs on this machine (one of another user's counts). */
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
