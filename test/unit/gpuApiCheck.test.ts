@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeStandIn } from '../standIn';
 import { useTempDir } from '../tempDir';
 
 // scripts/gpu-api-check.sh runs on GPU machines only (there is none in CI): its flow is
@@ -12,17 +13,12 @@ const SCRIPT = path.join(__dirname, '../../scripts/gpu-api-check.sh');
 describe('scripts/gpu-api-check.sh', () => {
   const tempDir = useTempDir('cover-gpu-api-check');
 
-  const executable = (file: string, body: string) => {
-    fs.writeFileSync(file, `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
-    return file;
-  };
-
   function runCheck(env: Record<string, string> = {}) {
     const dir = fs.mkdtempSync(path.join(tempDir(), 'run-'));
     const bin = path.join(dir, 'bin');
     const out = path.join(dir, 'out');
     fs.mkdirSync(bin);
-    executable(
+    writeStandIn(
       path.join(bin, 'node'),
       `case "$1" in
   scripts/install.js) echo "LIBTORCH=$LIBTORCH $COVER_TORCH_TORCH_SPEC"; exit \${INSTALL_STATUS:-0} ;;
@@ -44,7 +40,7 @@ describe('scripts/gpu-api-check.sh', () => {
 esac
 exec "${process.execPath}" "$@"`,
     );
-    const python = executable(
+    const python = writeStandIn(
       path.join(bin, 'python'),
       `case "$*" in
   *dirname*) echo "${dir}/site/torch" ;;

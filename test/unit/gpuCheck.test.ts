@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeStandIn } from '../standIn';
 import { useTempDir } from '../tempDir';
 
 // scripts/gpu-check.sh runs once, on a GPU machine whose time is short and which sends back
@@ -11,11 +12,6 @@ const SCRIPT = path.join(__dirname, '../../scripts/gpu-check.sh');
 describe('scripts/gpu-check.sh', () => {
   const tempDir = useTempDir('cover-gpu-check');
 
-  const executable = (file: string, body: string) => {
-    fs.writeFileSync(file, `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
-    return file;
-  };
-
   /** Runs the script with stand-ins; `tests` and `bench` are the C++ programs' bodies. */
   function runGpuCheck(env: Record<string, string> = {}) {
     const dir = fs.mkdtempSync(path.join(tempDir(), 'run-'));
@@ -24,10 +20,10 @@ describe('scripts/gpu-check.sh', () => {
     const out = path.join(dir, 'out');
     fs.mkdirSync(bin);
     fs.mkdirSync(build);
-    executable(path.join(bin, 'cmake'), '[ "$1" = --version ] && echo "cmake version 3.99"; exit 0');
-    const nvcc = executable(path.join(bin, 'nvcc'), 'echo "Build cuda_13.0"');
+    writeStandIn(path.join(bin, 'cmake'), '[ "$1" = --version ] && echo "cmake version 3.99"; exit 0');
+    const nvcc = writeStandIn(path.join(bin, 'nvcc'), 'echo "Build cuda_13.0"');
     // A Python with a CUDA torch: where torch is, the version line, CUDA available, the baseline.
-    const python = executable(
+    const python = writeStandIn(
       path.join(bin, 'python'),
       `case "$*" in
   *dirname*) echo "${dir}/site/torch" ;;
@@ -36,7 +32,7 @@ describe('scripts/gpu-check.sh', () => {
   *cover_step.py*) echo "$*" >>"${dir}/baseline-calls"; echo '{"stepMs":[1]}' ;;
 esac`,
     );
-    executable(
+    writeStandIn(
       path.join(build, 'cover_torch_core_tests'),
       `case "$1" in
   --list) printf 'cuda: kernels\\ncuda: broken\\nviews\\n' ;;
@@ -44,7 +40,7 @@ esac`,
   --skip-cuda) echo "ok views" ;;
 esac`,
     );
-    executable(
+    writeStandIn(
       path.join(build, 'cover_torch_bench'),
       `case "$1" in
   --list) printf 'cuda-mov-2d-384-c32-j4-r2-reference\\ncuda-mov-3d-96-c8-j1-r2-kernel\\ncuda-step-3d-128-b2\\ncuda-step-crashes\\ncuda-step-silent\\ncpu-step\\n' ;;
